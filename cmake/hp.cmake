@@ -1,0 +1,36 @@
+# hp_embed_sql(TARGET MODULE DIR): compiles every DIR/NNNN_name.sql into TARGET as the migration
+# list of MODULE, reachable through hp::core::Migration arrays named <module>_migrations.
+function(hp_embed_sql target module dir)
+  file(GLOB sql_files CONFIGURE_DEPENDS "${dir}/*.sql")
+  list(SORT sql_files)
+  set(out "${CMAKE_CURRENT_BINARY_DIR}/${module}_migrations.cc")
+  set(body "// Generated from ${dir} by hp_embed_sql; do not edit.\n#include \"hp/core/store.h\"\n")
+  string(APPEND body "namespace hp::generated {\nconst std::vector<hp::core::Migration>& ${module}_migrations() {\n  static const std::vector<hp::core::Migration> kList = {\n")
+  foreach(f ${sql_files})
+    get_filename_component(name "${f}" NAME_WE)
+    string(REGEX MATCH "^[0-9]+" version "${name}")
+    if(NOT version)
+      message(FATAL_ERROR "migration file ${f} must start with a number")
+    endif()
+    math(EXPR version "${version} + 0")
+    file(READ "${f}" sql)
+    string(APPEND body "    {\"${module}\", ${version}, \"${name}\", R\"hpsql(${sql})hpsql\"},\n")
+  endforeach()
+  string(APPEND body "  };\n  return kList;\n}\n}  // namespace hp::generated\n")
+  file(CONFIGURE OUTPUT "${out}" CONTENT "${body}")
+  target_sources(${target} PRIVATE "${out}")
+endfunction()
+
+# hp_add_test(NAME SOURCES... LIBS ...): one small GoogleTest binary registered with CTest.
+function(hp_add_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest_main GTest::gmock)
+  target_compile_definitions(${name} PRIVATE
+    HP_SOURCE_DIR="${PROJECT_SOURCE_DIR}" HP_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+    PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}")
+endfunction()
