@@ -1,0 +1,13 @@
+// The list of modules `hostplane serve` mounts. One line per module; each module's mount code
+// lives in controlplane/src/mount_<module>.cc.
+#include "module.h"
+
+namespace hp::cp {
+
+const std::vector<ModuleSpec>& AllModules() {
+  static const std::vector<ModuleSpec> kModules = {
+  };
+  return kModules;
+}
+
+}  // namespace hp::cp

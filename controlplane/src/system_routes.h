@@ -1,0 +1,17 @@
+#pragma once
+#include <functional>
+#include <string>
+
+#include "hp/core/http.h"
+#include "hp/core/metrics.h"
+#include "hp/core/store.h"
+
+namespace hp::cp {
+
+// GET /healthz (process is up), GET /readyz (store reachable, migrations applied, not draining),
+// GET /metrics (Prometheus), GET /openapi.json.
+void RegisterSystemRoutes(core::http::Router& router, core::Database& db,
+                          std::vector<const core::MigrationSet*> migrations,
+                          core::MetricsRegistry& metrics, std::function<bool()> draining);
+
+}  // namespace hp::cp
