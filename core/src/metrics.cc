@@ -37,7 +37,7 @@ std::string LabelText(const Labels& labels, const std::string& extra_k = {}, con
 std::string Num(double v) {
   if (std::isinf(v)) return "+Inf";
   char b[64];
-  std::snprintf(b, sizeof b, "%.17g", v);
+  std::snprintf(b, sizeof b, "%.15g", v);
   return b;
 }
 }  // namespace

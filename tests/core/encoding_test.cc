@@ -1,0 +1,67 @@
+#include "hp/core/encoding.h"
+
+#include <gtest/gtest.h>
+
+#include "hp/core/random.h"
+
+namespace hp::core {
+namespace {
+
+TEST(Base64Url, RoundTripsEveryLength) {
+  for (size_t n = 0; n < 70; ++n) {
+    auto data = RandomBytes(n);
+    std::string enc = Base64UrlEncode(data);
+    EXPECT_EQ(enc.find('='), std::string::npos);
+    EXPECT_EQ(enc.find('+'), std::string::npos);
+    EXPECT_EQ(enc.find('/'), std::string::npos);
+    auto dec = Base64UrlDecode(enc);
+    ASSERT_TRUE(dec) << enc;
+    EXPECT_EQ(*dec, data);
+  }
+}
+
+TEST(Base64Url, KnownVectorsFromRfc4648) {
+  EXPECT_EQ(Base64UrlEncode(std::string_view("foobar")), "Zm9vYmFy");
+  EXPECT_EQ(Base64UrlEncode(std::string_view("fo")), "Zm8");
+  EXPECT_EQ(Base64UrlEncode(std::string_view("\xfb\xff")), "-_8");
+  EXPECT_EQ(*Base64UrlDecodeToString("Zm8"), "fo");
+}
+
+TEST(Base64Url, RejectsPaddingForeignCharactersAndNonCanonicalBits) {
+  EXPECT_FALSE(Base64UrlDecode("Zm8="));       // padding is not allowed in JOSE
+  EXPECT_FALSE(Base64UrlDecode("Zm+v"));       // standard alphabet
+  EXPECT_FALSE(Base64UrlDecode("Zm9"));        // "Zm8" is the canonical form of "fo"
+  EXPECT_FALSE(Base64UrlDecode("Z"));          // impossible length
+  EXPECT_EQ(Base64UrlDecode("Zm 8").error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(Base64, StandardWithPadding) {
+  EXPECT_EQ(Base64Encode(AsBytes("fo")), "Zm8=");
+  auto d = Base64Decode("Zm8=");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(std::string(d->begin(), d->end()), "fo");
+  EXPECT_FALSE(Base64Decode("Zm8"));
+}
+
+TEST(Hex, RoundTripAndErrors) {
+  std::vector<uint8_t> b = {0x00, 0xab, 0xff};
+  EXPECT_EQ(HexEncode(b), "00abff");
+  EXPECT_EQ(*HexDecode("00ABff"), b);
+  EXPECT_FALSE(HexDecode("abc"));
+  EXPECT_FALSE(HexDecode("zz"));
+}
+
+TEST(PublicId, Is128BitsOfBase64UrlAndUnique) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = NewPublicId();
+    EXPECT_EQ(id.size(), 22u);
+    auto raw = Base64UrlDecode(id);
+    ASSERT_TRUE(raw);
+    EXPECT_EQ(raw->size(), 16u);
+    EXPECT_TRUE(seen.insert(id).second);
+  }
+}
+
+}  // namespace
+}  // namespace hp::core
