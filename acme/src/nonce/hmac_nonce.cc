@@ -1,0 +1,163 @@
+// Stateless HMAC nonces with a replay window in the store, redeemed with group commits.
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+
+#include "hp/acme/nonce.h"
+#include "hp/core/encoding.h"
+#include "hp/core/log.h"
+#include "hp/core/openssl.h"
+#include "hp/core/random.h"
+#include "hp/core/secret.h"
+
+namespace hp::acme {
+namespace {
+
+using core::ErrorCode;
+using core::Fail;
+
+// Token layout (32 bytes, 43 base64url chars): issued-at seconds (8, big endian) || random (8)
+// || HMAC-SHA256(key, first 16)[0..16).
+constexpr size_t kIdLen = 16;
+constexpr size_t kTagLen = 16;
+
+class HmacNonceService final : public NonceService {
+ public:
+  HmacNonceService(core::Database& db, const core::Clock& clock, NonceOptions options,
+                   core::Secret key)
+      : db_(db), clock_(clock), options_(options), key_(std::move(key)) {}
+
+  std::string Issue() override {
+    std::string raw(kIdLen, '\0');
+    uint64_t t = static_cast<uint64_t>(core::ToUnixSeconds(clock_.Now()));
+    for (int i = 7; i >= 0; --i, t >>= 8) raw[static_cast<size_t>(i)] = static_cast<char>(t & 0xff);
+    auto rnd = core::RandomBytes(8);
+    std::memcpy(raw.data() + 8, rnd.data(), 8);
+    raw += core::ossl::HmacSha256(key_.Reveal(), raw).substr(0, kTagLen);
+    return core::Base64UrlEncode(raw);
+  }
+
+  core::Status Redeem(std::string_view nonce) override {
+    auto raw = core::Base64UrlDecodeToString(nonce);
+    if (!raw || raw->size() != kIdLen + kTagLen) {
+      return Fail(ErrorCode::kAcmeBadNonce, "JWS has an invalid anti-replay nonce");
+    }
+    std::string id = raw->substr(0, kIdLen);
+    if (!core::ConstantTimeEquals(core::ossl::HmacSha256(key_.Reveal(), id).substr(0, kTagLen),
+                                  raw->substr(kIdLen))) {
+      return Fail(ErrorCode::kAcmeBadNonce, "JWS has an invalid anti-replay nonce");
+    }
+    int64_t issued = 0;
+    for (size_t i = 0; i < 8; ++i) issued = (issued << 8) | static_cast<unsigned char>(id[i]);
+    const int64_t now = core::ToUnixSeconds(clock_.Now());
+    const int64_t life =
+        std::chrono::duration_cast<std::chrono::seconds>(options_.lifetime).count();
+    if (issued > now + 60 || now - issued > life) {
+      return Fail(ErrorCode::kAcmeBadNonce, "JWS nonce has expired");
+    }
+    return Record(std::move(id), core::ToUnixMicros(core::FromUnixSeconds(issued + life + 60)));
+  }
+
+ private:
+  struct Pending {
+    std::string id;
+    int64_t expires = 0;
+    bool done = false;
+    core::Status result;
+  };
+
+  // Group commit: the first waiter becomes the leader and writes every pending nonce in one
+  // transaction; the others wait for it. Under load this turns N fsyncs into one.
+  core::Status Record(std::string id, int64_t expires) {
+    auto me = std::make_shared<Pending>();
+    me->id = std::move(id);
+    me->expires = expires;
+    std::unique_lock lock(mu_);
+    queue_.push_back(me);
+    while (!me->done) {
+      if (!leader_) {
+        leader_ = true;
+        std::vector<std::shared_ptr<Pending>> batch(queue_.begin(), queue_.end());
+        queue_.clear();
+        lock.unlock();
+        WriteBatch(batch);
+        lock.lock();
+        leader_ = false;
+        cv_.notify_all();
+      } else {
+        cv_.wait(lock);
+      }
+    }
+    return me->result;
+  }
+
+  void WriteBatch(std::vector<std::shared_ptr<Pending>>& batch) {
+    const int64_t now = core::ToUnixMicros(clock_.Now());
+    const bool prune = now - last_prune_ > 60'000'000;
+    auto st = db_.Write([&](SQLite::Database& db) -> core::Status {
+      SQLite::Statement ins(db, "INSERT OR IGNORE INTO acme_used_nonces(id, expires) VALUES(?, ?)");
+      for (auto& p : batch) {
+        ins.bind(1, p->id.data(), static_cast<int>(p->id.size()));
+        ins.bind(2, static_cast<int64_t>(p->expires));
+        ins.exec();
+        p->result = db.getChanges() == 1
+                        ? core::Ok()
+                        : core::Status(Fail(ErrorCode::kAcmeBadNonce,
+                                            "JWS nonce has already been used"));
+        ins.reset();
+      }
+      if (prune) {
+        SQLite::Statement del(db, "DELETE FROM acme_used_nonces WHERE expires < ?");
+        del.bind(1, static_cast<int64_t>(now));
+        del.exec();
+      }
+      return core::Ok();
+    });
+    if (prune && st) last_prune_ = now;
+    for (auto& p : batch) {
+      if (!st) {
+        p->result = Fail(ErrorCode::kUnavailable, "could not record nonce: " + st.error().detail);
+      }
+      p->done = true;
+    }
+  }
+
+  core::Database& db_;
+  const core::Clock& clock_;
+  NonceOptions options_;
+  core::Secret key_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Pending>> queue_;
+  bool leader_ = false;
+  int64_t last_prune_ = 0;  // guarded by leader_
+};
+
+}  // namespace
+
+core::Result<std::unique_ptr<NonceService>> CreateHmacNonceService(core::Database& db,
+                                                                   const core::Clock& clock,
+                                                                   NonceOptions options) {
+  auto key = db.Write([&](SQLite::Database& d) -> core::Result<std::string> {
+    SQLite::Statement q(d, "SELECT value FROM acme_secrets WHERE name = 'nonce_hmac'");
+    if (q.executeStep()) {
+      const auto col = q.getColumn(0);
+      return std::string(static_cast<const char*>(col.getBlob()),
+                         static_cast<size_t>(col.getBytes()));
+    }
+    auto bytes = core::RandomBytes(32);
+    std::string k(bytes.begin(), bytes.end());
+    SQLite::Statement ins(d, "INSERT INTO acme_secrets(name, value, created_at) "
+                             "VALUES('nonce_hmac', ?, ?)");
+    ins.bind(1, k.data(), static_cast<int>(k.size()));
+    ins.bind(2, static_cast<int64_t>(core::ToUnixMicros(clock.Now())));
+    ins.exec();
+    return k;
+  });
+  if (!key) return std::unexpected(key.error());
+  return std::unique_ptr<NonceService>(
+      new HmacNonceService(db, clock, options, core::Secret(std::move(*key))));
+}
+
+}  // namespace hp::acme
