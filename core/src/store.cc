@@ -266,6 +266,8 @@ Status Database::Restore(const std::string& from_path, const std::string& db_pat
     if (r != "ok") return FailField(ErrorCode::kInvalidArgument, "--from", "backup fails integrity_check: " + r);
     if (!src.tableExists("schema_migrations"))
       return FailField(ErrorCode::kInvalidArgument, "--from", "not a hostplane database (no schema_migrations)");
+    auto parent = std::filesystem::path(db_path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
     std::string tmp = db_path + ".restoring";
     std::filesystem::remove(tmp, ec);
     {
@@ -276,8 +278,6 @@ Status Database::Restore(const std::string& from_path, const std::string& db_pat
       sqlite3_backup_finish(b);
       if (rc != SQLITE_DONE) return Fail(ErrorCode::kInternal, "restore failed: " + std::string(sqlite3_errstr(rc)));
     }
-    auto parent = std::filesystem::path(db_path).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
     std::filesystem::remove(db_path + "-wal", ec);
     std::filesystem::remove(db_path + "-shm", ec);
     std::filesystem::rename(tmp, db_path, ec);
