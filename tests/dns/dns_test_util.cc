@@ -155,7 +155,7 @@ std::string Knot::Start() {
   bool up = PollUntil(
       [&] {
         for (const auto& z : zones_) {
-          if (z.file_text.empty()) continue;
+          if (z.file_text.empty() || !z.must_load) continue;
           Packet p = Query(port_, z.name + ".", LDNS_RR_TYPE_SOA, {.tcp = false});
           if (!p || ldns_pkt_get_rcode(p.get()) != LDNS_RCODE_NOERROR ||
               ldns_pkt_ancount(p.get()) == 0) {

@@ -41,6 +41,7 @@ class Knot {
     std::string file_text;  // zone file content; empty: a secondary (needs `primary`)
     std::string primary;    // "127.0.0.1@PORT" for a secondary zone
     bool allow_update = false;
+    bool must_load = true;  // Start() waits for its SOA
   };
   // tsig: {name, base64 secret} used for update ACLs (hmac-sha256).
   Knot(std::vector<ZoneConf> zones, std::string tsig_name = "", std::string tsig_secret = "");
