@@ -120,6 +120,8 @@ class Hypervisor {
                                                                const std::string& name) = 0;
   virtual core::Result<VolumeInfo> CreateVolume(const VolumeSpec& spec) = 0;
   // Replaces the content of an existing volume with `bytes` (e.g. a cloud-init seed image).
+  // libvirt's test driver cannot upload: for test:// URIs the bytes are written to the volume's
+  // path on this machine instead.
   virtual core::Status UploadVolume(const std::string& pool, const std::string& name,
                                     const std::string& bytes) = 0;
   virtual core::Status DeleteVolume(const std::string& pool, const std::string& name) = 0;
