@@ -86,7 +86,7 @@ std::vector<Q> DiffQueries() {
   };
 }
 
-TEST(AuthServerTest, AnswersLikeKnotOnTheSameZoneFile) {
+TEST(DnsAuthServerTest, AnswersLikeKnotOnTheSameZoneFile) {
   ServerFixture f;
   f.Init();
   auto zone = f.zones->ImportZoneFile("org1", "example.test", DiffZoneText());
@@ -112,7 +112,7 @@ TEST(AuthServerTest, AnswersLikeKnotOnTheSameZoneFile) {
   EXPECT_EQ(compared, static_cast<int>(queries.size()));
 }
 
-TEST(AuthServerTest, ServesChangesWithBumpedSerial) {
+TEST(DnsAuthServerTest, ServesChangesWithBumpedSerial) {
   ServerFixture f;
   f.Init();
   auto zone = f.zones->CreateZone("org1", {.name = "shop.test", .nameservers = {"ns1.host.test"}});
@@ -144,7 +144,7 @@ TEST(AuthServerTest, ServesChangesWithBumpedSerial) {
       std::chrono::seconds(5)));
 }
 
-TEST(AuthServerTest, KnotSecondaryFollowsByAxfrAndNotify) {
+TEST(DnsAuthServerTest, KnotSecondaryFollowsByAxfrAndNotify) {
   ServerFixture f;
   f.Init();
   auto zone = f.zones->CreateZone("org1", {.name = "sec.test", .nameservers = {"ns1.sec.test"}});
@@ -178,7 +178,7 @@ TEST(AuthServerTest, KnotSecondaryFollowsByAxfrAndNotify) {
   EXPECT_GE(f.server->stats().notifies_acked, 1u);
 }
 
-TEST(AuthServerTest, RefusesTransferToUnlistedClients) {
+TEST(DnsAuthServerTest, RefusesTransferToUnlistedClients) {
   ServerFixture f;
   f.Init();
   auto zone = f.zones->CreateZone("org1", {.name = "closed.test", .nameservers = {"ns1.x.test"}});
@@ -208,7 +208,7 @@ std::vector<uint8_t> WireQuery(const std::string& name, ldns_rr_type type) {
   return out;
 }
 
-TEST(AuthServerTest, SurvivesTenThousandMalformedPackets) {
+TEST(DnsAuthServerTest, SurvivesTenThousandMalformedPackets) {
   ServerFixture f;
   f.Init();
   ASSERT_TRUE(f.zones->ImportZoneFile("org1", "example.test", DiffZoneText()));

@@ -43,7 +43,7 @@ critknown    CAA   128 issue "ca.example"
 twoacct      CAA   0 issue "ca.example; accounturi=https://ca.example/acct/1; accounturi=https://ca.example/acct/123"
 )";
 
-class CaaTest : public ::testing::Test {
+class DnsCaaTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     knot_ = new Knot(std::vector<Knot::ZoneConf>{{.name = "test", .file_text = kZone}});
@@ -61,8 +61,8 @@ class CaaTest : public ::testing::Test {
   static Knot* knot_;
   static Resolver* resolver_;
 };
-Knot* CaaTest::knot_ = nullptr;
-Resolver* CaaTest::resolver_ = nullptr;
+Knot* DnsCaaTest::knot_ = nullptr;
+Resolver* DnsCaaTest::resolver_ = nullptr;
 
 struct Case {
   std::string what;
@@ -74,7 +74,7 @@ struct Case {
   std::string relevant;  // expected relevant_name ("" = none found)
 };
 
-TEST_F(CaaTest, Rfc8659AndRfc8657Table) {
+TEST_F(DnsCaaTest, Rfc8659AndRfc8657Table) {
   const std::string me = "https://ca.example/acct/123";
   const std::string other = "https://ca.example/acct/999";
   std::vector<Case> cases = {
@@ -143,7 +143,7 @@ TEST_F(CaaTest, Rfc8659AndRfc8657Table) {
   }
 }
 
-TEST_F(CaaTest, DecisionCarriesTheRecordsForTheAuditTrail) {
+TEST_F(DnsCaaTest, DecisionCarriesTheRecordsForTheAuditTrail) {
   CaaChecker checker(*resolver_, {.issuer_domains = {"ca.example"}});
   auto d = checker.Check({"www.crit.test", false, "", "http-01"});
   ASSERT_TRUE(d);
@@ -162,7 +162,7 @@ TEST_F(CaaTest, DecisionCarriesTheRecordsForTheAuditTrail) {
   EXPECT_NE(d->reason.find("critical"), std::string::npos);
 }
 
-TEST_F(CaaTest, LookupFailureIsAnErrorNotPermission) {
+TEST_F(DnsCaaTest, LookupFailureIsAnErrorNotPermission) {
   CaaChecker checker(*resolver_, {.issuer_domains = {"ca.example"}});
   // Knot does not serve "invalid.": REFUSED must not read as "no CAA".
   auto d = checker.Check({"www.example.invalid", false, "", "http-01"});

@@ -57,7 +57,7 @@ std::string Tamper(std::string text, const std::string& origin) {
   return text;
 }
 
-class ResolverTest : public ::testing::Test {
+class DnsResolverTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
@@ -112,15 +112,15 @@ class ResolverTest : public ::testing::Test {
   static Knot* knot_;
   static std::string* start_error_;
 };
-TempDir* ResolverTest::dir_ = nullptr;
-Signed* ResolverTest::secure_ = nullptr;
-std::string* ResolverTest::expired_ds_ = nullptr;
-std::string* ResolverTest::tampered_ds_ = nullptr;
-std::string* ResolverTest::stripped_ds_ = nullptr;
-Knot* ResolverTest::knot_ = nullptr;
-std::string* ResolverTest::start_error_ = nullptr;
+TempDir* DnsResolverTest::dir_ = nullptr;
+Signed* DnsResolverTest::secure_ = nullptr;
+std::string* DnsResolverTest::expired_ds_ = nullptr;
+std::string* DnsResolverTest::tampered_ds_ = nullptr;
+std::string* DnsResolverTest::stripped_ds_ = nullptr;
+Knot* DnsResolverTest::knot_ = nullptr;
+std::string* DnsResolverTest::start_error_ = nullptr;
 
-TEST_F(ResolverTest, LooksUpRecordsAndFollowsCnameChainsAcrossZones) {
+TEST_F(DnsResolverTest, LooksUpRecordsAndFollowsCnameChainsAcrossZones) {
   auto r = Make(false);
   auto a = r->Lookup("www.plain.test", QType::kA);
   ASSERT_TRUE(a) << a.error().ToString();
@@ -141,7 +141,7 @@ TEST_F(ResolverTest, LooksUpRecordsAndFollowsCnameChainsAcrossZones) {
   EXPECT_EQ(loop.error().code, ErrorCode::kAcmeDns);
 }
 
-TEST_F(ResolverTest, LargeAnswersComeOverTcpAfterTruncation) {
+TEST_F(DnsResolverTest, LargeAnswersComeOverTcpAfterTruncation) {
   auto r = Make(false);
   auto t = r->Lookup("big.plain.test", QType::kTXT);
   ASSERT_TRUE(t) << t.error().ToString();
@@ -150,7 +150,7 @@ TEST_F(ResolverTest, LargeAnswersComeOverTcpAfterTruncation) {
   EXPECT_EQ(txt[0].size(), 2000u);  // 10 strings of 200, over the 1232-byte UDP limit
 }
 
-TEST_F(ResolverTest, ServfailRefusedAndTimeoutsAreErrorsNotEmptyAnswers) {
+TEST_F(DnsResolverTest, ServfailRefusedAndTimeoutsAreErrorsNotEmptyAnswers) {
   auto r = Make(false);
   auto broken = r->Lookup("www.broken.test", QType::kA);  // the zone failed to load: SERVFAIL
   ASSERT_FALSE(broken);
@@ -189,7 +189,7 @@ TEST_F(ResolverTest, ServfailRefusedAndTimeoutsAreErrorsNotEmptyAnswers) {
   close(silent);
 }
 
-TEST_F(ResolverTest, DnssecValidAnswersAreSecure) {
+TEST_F(DnsResolverTest, DnssecValidAnswersAreSecure) {
   auto r = Make(true);
   auto a = r->Lookup("www.secure.test", QType::kA);
   ASSERT_TRUE(a) << a.error().ToString();
@@ -209,7 +209,7 @@ TEST_F(ResolverTest, DnssecValidAnswersAreSecure) {
   EXPECT_EQ(nodata->dnssec, DnssecStatus::kSecure);
 }
 
-TEST_F(ResolverTest, DnssecBogusAnswersAreRejected) {
+TEST_F(DnsResolverTest, DnssecBogusAnswersAreRejected) {
   auto r = Make(true);
   auto tampered = r->Lookup("www.tampered.test", QType::kA);
   ASSERT_FALSE(tampered) << "a tampered signature was accepted";
@@ -229,7 +229,7 @@ TEST_F(ResolverTest, DnssecBogusAnswersAreRejected) {
   EXPECT_EQ(no_anchor->dnssec, DnssecStatus::kInsecure);
 }
 
-TEST_F(ResolverTest, UnsignedZonesWithoutAnchorAreInsecure) {
+TEST_F(DnsResolverTest, UnsignedZonesWithoutAnchorAreInsecure) {
   auto r = Make(true);
   auto a = r->Lookup("www.plain.test", QType::kA);
   ASSERT_TRUE(a) << a.error().ToString();
@@ -241,7 +241,7 @@ TEST_F(ResolverTest, UnsignedZonesWithoutAnchorAreInsecure) {
   EXPECT_EQ(chain->dnssec, DnssecStatus::kInsecure);
 }
 
-TEST_F(ResolverTest, BadOptionsNameTheKey) {
+TEST_F(DnsResolverTest, BadOptionsNameTheKey) {
   auto none = CreateLdnsResolver({});
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().field, "dns.upstream");

@@ -12,7 +12,7 @@ namespace {
 
 using hp::core::ErrorCode;
 
-class ZoneServiceTest : public ::testing::Test {
+class DnsZoneServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     f_.Init({.default_nameservers = {"ns1.hostplane.test.", "ns2.hostplane.test."}});
@@ -28,7 +28,7 @@ class ZoneServiceTest : public ::testing::Test {
   Zone zone_;
 };
 
-TEST_F(ZoneServiceTest, NewZoneHasSoaAndApexNameservers) {
+TEST_F(DnsZoneServiceTest, NewZoneHasSoaAndApexNameservers) {
   EXPECT_EQ(zone_.name, "example.com.");
   EXPECT_EQ(zone_.soa.mname, "ns1.hostplane.test.");
   EXPECT_EQ(zone_.soa.rname, "hostmaster.example.com.");
@@ -40,7 +40,7 @@ TEST_F(ZoneServiceTest, NewZoneHasSoaAndApexNameservers) {
   EXPECT_EQ((*recs)[0].data, "ns1.hostplane.test.");
 }
 
-TEST_F(ZoneServiceTest, CanonicalisesValidRecords) {
+TEST_F(DnsZoneServiceTest, CanonicalisesValidRecords) {
   struct Case {
     std::string name, type, data, want_name, want_data;
   };
@@ -72,7 +72,7 @@ TEST_F(ZoneServiceTest, CanonicalisesValidRecords) {
   EXPECT_EQ(std::count(long_txt->data.begin(), long_txt->data.end(), '"'), 6);  // 3 strings
 }
 
-TEST_F(ZoneServiceTest, RejectsInvalidInputNamingTheField) {
+TEST_F(DnsZoneServiceTest, RejectsInvalidInputNamingTheField) {
   struct Case {
     std::string name, type, data;
     std::optional<uint32_t> ttl;
@@ -114,7 +114,7 @@ TEST_F(ZoneServiceTest, RejectsInvalidInputNamingTheField) {
   EXPECT_EQ(z->soa.serial, 1u);
 }
 
-TEST_F(ZoneServiceTest, EveryChangeBumpsTheSerial) {
+TEST_F(DnsZoneServiceTest, EveryChangeBumpsTheSerial) {
   auto a = Add("www", "A", "192.0.2.1");
   ASSERT_TRUE(a);
   auto b = f_.zones->UpdateRecord("org1", zone_.id, a->id, {"www", "A", 60, "192.0.2.2"});
@@ -127,7 +127,7 @@ TEST_F(ZoneServiceTest, EveryChangeBumpsTheSerial) {
   EXPECT_EQ(z->soa.serial, 4u);
 }
 
-TEST_F(ZoneServiceTest, EnforcesCnameExclusivityAndDuplicates) {
+TEST_F(DnsZoneServiceTest, EnforcesCnameExclusivityAndDuplicates) {
   ASSERT_TRUE(Add("www", "A", "192.0.2.1"));
   auto c = Add("www", "CNAME", "other.example.net.");
   ASSERT_FALSE(c);
@@ -150,7 +150,7 @@ TEST_F(ZoneServiceTest, EnforcesCnameExclusivityAndDuplicates) {
   EXPECT_EQ(ttl.error().field, "ttl");
 }
 
-TEST_F(ZoneServiceTest, ZonesAreScopedByOrganization) {
+TEST_F(DnsZoneServiceTest, ZonesAreScopedByOrganization) {
   auto other = f_.zones->GetZone("org2", zone_.id);
   ASSERT_FALSE(other);
   EXPECT_EQ(other.error().code, ErrorCode::kNotFound);
@@ -169,7 +169,7 @@ TEST_F(ZoneServiceTest, ZonesAreScopedByOrganization) {
   EXPECT_TRUE(list->empty());
 }
 
-TEST_F(ZoneServiceTest, LastApexNsCannotBeDeleted) {
+TEST_F(DnsZoneServiceTest, LastApexNsCannotBeDeleted) {
   auto recs = f_.zones->ListRecords("org1", zone_.id);
   ASSERT_TRUE(recs);
   ASSERT_TRUE(f_.zones->DeleteRecord("org1", zone_.id, (*recs)[0].id));
@@ -178,7 +178,7 @@ TEST_F(ZoneServiceTest, LastApexNsCannotBeDeleted) {
   EXPECT_EQ(last.error().code, ErrorCode::kConflict);
 }
 
-TEST_F(ZoneServiceTest, ImportsAndExportsZoneFiles) {
+TEST_F(DnsZoneServiceTest, ImportsAndExportsZoneFiles) {
   auto z = f_.zones->ImportZoneFile("org1", "example.test", DiffZoneText());
   ASSERT_TRUE(z) << z.error().ToString();
   EXPECT_EQ(z->soa.serial, 2024010101u);
@@ -203,7 +203,7 @@ TEST_F(ZoneServiceTest, ImportsAndExportsZoneFiles) {
   EXPECT_NE(bad.error().detail.find("HINFO"), std::string::npos);
 }
 
-TEST_F(ZoneServiceTest, JsonRoutesCreateListAndReportFieldErrors) {
+TEST_F(DnsZoneServiceTest, JsonRoutesCreateListAndReportFieldErrors) {
   hp::core::http::Router router;
   RegisterZoneRoutes(router, *f_.zones, [](const hp::core::http::Request& r)
                                             -> hp::core::Result<std::string> {
