@@ -75,11 +75,12 @@ Status Validate(const PlacementRequest& r) {
   if (r.consumer_id.empty()) return FailField(ErrorCode::kInvalidArgument, "consumer_id", "consumer is empty");
   if (r.organization_id.empty())
     return FailField(ErrorCode::kInvalidArgument, "organization_id", "organization is empty");
-  if (r.kind != HostKind::kDedicated) {
+  if (r.kind == HostKind::kVps) {
     if (r.resources.vcpus < 1) return FailField(ErrorCode::kInvalidArgument, "vcpus", "must be >= 1");
     if (r.resources.ram_mib < 1) return FailField(ErrorCode::kInvalidArgument, "ram_mib", "must be >= 1");
-    if (r.resources.disk_gib < 0) return FailField(ErrorCode::kInvalidArgument, "disk_gib", "must be >= 0");
   }
+  if (r.resources.vcpus < 0 || r.resources.ram_mib < 0 || r.resources.disk_gib < 0)
+    return FailField(ErrorCode::kInvalidArgument, "resources", "must be >= 0");
   return core::Ok();
 }
 
