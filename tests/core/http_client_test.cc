@@ -243,7 +243,9 @@ TEST_F(HttpClientTest, ConnectToReachesTheAddressButKeepsTheHost) {
   ASSERT_TRUE(r) << r.error().ToString();
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->remote_ip, "127.0.0.1");
-  EXPECT_EQ(nlohmann::json::parse(r->body)["host"], "validation.example");
+  // Pistache renders Host with the port; what matters is that it is not 127.0.0.1.
+  EXPECT_TRUE(nlohmann::json::parse(r->body)["host"].get<std::string>().starts_with("validation.example"))
+      << r->body;
 }
 
 TEST(HttpClientEnvironment, IgnoresProxyVariables) {
