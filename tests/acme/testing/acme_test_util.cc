@@ -148,3 +148,96 @@ void WriteFile(const std::string& path, const std::string& data) {
 }
 
 }  // namespace hp::acme::testing
+
+#include <curl/curl.h>
+
+namespace hp::acme::testing {
+
+namespace {
+size_t Collect(char* p, size_t s, size_t n, void* u) {
+  static_cast<std::string*>(u)->append(p, s * n);
+  return s * n;
+}
+size_t CollectHeader(char* p, size_t s, size_t n, void* u) {
+  std::string line(p, s * n);
+  auto colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon);
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
+    (*static_cast<std::map<std::string, std::string>*>(u))[name] = value;
+  }
+  return s * n;
+}
+}  // namespace
+
+HttpResult Http(const std::string& method, const std::string& url, const std::string& body,
+                const std::string& content_type) {
+  HttpResult r;
+  CURL* c = curl_easy_init();
+  curl_slist* hdrs = nullptr;
+  if (method == "POST") {
+    hdrs = curl_slist_append(hdrs, ("Content-Type: " + content_type).c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  } else if (method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  }
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, CollectHeader);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  CURLcode rc = curl_easy_perform(c);
+  if (rc == CURLE_OK) {
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  } else {
+    r.body = std::string("curl error: ") + curl_easy_strerror(rc);
+  }
+  curl_slist_free_all(hdrs);
+  curl_easy_cleanup(c);
+  return r;
+}
+
+AcmeClient::AcmeClient(std::string directory_url, std::string alg) : key(MakeKey(alg)) {
+  dir = Http("GET", directory_url).json();
+}
+
+std::string AcmeClient::Nonce() {
+  if (!nonce.empty()) return std::exchange(nonce, "");
+  return Http("HEAD", dir["newNonce"].get<std::string>()).header("replay-nonce");
+}
+
+std::string AcmeClient::SignedBody(const std::string& url, const std::string& payload,
+                                   bool use_jwk, const std::string& n) {
+  core::Json h = {{"nonce", n}, {"url", url}};
+  if (kid.empty() || use_jwk) h["jwk"] = key.jwk; else h["kid"] = kid;
+  return SignJws(key, h, payload);
+}
+
+HttpResult AcmeClient::Post(const std::string& url, const std::string& payload, bool use_jwk) {
+  return PostRaw(url, SignedBody(url, payload, use_jwk, Nonce()));
+}
+
+HttpResult AcmeClient::PostRaw(const std::string& url, const std::string& body,
+                               const std::string& content_type) {
+  auto r = Http("POST", url, body, content_type);
+  nonce = r.header("replay-nonce");
+  return r;
+}
+
+HttpResult AcmeClient::Register(const core::Json& extra) {
+  core::Json p = {{"termsOfServiceAgreed", true}, {"contact", {"mailto:admin@example.test"}}};
+  p.update(extra);
+  auto r = Post(dir["newAccount"], p.dump(), true);
+  if (r.status == 201 || r.status == 200) kid = r.header("location");
+  return r;
+}
+
+}  // namespace hp::acme::testing

@@ -1,0 +1,93 @@
+#pragma once
+// The ACME server (RFC 8555 + RFC 8737, RFC 8738, RFC 9773 ARI, profiles): builds the RA, VA and
+// WFE over the given CA, DNS checker, nonce service and store, and registers its HTTP routes
+// (under /acme/) and its job handlers (validation and deferred finalization run on the worker
+// pool, never on an HTTP thread).
+//
+// Thread safety: every method may be called from any thread once Create() returned.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hp/acme/ca.h"
+#include "hp/acme/dns_checker.h"
+#include "hp/acme/nonce.h"
+#include "hp/core/clock.h"
+#include "hp/core/http.h"
+#include "hp/core/jobs.h"
+#include "hp/core/store.h"
+
+namespace hp::acme {
+
+struct RateLimit {
+  int64_t count = 0;  // events allowed per period; 0 disables
+  core::Duration period = std::chrono::hours(1);
+};
+
+struct RateLimitConfig {
+  RateLimit new_accounts_per_ip{20, std::chrono::hours(3)};
+  RateLimit new_orders_per_account{300, std::chrono::hours(3)};
+  RateLimit failed_validations_per_account_and_name{5, std::chrono::hours(1)};
+  RateLimit certificates_per_registered_domain{50, std::chrono::hours(24 * 7)};
+};
+
+struct ValidationConfig {
+  // Ports the validator connects to; only tests change them. Redirects may go only to these.
+  int http_port = 80;
+  int https_port = 443;
+  int tls_alpn_port = 443;
+  core::Duration timeout = std::chrono::seconds(10);
+  int max_redirects = 10;
+  size_t max_response_bytes = 16 * 1024;
+};
+
+struct AcmeConfig {
+  std::string base_url;  // public, no trailing slash: "https://ca.example"
+  std::string terms_of_service_url;
+  std::string website;
+  std::vector<std::string> caa_identities = {"hostplane.test"};
+  bool external_account_required = false;
+  std::string default_profile = "classic";
+  core::Duration pending_authz_lifetime = std::chrono::hours(24 * 7);
+  core::Duration valid_authz_lifetime = std::chrono::hours(24 * 30);  // the reuse period
+  core::Duration order_lifetime = std::chrono::hours(24 * 7);
+  core::Duration caa_recheck_after = std::chrono::hours(8);
+  size_t max_body_bytes = 64 * 1024;
+  int max_identifiers = 100;
+  bool allow_ip_identifiers = true;
+  int orders_page_size = 100;
+  RateLimitConfig limits;
+  ValidationConfig validation;
+};
+
+struct AcmeDeps {
+  core::Database* db = nullptr;  // with AcmeMigrations() applied
+  const core::Clock* clock = nullptr;
+  core::JobQueue* jobs = nullptr;
+  core::WorkerPool* workers = nullptr;  // Notify()'d after enqueueing; may be null in tests
+  CertificateAuthority* ca = nullptr;
+  DnsChecker* dns = nullptr;
+  NonceService* nonces = nullptr;
+};
+
+struct EabCredentials {
+  std::string kid;
+  std::string hmac_key_b64url;  // what the client passes as --eab-hmac-key
+};
+
+class AcmeServer {
+ public:
+  static core::Result<std::unique_ptr<AcmeServer>> Create(AcmeConfig config, AcmeDeps deps);
+  virtual ~AcmeServer() = default;
+
+  // Routes of RFC 8555 under /acme/ (directory, new-nonce, new-account, ...), plus CRLs
+  // (/acme/crl/{issuer}) and issuer certificates (/acme/issuer/{issuer}).
+  virtual void RegisterRoutes(core::http::Router& router) = 0;
+  // Job kinds "acme.validate" and "acme.finalize".
+  virtual void RegisterJobs(core::WorkerPool& pool) = 0;
+  // A new EAB MAC key for `owner` ("operator", a partner id); it binds to one account only.
+  virtual core::Result<EabCredentials> CreateEabKey(const std::string& owner) = 0;
+};
+
+}  // namespace hp::acme

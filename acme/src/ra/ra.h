@@ -1,0 +1,104 @@
+#pragma once
+// Registration authority: accounts, orders, authorizations, policy (identifiers, profiles, rate
+// limits, EAB), the order state machine of RFC 8555 §7.1.6, and the glue to VA and CA. Called by
+// the WFE with authenticated requests; never renders HTTP. Thread-safe.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hp/acme/ca.h"
+#include "hp/acme/jws.h"
+#include "hp/acme/server.h"
+#include "hp/core/jobs.h"
+#include "sa/sa.h"
+#include "va/va.h"
+
+namespace hp::acme {
+
+inline constexpr char kValidateJob[] = "acme.validate";
+inline constexpr char kFinalizeJob[] = "acme.finalize";
+
+// Errors stored with authorizations/orders are kept as {code name, detail, identifier} and
+// turned into problem documents only by the WFE.
+core::Json ErrorToJson(const core::Error& e);
+core::Error ErrorFromJson(const core::Json& j);
+
+struct RenewalInfo {
+  core::TimePoint start, end;
+  int retry_after_seconds = 21600;
+};
+
+class Ra {
+ public:
+  Ra(const AcmeConfig& config, Sa& sa, CertificateAuthority& ca, Va& va, DnsChecker& dns,
+     core::JobQueue& jobs, core::WorkerPool* workers, JwkCache& keys)
+      : config_(config), sa_(sa), ca_(ca), va_(va), dns_(dns), jobs_(jobs), workers_(workers),
+        keys_(keys) {}
+
+  std::string AccountUrl(const std::string& public_id) const {
+    return config_.base_url + "/acme/acct/" + public_id;
+  }
+
+  // Accounts.
+  struct NewAccountResult {
+    AccountRow account;
+    bool created = false;
+  };
+  core::Result<NewAccountResult> NewAccount(const Jwk& key, const core::Json& payload,
+                                            const std::string& remote_ip,
+                                            const std::string& request_url);
+  // A valid account by its URL id; kAcmeAccountDoesNotExist / kAcmeUnauthorized (deactivated).
+  core::Result<AccountRow> AuthenticatedAccount(const std::string& public_id);
+  core::Result<AccountRow> UpdateAccount(AccountRow account, const core::Json& payload);
+  // Replaces the account key; kConflict with instance = the other account's URL when in use.
+  core::Result<AccountRow> ChangeKey(AccountRow account, const Jwk& new_key);
+  core::Result<std::pair<std::vector<std::string>, std::string>> ListOrders(
+      const AccountRow& account, const std::string& cursor);
+  core::Result<core::Json> Limits(const AccountRow& account);
+
+  // Orders and authorizations.
+  core::Result<OrderRow> NewOrder(const AccountRow& account, const core::Json& payload);
+  core::Result<OrderRow> GetOrder(const AccountRow& account, const std::string& id);
+  core::Result<AuthzRow> GetAuthz(const AccountRow& account, const std::string& id);
+  core::Result<AuthzRow> RespondChallenge(const AccountRow& account, const std::string& authz_id,
+                                          const std::string& type);
+  core::Result<AuthzRow> DeactivateAuthz(const AccountRow& account, const std::string& id);
+  core::Result<OrderRow> Finalize(const AccountRow& account, const std::string& order_id,
+                                  const std::string& csr_der);
+
+  // Certificates.
+  core::Result<CertRow> GetCertificate(const AccountRow& account, const std::string& id);
+  // Exactly one of account / key is set (kid- or jwk-signed request).
+  core::Status Revoke(const AccountRow* account, const Jwk* key, const core::Json& payload);
+  core::Result<RenewalInfo> GetRenewalInfo(const std::string& ari_id);
+  core::Result<std::string> GetCrl(const std::string& issuer_id);
+
+  core::Result<EabCredentials> CreateEabKey(const std::string& owner);
+
+  // Job handlers (worker threads).
+  core::Result<core::Json> RunValidation(const core::Json& payload);
+  core::Result<core::Json> RunFinalize(const core::Json& payload);
+
+  // Effective status of an authorization now ("expired" once past expires).
+  std::string AuthzStatus(const AuthzRow& a) const;
+
+ private:
+  core::Status Derive(SaTx& tx, OrderRow& order);
+  core::Result<std::vector<core::Identifier>> CheckIdentifiers(const core::Json& ids);
+  core::Result<CertRow> IssueInTx(SaTx& tx, OrderRow& order, const AccountRow& account,
+                                  const std::string& csr_der);
+  core::Status CheckCertsPerDomain(SaTx& tx, const std::vector<core::Identifier>& ids,
+                                   bool spend);
+
+  const AcmeConfig& config_;
+  Sa& sa_;
+  CertificateAuthority& ca_;
+  Va& va_;
+  DnsChecker& dns_;
+  core::JobQueue& jobs_;
+  core::WorkerPool* workers_;
+  JwkCache& keys_;
+};
+
+}  // namespace hp::acme

@@ -1,0 +1,194 @@
+#pragma once
+// Storage authority: all ACME persistence. Callers group their reads and writes into one
+// transaction per request through Sa::Read / Sa::Write and the typed operations of SaTx, so an
+// issuance costs a handful of write transactions in total.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hp/core/clock.h"
+#include "hp/core/error.h"
+#include "hp/core/json.h"
+#include "hp/core/store.h"
+
+namespace hp::acme {
+
+struct AccountRow {
+  int64_t id = 0;
+  std::string public_id;
+  std::string thumbprint;
+  std::string jwk;  // canonical
+  core::Json contact = core::Json::array();
+  std::string status = "valid";
+  bool tos_agreed = false;
+  std::string eab_kid;
+  std::string created_ip;
+  core::TimePoint created_at;
+};
+
+struct AuthzRow {
+  int64_t id = 0;
+  std::string public_id;
+  int64_t account_id = 0;
+  core::Identifier identifier;  // value without "*."
+  bool wildcard = false;
+  std::string status = "pending";
+  core::TimePoint expires;
+  std::string token;
+  std::vector<std::string> challenge_types;
+  std::string chall_type;
+  std::string chall_status = "pending";
+  core::TimePoint validated_at;
+  std::string error;  // problem JSON
+  std::string validation_record;
+  core::TimePoint created_at;
+};
+
+struct OrderRow {
+  int64_t id = 0;
+  std::string public_id;
+  int64_t account_id = 0;
+  std::string status = "pending";
+  std::vector<core::Identifier> identifiers;
+  std::vector<std::string> authz;  // public ids
+  std::string profile;
+  std::string replaces;
+  core::TimePoint not_before, not_after;
+  core::TimePoint expires;
+  std::string error;
+  std::string certificate_id;
+  core::TimePoint created_at, updated_at;
+};
+
+struct CertRow {
+  int64_t id = 0;
+  std::string public_id;
+  std::string serial;
+  std::string ari_id;
+  int64_t account_id = 0;
+  int64_t order_id = 0;
+  std::string issuer_id;
+  std::string profile;
+  std::vector<core::Identifier> names;
+  std::string spki_hash;
+  std::string der;
+  core::TimePoint not_before, not_after;
+  core::TimePoint revoked_at;  // epoch when not revoked
+  int revoked_reason = 0;
+  std::string replaced_by;
+  core::TimePoint created_at;
+};
+
+struct EabKeyRow {
+  int64_t id = 0;
+  std::string kid;
+  std::string hmac_key;
+  std::string owner;
+  int64_t bound_account_id = 0;
+};
+
+struct CrlRow {
+  std::string issuer_id;
+  int64_t number = 0;
+  std::string der;
+  core::TimePoint this_update, next_update;
+  int64_t dirty_since = 0;
+};
+
+struct RateDecision {
+  bool allowed = true;
+  int retry_after_seconds = 0;
+  int64_t used = 0;  // requests counted in the current window (approximate, GCRA)
+};
+
+core::Json IdentifiersToJson(const std::vector<core::Identifier>& ids);
+std::vector<core::Identifier> IdentifiersFromJson(const core::Json& j);
+
+// Typed operations inside one transaction. Not thread-safe; lives for one Read/Write call.
+class SaTx {
+ public:
+  SaTx(SQLite::Database& db, core::TimePoint now) : db_(db), now_(now) {}
+  core::TimePoint now() const { return now_; }
+
+  core::Result<std::optional<AccountRow>> AccountByPublicId(const std::string& id);
+  core::Result<std::optional<AccountRow>> AccountByThumbprint(const std::string& thumbprint);
+  core::Result<std::optional<AccountRow>> AccountById(int64_t id);
+  core::Status InsertAccount(AccountRow& row);
+  core::Status UpdateAccount(const AccountRow& row);  // contact, status, jwk, thumbprint
+
+  core::Result<std::optional<EabKeyRow>> EabKey(const std::string& kid);
+  core::Status InsertEabKey(const EabKeyRow& row);
+  core::Status BindEabKey(int64_t eab_id, int64_t account_id);
+
+  core::Status InsertAuthz(AuthzRow& row);
+  core::Status UpdateAuthz(const AuthzRow& row);  // status, chall_*, validated_at, error, expires
+  core::Result<std::optional<AuthzRow>> AuthzByPublicId(const std::string& id);
+  // A reusable authorization: same account and identifier, valid and not expiring before
+  // `valid_until`, or pending and not expired. Newest first.
+  core::Result<std::optional<AuthzRow>> ReusableAuthz(int64_t account_id,
+                                                      const core::Identifier& id, bool wildcard,
+                                                      core::TimePoint valid_until);
+  // Valid authorizations of the account for every identifier (revocation by authorization).
+  core::Result<bool> HasValidAuthzFor(int64_t account_id, const std::vector<core::Identifier>& ids);
+
+  core::Status InsertOrder(OrderRow& row);
+  core::Status UpdateOrder(const OrderRow& row);  // status, error, certificate_id
+  core::Result<std::optional<OrderRow>> OrderByPublicId(const std::string& id);
+  core::Result<std::optional<OrderRow>> OrderById(int64_t id);
+  // Public ids of the account's orders with row id > after, oldest first, at most `limit`;
+  // returns the last row id for the next page.
+  core::Result<std::vector<std::pair<int64_t, std::string>>> OrdersOfAccount(int64_t account_id,
+                                                                             int64_t after,
+                                                                             int limit);
+
+  core::Status InsertCertificate(CertRow& row);
+  core::Result<std::optional<CertRow>> CertByPublicId(const std::string& id);
+  core::Result<std::optional<CertRow>> CertBySerial(const std::string& serial);
+  core::Result<std::optional<CertRow>> CertByAriId(const std::string& ari_id);
+  core::Status MarkReplaced(int64_t cert_id, const std::string& order_public_id);
+  core::Status Revoke(int64_t cert_id, int reason);
+  core::Result<std::vector<std::pair<std::string, std::pair<core::TimePoint, int>>>> RevokedOf(
+      const std::string& issuer_id);
+
+  core::Result<bool> IsKeyBlocked(const std::string& spki_hash);
+  core::Status BlockKey(const std::string& spki_hash, const std::string& reason);
+
+  core::Result<std::optional<CrlRow>> Crl(const std::string& issuer_id);
+  core::Status PutCrl(const CrlRow& row);
+  core::Status MarkCrlDirty(const std::string& issuer_id);
+
+  // GCRA: `count` events per `period` with a burst of `count`. Spends one when `spend`.
+  core::Result<RateDecision> RateLimit(const std::string& key, int64_t count,
+                                       core::Duration period, bool spend);
+
+ private:
+  SQLite::Database& db_;
+  core::TimePoint now_;
+};
+
+class Sa {
+ public:
+  Sa(core::Database& db, const core::Clock& clock) : db_(db), clock_(clock) {}
+  template <typename F>
+  auto Write(F&& fn) {
+    return db_.Write([&](SQLite::Database& d) {
+      SaTx tx(d, clock_.Now());
+      return fn(tx);
+    });
+  }
+  template <typename F>
+  auto Read(F&& fn) {
+    return db_.Read([&](SQLite::Database& d) {
+      SaTx tx(d, clock_.Now());
+      return fn(tx);
+    });
+  }
+  const core::Clock& clock() const { return clock_; }
+
+ private:
+  core::Database& db_;
+  const core::Clock& clock_;
+};
+
+}  // namespace hp::acme

@@ -1,0 +1,33 @@
+#pragma once
+// Validation authority: proves control of an identifier by http-01 (libcurl), tls-alpn-01
+// (OpenSSL, RFC 8737) or dns-01 (through DnsChecker). Blocking network I/O: call it only from
+// worker threads. Thread-safe.
+
+#include <string>
+
+#include "hp/acme/dns_checker.h"
+#include "hp/acme/server.h"
+#include "hp/core/json.h"
+
+namespace hp::acme {
+
+class Va {
+ public:
+  Va(ValidationConfig config, DnsChecker& dns) : config_(config), dns_(dns) {}
+  // Ok with a validation record ({"url":..., "addressUsed":...}) or the ACME error the client
+  // should see (kAcmeConnection, kAcmeIncorrectResponse, kAcmeDns, kAcmeTls, kAcmeUnauthorized).
+  core::Result<core::Json> Validate(const core::Identifier& id, const std::string& type,
+                                    const std::string& token, const std::string& key_auth);
+
+ private:
+  core::Result<core::Json> Http01(const core::Identifier& id, const std::string& token,
+                                  const std::string& key_auth);
+  core::Result<core::Json> TlsAlpn01(const core::Identifier& id, const std::string& key_auth);
+  core::Result<core::Json> Dns01(const core::Identifier& id, const std::string& key_auth);
+  core::Result<std::string> ResolveOne(const std::string& host);
+
+  ValidationConfig config_;
+  DnsChecker& dns_;
+};
+
+}  // namespace hp::acme

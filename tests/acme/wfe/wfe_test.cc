@@ -1,0 +1,589 @@
+// The ACME server in-process over real HTTP: full issuance with http-01 and dns-01, and the
+// protocol-negative suite with the problem types a client sees.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <mutex>
+
+#include "hp/acme/ca.h"
+#include "hp/acme/jws.h"
+#include "hp/acme/migrations.h"
+#include "hp/acme/server.h"
+#include "hp/core/encoding.h"
+#include "hp/core/http_server.h"
+#include "testing/acme_test_util.h"
+
+namespace hp::acme {
+namespace {
+
+using core::Json;
+using testing::AcmeClient;
+using testing::HttpResult;
+
+class AcmeServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start({}); }
+  void TearDown() override { Stop(); }
+
+  void Stop() {
+    if (server_) server_->Shutdown(std::chrono::milliseconds(100));
+    if (chall_server_) chall_server_->Shutdown(std::chrono::milliseconds(100));
+  }
+
+  void Start(std::function<void(AcmeConfig&)> tweak) {
+    dir_ = testing::TempDir();
+    auto db = core::Database::Open({.path = dir_ + "/db.sqlite", .synchronous_full = false});
+    ASSERT_TRUE(db);
+    db_ = std::move(*db);
+    ASSERT_TRUE(db_->Migrate({&core::CoreMigrations(), &AcmeMigrations()}));
+    CaOptions co;
+    co.dir = dir_ + "/ca";
+    co.passphrase = core::Secret("pw");
+    co.base_url = "http://ca.test";
+    ca_ = std::move(*CertificateAuthority::Create(std::move(co), clock_));
+    nonces_ = std::move(*CreateHmacNonceService(*db_, clock_));
+    jobs_ = std::make_unique<core::JobQueue>(*db_, clock_);
+    pool_ = std::make_unique<core::WorkerPool>(*jobs_, core::WorkerPoolOptions{});
+    dns_ = std::make_unique<StaticDnsChecker>(std::vector<std::string>{"127.0.0.1"});
+
+    // The challenge responder a client would run (real HTTP server on loopback).
+    chall_router_.Add({"GET", "/.well-known/acme-challenge/{token}", "", "", "", false},
+                      [this](core::http::Request&& req, core::http::Reply reply) {
+                        std::lock_guard l(mu_);
+                        auto it = tokens_.find(req.Param("token"));
+                        reply(it == tokens_.end() ? core::http::Response::Text(404, "no")
+                                                  : core::http::Response::Text(200, it->second));
+                      });
+    chall_server_ = std::move(*core::http::Server::Create({.port = 0, .access_log = false},
+                                                          chall_router_, metrics_));
+    ASSERT_TRUE(chall_server_->Start());
+
+    server_ = std::move(*core::http::Server::Create({.port = 0, .access_log = false}, router_,
+                                                    metrics_));
+    // port() is known once listening; no request can arrive before routes exist (port is new).
+    ASSERT_TRUE(server_->Start());
+    base_ = "http://127.0.0.1:" + std::to_string(server_->port());
+    AcmeConfig cfg;
+    cfg.base_url = base_;
+    cfg.terms_of_service_url = base_ + "/terms";
+    cfg.caa_identities = {"ca.test"};
+    cfg.validation.http_port = chall_server_->port();
+    if (tweak) tweak(cfg);
+    auto acme = AcmeServer::Create(cfg, {db_.get(), &clock_, jobs_.get(), nullptr, ca_.get(),
+                                         dns_.get(), nonces_.get()});
+    ASSERT_TRUE(acme);
+    acme_ = std::move(*acme);
+    acme_->RegisterRoutes(router_);
+    acme_->RegisterJobs(*pool_);
+  }
+
+  std::string Dir() const { return base_ + "/acme/directory"; }
+
+  // Runs queued validation/finalize jobs on this thread.
+  void RunJobs() {
+    while (*pool_->RunOnce()) {
+    }
+  }
+
+  Json NewOrder(AcmeClient& c, const std::vector<std::string>& names, Json extra = Json::object(),
+                HttpResult* raw = nullptr) {
+    Json ids = Json::array();
+    for (const auto& n : names) {
+      const bool ip = n.find_first_not_of("0123456789.:") == std::string::npos;
+      ids.push_back({{"type", ip ? "ip" : "dns"}, {"value", n}});
+    }
+    extra["identifiers"] = ids;
+    auto r = c.Post(c.dir["newOrder"], extra.dump());
+    if (raw) *raw = r;
+    Json j = r.json();
+    if (r.status == 201) j["url"] = r.header("location");
+    return j;
+  }
+
+  // Completes every authorization of the order with http-01 (or dns-01 for wildcards).
+  void Authorize(AcmeClient& c, const Json& order) {
+    auto thumb = (*Jwk::Parse(c.key.jwk))->thumbprint();
+    for (const auto& url : order["authorizations"]) {
+      Json authz = c.Post(url, "").json();
+      if (authz["status"] == "valid") continue;
+      const bool wildcard = authz.value("wildcard", false);
+      for (const auto& ch : authz["challenges"]) {
+        const std::string type = ch["type"];
+        if (type != (wildcard ? "dns-01" : "http-01")) continue;
+        const std::string ka = ch["token"].get<std::string>() + "." + thumb;
+        if (wildcard) {
+          dns_->SetTxt("_acme-challenge." + authz["identifier"]["value"].get<std::string>(),
+                       {core::Base64UrlEncode(core::ossl::Sha256(ka))});
+        } else {
+          std::lock_guard l(mu_);
+          tokens_[ch["token"]] = ka;
+        }
+        auto r = c.Post(ch["url"], "{}");
+        ASSERT_EQ(r.status, 200) << r.body;
+      }
+    }
+    RunJobs();
+  }
+
+  // The whole flow; returns the PEM chain.
+  std::string Issue(AcmeClient& c, const std::vector<std::string>& names, EVP_PKEY* cert_key,
+                    Json* order_out = nullptr) {
+    Json order = NewOrder(c, names);
+    // "ready" at once when every authorization is reused from an earlier order.
+    EXPECT_TRUE(order["status"] == "pending" || order["status"] == "ready") << order.dump();
+    last_order_status_ = order["status"];
+    Authorize(c, order);
+    order = c.Post(order["url"], "").json();
+    EXPECT_EQ(order["status"], "ready") << order.dump();
+    std::string csr = testing::MakeCsr(cert_key, names);
+    auto fin = c.Post(order["finalize"], Json{{"csr", core::Base64UrlEncode(csr)}}.dump());
+    EXPECT_EQ(fin.status, 200) << fin.body;
+    Json done = fin.json();
+    EXPECT_EQ(done["status"], "valid") << fin.body;
+    if (order_out) *order_out = done;
+    auto cert = c.Post(done.value("certificate", ""), "");
+    EXPECT_EQ(cert.header("content-type"), "application/pem-certificate-chain");
+    return cert.body;
+  }
+
+  int VerifyChain(const std::string& chain, std::string* out) {
+    testing::WriteFile(dir_ + "/root.pem", ca_->root_pem());
+    testing::WriteFile(dir_ + "/chain.pem", chain);
+    return testing::Run("openssl verify -x509_strict -CAfile " + dir_ + "/root.pem -untrusted " +
+                            dir_ + "/chain.pem " + dir_ + "/chain.pem",
+                        out);
+  }
+
+  std::string dir_, base_;
+  core::SystemClock clock_;
+  core::MetricsRegistry metrics_;
+  std::unique_ptr<core::Database> db_;
+  std::unique_ptr<CertificateAuthority> ca_;
+  std::unique_ptr<NonceService> nonces_;
+  std::unique_ptr<core::JobQueue> jobs_;
+  std::unique_ptr<core::WorkerPool> pool_;
+  std::unique_ptr<StaticDnsChecker> dns_;
+  core::http::Router router_, chall_router_;
+  std::unique_ptr<core::http::Server> server_, chall_server_;
+  std::unique_ptr<AcmeServer> acme_;
+  std::mutex mu_;
+  std::map<std::string, std::string> tokens_;
+  std::string last_order_status_;
+};
+
+TEST_F(AcmeServerTest, DirectoryAndNonces) {
+  auto d = testing::Http("GET", Dir());
+  ASSERT_EQ(d.status, 200) << d.body;
+  Json j = d.json();
+  EXPECT_EQ(j["newAccount"], base_ + "/acme/new-account");
+  EXPECT_EQ(j["meta"]["termsOfService"], base_ + "/terms");
+  EXPECT_TRUE(j["meta"]["profiles"].contains("shortlived"));
+  EXPECT_EQ(j["meta"]["caaIdentities"][0], "ca.test");
+  EXPECT_FALSE(d.header("replay-nonce").empty());
+  EXPECT_NE(d.header("link").find("rel=\"index\""), std::string::npos);
+  auto head = testing::Http("HEAD", j["newNonce"]);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("cache-control"), "no-store");
+  auto get = testing::Http("GET", j["newNonce"]);
+  EXPECT_EQ(get.status, 204);
+  EXPECT_NE(head.header("replay-nonce"), get.header("replay-nonce"));
+}
+
+TEST_F(AcmeServerTest, FullIssuanceHttp01EcdsaAndRsaChainsVerify) {
+  AcmeClient c(Dir());
+  auto reg = c.Register();
+  ASSERT_EQ(reg.status, 201) << reg.body;
+  EXPECT_EQ(reg.json()["status"], "valid");
+  for (const char* alg : {"ES256", "RS256"}) {
+    auto k = testing::MakeKey(alg);
+    std::string chain = Issue(c, {"www.example.test", "example.test"}, k.key.get());
+    // The second order reuses the valid authorizations of the first one.
+    EXPECT_EQ(last_order_status_, std::string(alg) == "ES256" ? "pending" : "ready");
+    std::string out;
+    EXPECT_EQ(VerifyChain(chain, &out), 0) << out;
+    testing::Run("openssl x509 -noout -ext subjectAltName -in " + dir_ + "/chain.pem", &out);
+    EXPECT_NE(out.find("DNS:www.example.test, DNS:example.test"), std::string::npos) << out;
+  }
+  // Same key again: the existing account, 200.
+  auto again = c.Register();
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.header("location"), c.kid);
+}
+
+TEST_F(AcmeServerTest, WildcardNeedsDns01AndIpIdentifiersWork) {
+  AcmeClient c(Dir());
+  c.Register();
+  Json order = NewOrder(c, {"*.example.test"});
+  Json authz = c.Post(order["authorizations"][0], "").json();
+  EXPECT_EQ(authz["wildcard"], true);
+  ASSERT_EQ(authz["challenges"].size(), 1u);
+  EXPECT_EQ(authz["challenges"][0]["type"], "dns-01");
+  // http-01 for a wildcard is refused.
+  auto http01 = c.Post(authz["challenges"][0]["url"].get<std::string>().replace(
+                           authz["challenges"][0]["url"].get<std::string>().size() - 6, 6, "http-01"),
+                       "{}");
+  EXPECT_EQ(http01.status, 404);
+  auto k = testing::MakeKey("ES256");
+  std::string chain = Issue(c, {"*.example.test"}, k.key.get());
+  std::string out;
+  EXPECT_EQ(VerifyChain(chain, &out), 0) << out;
+  chain = Issue(c, {"127.0.0.1"}, k.key.get());
+  EXPECT_EQ(VerifyChain(chain, &out), 0) << out;
+}
+
+TEST_F(AcmeServerTest, RevocationCrlAriAndReplaces) {
+  AcmeClient c(Dir());
+  c.Register();
+  auto k = testing::MakeKey("ES256");
+  Json order;
+  std::string chain = Issue(c, {"a.example.test"}, k.key.get(), &order);
+  auto leaf = core::ossl::ReadCertificatePem(chain);
+  ASSERT_TRUE(leaf);
+  // ARI id per RFC 9773: base64url(AKI keyIdentifier) "." base64url(serial bytes).
+  const ASN1_OCTET_STRING* aki = X509_get0_authority_key_id(leaf->get());
+  const ASN1_INTEGER* sn = X509_get0_serialNumber(leaf->get());
+  std::string ari = core::Base64UrlEncode(std::string(
+                        reinterpret_cast<const char*>(ASN1_STRING_get0_data(aki)), ASN1_STRING_length(aki))) +
+                    "." +
+                    core::Base64UrlEncode(std::string(
+                        reinterpret_cast<const char*>(ASN1_STRING_get0_data(sn)), ASN1_STRING_length(sn)));
+  auto info = testing::Http("GET", c.dir["renewalInfo"].get<std::string>() + "/" + ari);
+  ASSERT_EQ(info.status, 200) << info.body;
+  EXPECT_TRUE(info.json()["suggestedWindow"].contains("start"));
+  EXPECT_FALSE(info.header("retry-after").empty());
+
+  HttpResult raw;
+  Json repl = NewOrder(c, {"a.example.test"}, {{"replaces", ari}}, &raw);
+  EXPECT_EQ(raw.status, 201) << raw.body;
+  EXPECT_EQ(repl["replaces"], ari);
+  NewOrder(c, {"a.example.test"}, {{"replaces", ari}}, &raw);
+  EXPECT_EQ(raw.status, 409);
+  EXPECT_EQ(raw.json()["type"], "urn:ietf:params:acme:error:alreadyReplaced");
+
+  std::string der = *core::ossl::CertificateToDer(leaf->get());
+  auto bad_reason = c.Post(c.dir["revokeCert"], Json{{"certificate", core::Base64UrlEncode(der)},
+                                                     {"reason", 7}}.dump());
+  EXPECT_EQ(bad_reason.json()["type"], "urn:ietf:params:acme:error:badRevocationReason");
+  auto rev = c.Post(c.dir["revokeCert"],
+                    Json{{"certificate", core::Base64UrlEncode(der)}, {"reason", 4}}.dump());
+  EXPECT_EQ(rev.status, 200) << rev.body;
+  auto twice = c.Post(c.dir["revokeCert"], Json{{"certificate", core::Base64UrlEncode(der)}}.dump());
+  EXPECT_EQ(twice.json()["type"], "urn:ietf:params:acme:error:alreadyRevoked");
+
+  // The CRL at the URL in the certificate lists the serial.
+  CRL_DIST_POINTS* dps = static_cast<CRL_DIST_POINTS*>(
+      X509_get_ext_d2i(leaf->get(), NID_crl_distribution_points, nullptr, nullptr));
+  ASN1_IA5STRING* uri = sk_GENERAL_NAME_value(sk_DIST_POINT_value(dps, 0)->distpoint->name.fullname, 0)
+                            ->d.uniformResourceIdentifier;
+  std::string crl_url(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)), ASN1_STRING_length(uri));
+  CRL_DIST_POINTS_free(dps);
+  auto crl = testing::Http("GET", base_ + crl_url.substr(crl_url.find("/acme/crl/")));
+  ASSERT_EQ(crl.status, 200);
+  testing::WriteFile(dir_ + "/crl.der", crl.body);
+  std::string out;
+  testing::Run("openssl crl -inform DER -noout -text -in " + dir_ + "/crl.der", &out);
+  std::string serial = c.Post(order["certificate"], "").body.empty() ? "" : "";
+  core::ossl::BigNum bn(ASN1_INTEGER_to_BN(sn, nullptr));
+  char* hex = BN_bn2hex(bn.get());
+  EXPECT_NE(out.find(hex), std::string::npos) << out;
+  OPENSSL_free(hex);
+}
+
+TEST_F(AcmeServerTest, KeyRolloverAndDeactivation) {
+  AcmeClient c(Dir());
+  c.Register();
+  auto new_key = testing::MakeKey("EdDSA");
+  const std::string url = c.dir["keyChange"];
+  Json inner_payload = {{"account", c.kid}, {"oldKey", c.key.jwk}};
+  std::string inner = testing::SignJws(new_key, Json{{"url", url}, {"jwk", new_key.jwk}},
+                                       inner_payload.dump());
+  auto r = c.Post(url, inner);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto old_key = std::move(c.key);
+  c.key = std::move(new_key);
+  EXPECT_EQ(c.Post(c.kid, "").status, 200);  // the new key works
+  std::swap(c.key, old_key);
+  EXPECT_EQ(c.Post(c.kid, "").status, 400);  // the old one does not
+  std::swap(c.key, old_key);
+
+  // Rolling over to a key another account uses: 409 with that account's URL.
+  AcmeClient other(Dir());
+  other.Register();
+  inner = testing::SignJws(other.key, Json{{"url", url}, {"jwk", other.key.jwk}},
+                           Json{{"account", c.kid}, {"oldKey", c.key.jwk}}.dump());
+  r = c.Post(url, inner);
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(r.header("location"), other.kid);
+
+  auto d = c.Post(c.kid, Json{{"status", "deactivated"}}.dump());
+  EXPECT_EQ(d.json()["status"], "deactivated");
+  auto after = c.Post(c.dir["newOrder"], Json{{"identifiers", {{{"type", "dns"}, {"value", "x.test"}}}}}.dump());
+  EXPECT_EQ(after.json()["type"], "urn:ietf:params:acme:error:unauthorized");
+}
+
+// ---- Protocol-negative suite: each case names the problem type a client must get. ----------
+
+struct Case {
+  std::string name;
+  std::function<HttpResult(AcmeServerTest&, AcmeClient&)> run;
+  int status;
+  std::string type;  // suffix after urn:ietf:params:acme:error:
+};
+
+class NegativeTest : public AcmeServerTest {};
+
+TEST_F(NegativeTest, EveryRuleHasItsProblemType) {
+  AcmeClient c(Dir());
+  ASSERT_EQ(c.Register().status, 201);
+  AcmeClient victim(Dir());
+  victim.Register();
+  Json ready_order = NewOrder(c, {"ready.example.test"});
+  Authorize(c, ready_order);
+  Json pending_order = NewOrder(c, {"pending.example.test"});
+  const std::string new_order = c.dir["newOrder"];
+  auto order_payload = Json{{"identifiers", {{{"type", "dns"}, {"value", "n.example.test"}}}}}.dump();
+  auto csr_for = [](std::vector<std::string> names, EVP_PKEY* k = nullptr) {
+    static auto key = testing::MakeKey("ES256");
+    return Json{{"csr", core::Base64UrlEncode(testing::MakeCsr(k ? k : key.key.get(), names))}}
+        .dump();
+  };
+  auto with_header = [](AcmeClient& cl, const std::string& url, Json h, const std::string& payload,
+                        const std::string& sign_alg = "") {
+    h["nonce"] = cl.Nonce();
+    std::string prot = core::Base64UrlEncode(h.dump());
+    std::string pay = core::Base64UrlEncode(payload);
+    std::string sig = sign_alg == "HS256" ? core::ossl::HmacSha256("k", prot + "." + pay)
+                      : sign_alg == "none" ? std::string()
+                                           : testing::SignRaw(cl.key, prot + "." + pay);
+    return cl.PostRaw(url, Json{{"protected", prot}, {"payload", pay},
+                                {"signature", core::Base64UrlEncode(sig.empty() ? "x" : sig)}}
+                               .dump());
+  };
+  auto rsa1024 = core::ossl::GenerateRsaKey(1024);
+
+  std::vector<Case> cases = {
+      {"replayed nonce", [&](auto&, AcmeClient& cl) {
+         std::string n = cl.Nonce();
+         cl.PostRaw(new_order, cl.SignedBody(new_order, order_payload, false, n));
+         return cl.PostRaw(new_order, cl.SignedBody(new_order, order_payload, false, n));
+       }, 400, "badNonce"},
+      {"forged nonce", [&](auto&, AcmeClient& cl) {
+         return cl.PostRaw(new_order, cl.SignedBody(new_order, order_payload, false,
+                                                    core::Base64UrlEncode(std::string(32, 'x'))));
+       }, 400, "badNonce"},
+      {"missing nonce", [&](auto&, AcmeClient& cl) {
+         return cl.PostRaw(new_order, testing::SignJws(cl.key, {{"url", new_order}, {"kid", cl.kid}},
+                                                       order_payload));
+       }, 400, "badNonce"},
+      {"bad signature", [&](auto&, AcmeClient& cl) {
+         Json b = Json::parse(cl.SignedBody(new_order, order_payload, false, cl.Nonce()));
+         std::string sig = *core::Base64UrlDecodeToString(b["signature"].get<std::string>());
+         sig[5] ^= 1;
+         b["signature"] = core::Base64UrlEncode(sig);
+         return cl.PostRaw(new_order, b.dump());
+       }, 400, "malformed"},
+      {"alg none", [&](auto&, AcmeClient& cl) {
+         return with_header(cl, new_order, {{"alg", "none"}, {"url", new_order}, {"kid", cl.kid}},
+                            order_payload, "none");
+       }, 400, "badSignatureAlgorithm"},
+      {"alg HS256", [&](auto&, AcmeClient& cl) {
+         return with_header(cl, new_order, {{"alg", "HS256"}, {"url", new_order}, {"kid", cl.kid}},
+                            order_payload, "HS256");
+       }, 400, "badSignatureAlgorithm"},
+      {"alg RS256 with an EC key", [&](auto&, AcmeClient& cl) {
+         return with_header(cl, new_order, {{"alg", "RS256"}, {"url", new_order}, {"kid", cl.kid}},
+                            order_payload);
+       }, 400, "badSignatureAlgorithm"},
+      {"url mismatch", [&](auto&, AcmeClient& cl) {
+         return cl.PostRaw(new_order, cl.SignedBody(base_ + "/acme/elsewhere", order_payload, false,
+                                                    cl.Nonce()));
+       }, 403, "unauthorized"},
+      {"jwk and kid together", [&](auto&, AcmeClient& cl) {
+         return with_header(cl, new_order, {{"alg", "ES256"}, {"url", new_order}, {"kid", cl.kid},
+                                            {"jwk", cl.key.jwk}}, order_payload);
+       }, 400, "malformed"},
+      {"kid of someone else's account", [&](auto&, AcmeClient& cl) {
+         return with_header(cl, new_order, {{"alg", "ES256"}, {"url", new_order},
+                                            {"kid", victim.kid}}, order_payload);
+       }, 400, "malformed"},
+      {"kid that is not an account", [&](auto&, AcmeClient& cl) {
+         return with_header(cl, new_order, {{"alg", "ES256"}, {"url", new_order},
+                                            {"kid", base_ + "/acme/acct/nope"}}, order_payload);
+       }, 400, "accountDoesNotExist"},
+      {"jwk where a kid is required", [&](auto&, AcmeClient& cl) {
+         return cl.Post(new_order, order_payload, true);
+       }, 400, "malformed"},
+      {"wrong content type", [&](auto&, AcmeClient& cl) {
+         return cl.PostRaw(new_order, cl.SignedBody(new_order, order_payload, false, cl.Nonce()),
+                           "application/json");
+       }, 415, "malformed"},
+      {"oversized body", [&](auto&, AcmeClient& cl) {
+         return cl.Post(new_order, std::string(70 * 1024, ' ') + order_payload);
+       }, 413, "malformed"},
+      {"malformed JSON body", [&](auto&, AcmeClient& cl) {
+         return cl.PostRaw(new_order, "{not json");
+       }, 400, "malformed"},
+      {"malformed JSON payload", [&](auto&, AcmeClient& cl) {
+         return cl.Post(new_order, "{\"identifiers\": [");
+       }, 400, "malformed"},
+      {"POST-as-GET to new-order", [&](auto&, AcmeClient& cl) { return cl.Post(new_order, ""); },
+       400, "malformed"},
+      {"unknown profile", [&](auto&, AcmeClient& cl) {
+         return cl.Post(new_order, Json{{"identifiers", {{{"type", "dns"}, {"value", "p.test"}}}},
+                                        {"profile", "forever"}}.dump());
+       }, 400, "invalidProfile"},
+      {"unsupported identifier type", [&](auto&, AcmeClient& cl) {
+         return cl.Post(new_order, Json{{"identifiers", {{{"type", "email"}, {"value", "a@b.test"}}}}}.dump());
+       }, 400, "unsupportedIdentifier"},
+      {"invalid DNS names give subproblems", [&](auto&, AcmeClient& cl) {
+         return cl.Post(new_order, Json{{"identifiers", {{{"type", "dns"}, {"value", "bad_name.test"}},
+                                                         {{"type", "dns"}, {"value", "a.*.test"}},
+                                                         {{"type", "dns"}, {"value", "ok.test"}}}}}.dump());
+       }, 400, "rejectedIdentifier"},
+      {"notBefore is not supported", [&](auto&, AcmeClient& cl) {
+         return cl.Post(new_order, Json{{"identifiers", {{{"type", "dns"}, {"value", "n.test"}}}},
+                                        {"notBefore", "2030-01-01T00:00:00Z"}}.dump());
+       }, 400, "malformed"},
+      {"finalize before ready", [&](auto&, AcmeClient& cl) {
+         return cl.Post(pending_order["finalize"], csr_for({"pending.example.test"}));
+       }, 403, "orderNotReady"},
+      {"CSR with an extra name", [&](auto&, AcmeClient& cl) {
+         return cl.Post(ready_order["finalize"], csr_for({"ready.example.test", "evil.test"}));
+       }, 400, "badCSR"},
+      {"CSR with an RSA 1024 key", [&](auto&, AcmeClient& cl) {
+         return cl.Post(ready_order["finalize"], csr_for({"ready.example.test"}, rsa1024->get()));
+       }, 400, "badPublicKey"},
+      {"CSR with the account key", [&](auto&, AcmeClient& cl) {
+         return cl.Post(ready_order["finalize"], csr_for({"ready.example.test"}, cl.key.key.get()));
+       }, 400, "badCSR"},
+      {"someone else's order", [&](auto&, AcmeClient&) {
+         return victim.Post(pending_order["url"], "");
+       }, 403, "unauthorized"},
+      {"unknown order", [&](auto&, AcmeClient& cl) {
+         return cl.Post(base_ + "/acme/order/doesnotexist", "");
+       }, 404, "malformed"},
+      {"onlyReturnExisting for a new key", [&](auto&, AcmeClient&) {
+         AcmeClient fresh(Dir());
+         return fresh.Post(fresh.dir["newAccount"], Json{{"onlyReturnExisting", true}}.dump(), true);
+       }, 400, "accountDoesNotExist"},
+      {"terms not agreed", [&](auto&, AcmeClient&) {
+         AcmeClient fresh(Dir());
+         return fresh.Post(fresh.dir["newAccount"], Json::object().dump(), true);
+       }, 400, "malformed"},
+      {"unsupported contact", [&](auto&, AcmeClient&) {
+         AcmeClient fresh(Dir());
+         return fresh.Register({{"contact", {"tel:+81312345678"}}});
+       }, 400, "unsupportedContact"},
+      {"invalid contact", [&](auto&, AcmeClient&) {
+         AcmeClient fresh(Dir());
+         return fresh.Register({{"contact", {"mailto:not-an-address"}}});
+       }, 400, "invalidContact"},
+      {"account URL of another account", [&](auto&, AcmeClient& cl) {
+         return cl.Post(victim.kid, "");
+       }, 403, "unauthorized"},
+      {"revoke a certificate we did not issue", [&](auto&, AcmeClient& cl) {
+         return cl.Post(cl.dir["revokeCert"], Json{{"certificate", core::Base64UrlEncode(std::string("junk"))}}.dump());
+       }, 400, "malformed"},
+      {"deactivate with another status", [&](auto&, AcmeClient& cl) {
+         return cl.Post(cl.kid, Json{{"status", "valid"}}.dump());
+       }, 400, "malformed"},
+  };
+  ASSERT_GE(cases.size(), 30u);
+  for (auto& tc : cases) {
+    HttpResult r = tc.run(*this, c);
+    EXPECT_EQ(r.status, tc.status) << tc.name << ": " << r.body;
+    EXPECT_EQ(r.json().value("type", ""), "urn:ietf:params:acme:error:" + tc.type)
+        << tc.name << ": " << r.body;
+    EXPECT_FALSE(r.header("replay-nonce").empty()) << tc.name << ": errors carry a fresh nonce";
+    EXPECT_EQ(r.header("content-type"), "application/problem+json") << tc.name;
+    if (tc.name == "invalid DNS names give subproblems") {
+      EXPECT_EQ(r.json()["subproblems"].size(), 2u) << r.body;
+      EXPECT_EQ(r.json()["subproblems"][0]["identifier"]["value"], "bad_name.test") << r.body;
+    }
+  }
+}
+
+TEST_F(NegativeTest, CaaForbiddingUsInvalidatesTheAuthorization) {
+  dns_->SetCaa("example.test", {"0 issue \"other-ca.test\""});
+  AcmeClient c(Dir());
+  c.Register();
+  Json order = NewOrder(c, {"caa.example.test"});
+  Authorize(c, order);
+  Json authz = c.Post(order["authorizations"][0], "").json();
+  EXPECT_EQ(authz["status"], "invalid");
+  Json ch = authz["challenges"][0];
+  EXPECT_EQ(ch["error"]["type"], "urn:ietf:params:acme:error:caa") << authz.dump();
+  order = c.Post(order["url"], "").json();
+  EXPECT_EQ(order["status"], "invalid");
+}
+
+TEST_F(NegativeTest, WrongKeyAuthorizationIsIncorrectResponse) {
+  AcmeClient c(Dir());
+  c.Register();
+  Json order = NewOrder(c, {"wrong.example.test"});
+  Json authz = c.Post(order["authorizations"][0], "").json();
+  for (const auto& ch : authz["challenges"]) {
+    if (ch["type"] != "http-01") continue;
+    {
+      std::lock_guard l(mu_);
+      tokens_[ch["token"]] = "not-the-key-authorization";
+    }
+    c.Post(ch["url"], "{}");
+  }
+  RunJobs();
+  authz = c.Post(order["authorizations"][0], "").json();
+  EXPECT_EQ(authz["status"], "invalid");
+  bool found = false;
+  for (const auto& ch : authz["challenges"]) {
+    if (ch["type"] == "http-01") {
+      EXPECT_EQ(ch["error"]["type"], "urn:ietf:params:acme:error:incorrectResponse");
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+class EabTest : public AcmeServerTest {
+  void SetUp() override {
+    Start([](AcmeConfig& c) { c.external_account_required = true; });
+  }
+};
+
+TEST_F(EabTest, RequiredBindsOnceAndRejectsBadMac) {
+  EXPECT_EQ(testing::Http("GET", Dir()).json()["meta"]["externalAccountRequired"], true);
+  AcmeClient c(Dir());
+  auto none = c.Register();
+  EXPECT_EQ(none.json()["type"], "urn:ietf:params:acme:error:externalAccountRequired");
+  auto creds = *acme_->CreateEabKey("operator");
+  auto eab_for = [&](AcmeClient& cl, const std::string& key) {
+    Json h = {{"alg", "HS256"}, {"kid", creds.kid}, {"url", cl.dir["newAccount"]}};
+    std::string prot = core::Base64UrlEncode(h.dump());
+    std::string pay = core::Base64UrlEncode(cl.key.jwk.dump());
+    return Json{{"protected", prot}, {"payload", pay},
+                {"signature", core::Base64UrlEncode(core::ossl::HmacSha256(key, prot + "." + pay))}};
+  };
+  auto bad = c.Register({{"externalAccountBinding", eab_for(c, "wrong key")}});
+  EXPECT_EQ(bad.json()["type"], "urn:ietf:params:acme:error:unauthorized");
+  std::string mac = *core::Base64UrlDecodeToString(creds.hmac_key_b64url);
+  auto ok = c.Register({{"externalAccountBinding", eab_for(c, mac)}});
+  EXPECT_EQ(ok.status, 201) << ok.body;
+  EXPECT_EQ(ok.json()["externalAccountBinding"]["kid"], creds.kid);
+  AcmeClient second(Dir());
+  auto reuse = second.Register({{"externalAccountBinding", eab_for(second, mac)}});
+  EXPECT_EQ(reuse.json()["type"], "urn:ietf:params:acme:error:unauthorized") << reuse.body;
+}
+
+TEST_F(AcmeServerTest, OrdersListIsPaginatedAndLimitsAreReadable) {
+  AcmeClient c(Dir());
+  c.Register();
+  for (int i = 0; i < 3; ++i) NewOrder(c, {"o" + std::to_string(i) + ".example.test"});
+  Json acct = c.Post(c.kid, "").json();
+  auto page = c.Post(acct["orders"], "");
+  EXPECT_EQ(page.json()["orders"].size(), 3u);
+  auto limits = c.Post(c.kid + "/limits", "");
+  ASSERT_EQ(limits.status, 200) << limits.body;
+  EXPECT_EQ(limits.json()["newOrdersPerAccount"]["used"], 3);
+}
+
+}  // namespace
+}  // namespace hp::acme
