@@ -74,9 +74,11 @@ class CurlHttpClient final : public HttpClient {
  public:
   Result<HttpClientResponse> Do(const HttpClientRequest& req) override {
     GlobalInit();
-    static const std::vector<std::string> kMethods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    static const std::vector<std::string> kMethods = {"GET",   "HEAD",   "POST",   "PUT",
+                                                      "PATCH", "DELETE", "OPTIONS"};
     if (std::find(kMethods.begin(), kMethods.end(), req.method) == kMethods.end())
-      return FailField(ErrorCode::kInvalidArgument, "method", "unsupported HTTP method '" + req.method + "'");
+      return FailField(ErrorCode::kInvalidArgument, "method",
+                       "unsupported HTTP method '" + req.method + "'");
 
     // Parse the URL ourselves: only http(s), and the host/port feed CONNECT_TO.
     UrlPtr url(curl_url());
@@ -91,7 +93,8 @@ class CurlHttpClient final : public HttpClient {
       if (curl_url_get(url.get(), CURLUPART_HOST, &part, 0) == CURLUE_OK) host = part;
       curl_free(part);
       part = nullptr;
-      if (curl_url_get(url.get(), CURLUPART_PORT, &part, CURLU_DEFAULT_PORT) == CURLUE_OK) port = part;
+      if (curl_url_get(url.get(), CURLUPART_PORT, &part, CURLU_DEFAULT_PORT) == CURLUE_OK)
+        port = part;
       curl_free(part);
     }
     if (scheme != "http" && scheme != "https")
@@ -122,7 +125,8 @@ class CurlHttpClient final : public HttpClient {
     if (req.max_redirects > 0) {
       curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
       curl_easy_setopt(c, CURLOPT_MAXREDIRS, static_cast<long>(req.max_redirects));
-      curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, req.https_only_redirects ? "https" : "http,https");
+      curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR,
+                       req.https_only_redirects ? "https" : "http,https");
     }
     if (!req.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, req.ca_file.c_str());
     if (!req.verify_tls) {
@@ -132,7 +136,8 @@ class CurlHttpClient final : public HttpClient {
     SlistPtr connect_to;
     if (!req.connect_to.empty()) {
       if (HasCrLf(req.connect_to) || req.connect_to.find(':') == std::string::npos)
-        return FailField(ErrorCode::kInvalidArgument, "connect_to", "connect_to must be address:port");
+        return FailField(ErrorCode::kInvalidArgument, "connect_to",
+                         "connect_to must be address:port");
       // Only the URL's own host:port is redirected; a redirect elsewhere resolves normally.
       std::string entry = host + ":" + port + ":" + req.connect_to;
       connect_to.reset(curl_slist_append(nullptr, entry.c_str()));
@@ -156,8 +161,8 @@ class CurlHttpClient final : public HttpClient {
       // POSTFIELDS alone would turn a GET with a body into a POST.
       curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     }
-    if (req.method != "HEAD" &&
-        (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")) {
+    if (req.method != "HEAD" && (!req.body.empty() || req.method == "POST" || req.method == "PUT" ||
+                                 req.method == "PATCH")) {
       curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
       curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
     }
@@ -189,15 +194,17 @@ class CurlHttpClient final : public HttpClient {
       case CURLE_FILESIZE_EXCEEDED:
         if (t.too_large || rc == CURLE_FILESIZE_EXCEEDED)
           return Error(ErrorCode::kPayloadTooLarge, prefix + "response body larger than " +
-                                                        std::to_string(req.max_response_bytes) + " bytes");
+                                                        std::to_string(req.max_response_bytes) +
+                                                        " bytes");
         break;
       case CURLE_COULDNT_CONNECT:
         return Error(ErrorCode::kUnavailable, prefix + "connection refused (" + why + ")");
       case CURLE_COULDNT_RESOLVE_HOST:
         return Error(ErrorCode::kUnavailable, prefix + "cannot resolve host (" + why + ")");
       case CURLE_OPERATION_TIMEDOUT:
-        return Error(ErrorCode::kUnavailable,
-                     prefix + "timeout after " + std::to_string(req.timeout_ms) + " ms (" + why + ")");
+        return Error(
+            ErrorCode::kUnavailable,
+            prefix + "timeout after " + std::to_string(req.timeout_ms) + " ms (" + why + ")");
       case CURLE_SSL_CONNECT_ERROR:
       case CURLE_PEER_FAILED_VERIFICATION:
       case CURLE_SSL_CERTPROBLEM:
@@ -205,10 +212,11 @@ class CurlHttpClient final : public HttpClient {
       case CURLE_SSL_CIPHER:
         return Error(ErrorCode::kUnavailable, prefix + "TLS handshake failed: " + why);
       case CURLE_TOO_MANY_REDIRECTS:
-        return Error(ErrorCode::kUnavailable,
-                     prefix + "too many redirects (limit " + std::to_string(req.max_redirects) + ")");
+        return Error(ErrorCode::kUnavailable, prefix + "too many redirects (limit " +
+                                                  std::to_string(req.max_redirects) + ")");
       case CURLE_UNSUPPORTED_PROTOCOL:
-        return Error(ErrorCode::kUnavailable, prefix + "redirect to a refused scheme (" + why + ")");
+        return Error(ErrorCode::kUnavailable,
+                     prefix + "redirect to a refused scheme (" + why + ")");
       case CURLE_GOT_NOTHING:
       case CURLE_RECV_ERROR:
       case CURLE_SEND_ERROR:

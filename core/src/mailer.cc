@@ -31,7 +31,8 @@ void GlobalInit() {
 }
 
 bool IsAscii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 bool HasCrLf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 bool HasControl(std::string_view s) {
@@ -56,7 +57,8 @@ std::string EncodeWords(std::string_view text, size_t used) {
   while (i < text.size()) {
     size_t room = line + kFraming + 8 < 76 ? (76 - line - kFraming) / 4 * 3 : 0;
     size_t end = std::min(text.size(), i + room);
-    while (end < text.size() && end > i && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+    while (end < text.size() && end > i && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
+      --end;
     if (end == i) {  // nothing fits on this line: fold and retry
       out += "\r\n ";
       line = 1;
@@ -81,7 +83,8 @@ std::string FoldAscii(std::string_view text, size_t used) {
   size_t i = 0;
   while (i < text.size()) {
     size_t sp = text.find(' ', i + 1);
-    std::string_view word = text.substr(i, sp == std::string_view::npos ? std::string_view::npos : sp - i);
+    std::string_view word =
+        text.substr(i, sp == std::string_view::npos ? std::string_view::npos : sp - i);
     if (line + word.size() > 78 && !out.empty() && word.front() == ' ') {
       out += "\r\n";
       line = 0;
@@ -116,7 +119,8 @@ std::string QuotedPrintable(std::string_view text) {
   size_t start = 0;
   while (start <= text.size()) {
     size_t nl = text.find('\n', start);
-    std::string_view line = text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+    std::string_view line =
+        text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     std::string cur;
     for (size_t i = 0; i < line.size(); ++i) {
@@ -150,8 +154,9 @@ std::string RfcDate(TimePoint now) {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[tm.tm_wday], tm.tm_mday,
-                kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[tm.tm_wday],
+                tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                tm.tm_sec);
   return buf;
 }
 
@@ -173,7 +178,8 @@ std::string Lower(std::string_view s) {
 std::string SafeUrl(std::string_view url) {
   size_t scheme = url.find("://");
   size_t at = url.find('@');
-  if (scheme == std::string_view::npos || at == std::string_view::npos || at < scheme) return std::string(url);
+  if (scheme == std::string_view::npos || at == std::string_view::npos || at < scheme)
+    return std::string(url);
   size_t slash = url.find('/', scheme + 3);
   if (slash != std::string_view::npos && slash < at) return std::string(url);
   return std::string(url.substr(0, scheme + 3)) + std::string(url.substr(at + 1));
@@ -194,25 +200,30 @@ size_t OnRead(char* buffer, size_t size, size_t n, void* user) {
 
 class SmtpMailer final : public Mailer {
  public:
-  explicit SmtpMailer(SmtpOptions options) : options_(std::move(options)), password_(options_.password) {
+  explicit SmtpMailer(SmtpOptions options)
+      : options_(std::move(options)), password_(options_.password) {
     SecureWipe(options_.password);
   }
 
   Status Send(const MailMessage& m) override {
     GlobalInit();
-    if (!IsValidEmail(m.to)) return FailField(ErrorCode::kInvalidArgument, "to", "invalid e-mail address");
+    if (!IsValidEmail(m.to))
+      return FailField(ErrorCode::kInvalidArgument, "to", "invalid e-mail address");
     if (!IsValidEmail(m.from_address))
       return FailField(ErrorCode::kInvalidArgument, "from_address", "invalid e-mail address");
     if (HasControl(m.from_name))
-      return FailField(ErrorCode::kInvalidArgument, "from_name", "control characters in the sender name");
-    if (HasCrLf(m.subject)) return FailField(ErrorCode::kInvalidArgument, "subject", "line breaks in the subject");
+      return FailField(ErrorCode::kInvalidArgument, "from_name",
+                       "control characters in the sender name");
+    if (HasCrLf(m.subject))
+      return FailField(ErrorCode::kInvalidArgument, "subject", "line breaks in the subject");
     static const std::vector<std::string> kReserved = {
-        "from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version",
-        "content-type", "content-transfer-encoding"};
+        "from", "to",         "cc",           "bcc",          "subject",
+        "date", "message-id", "mime-version", "content-type", "content-transfer-encoding"};
     for (const auto& [name, value] : m.extra_headers) {
       if (!IsHeaderName(name) || HasCrLf(value) ||
           std::find(kReserved.begin(), kReserved.end(), Lower(name)) != kReserved.end())
-        return FailField(ErrorCode::kInvalidArgument, "extra_headers", "header '" + name + "' is not allowed");
+        return FailField(ErrorCode::kInvalidArgument, "extra_headers",
+                         "header '" + name + "' is not allowed");
     }
 
     const std::string domain = m.from_address.substr(m.from_address.rfind('@') + 1);
@@ -250,7 +261,8 @@ class SmtpMailer final : public Mailer {
     curl_easy_setopt(c, CURLOPT_PROXY, "");
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(c, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
-    curl_easy_setopt(c, CURLOPT_USE_SSL, static_cast<long>(options_.require_tls ? CURLUSESSL_ALL : CURLUSESSL_TRY));
+    curl_easy_setopt(c, CURLOPT_USE_SSL,
+                     static_cast<long>(options_.require_tls ? CURLUSESSL_ALL : CURLUSESSL_TRY));
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, options_.timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, std::min(options_.timeout_ms, 10000L));
     if (!options_.username.empty()) {
@@ -270,10 +282,12 @@ class SmtpMailer final : public Mailer {
     if (rc == CURLE_OK) return Ok();
     long smtp_code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &smtp_code);
-    std::string why = "SMTP " + SafeUrl(options_.url) + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    std::string why =
+        "SMTP " + SafeUrl(options_.url) + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc));
     if (smtp_code >= 400 && smtp_code < 500)
-      return Fail(Error(ErrorCode::kUnavailable, why + " (temporary, " + std::to_string(smtp_code) + ")")
-                      .WithRetryAfter(60));
+      return Fail(
+          Error(ErrorCode::kUnavailable, why + " (temporary, " + std::to_string(smtp_code) + ")")
+              .WithRetryAfter(60));
     switch (rc) {
       case CURLE_COULDNT_CONNECT:
       case CURLE_COULDNT_RESOLVE_HOST:
@@ -309,10 +323,12 @@ bool IsValidEmail(std::string_view address) {
   if (local.size() > 64) return false;
   // dot-atom local part (RFC 5322 atext), no quoted strings.
   static constexpr std::string_view kAtextSpecials = "!#$%&'*+-/=?^_`{|}~";
-  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos) return false;
+  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos)
+    return false;
   for (char c : local) {
     auto u = static_cast<unsigned char>(c);
-    if (!(std::isalnum(u) || c == '.' || kAtextSpecials.find(c) != std::string_view::npos) || u >= 0x80)
+    if (!(std::isalnum(u) || c == '.' || kAtextSpecials.find(c) != std::string_view::npos) ||
+        u >= 0x80)
       return false;
   }
   std::string lower_domain = Lower(domain);
@@ -320,8 +336,10 @@ bool IsValidEmail(std::string_view address) {
   size_t start = 0;
   while (start <= domain.size()) {
     size_t dot = domain.find('.', start);
-    std::string_view label = domain.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    std::string_view label =
+        domain.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+      return false;
     for (char c : label) {
       auto u = static_cast<unsigned char>(c);
       if (u >= 0x80 || !(std::isalnum(u) || c == '-')) return false;

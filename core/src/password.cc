@@ -31,42 +31,55 @@ constexpr size_t kMaxVerifyBytes = 4096;
 // Most are already refused by the length or class rules; they are listed anyway so that the
 // refusal reason is the honest one ("too common").
 constexpr std::string_view kCommonPasswords[] = {
-    "123456", "password", "12345678", "qwerty", "123456789", "12345", "1234", "111111",
-    "1234567", "dragon", "123123", "baseball", "abc123", "football", "monkey", "letmein",
-    "696969", "shadow", "master", "666666", "qwertyuiop", "123321", "mustang", "1234567890",
-    "michael", "654321", "superman", "1qaz2wsx", "7777777", "121212", "000000", "qazwsx",
-    "123qwe", "killer", "trustno1", "jordan", "jennifer", "zxcvbnm", "asdfgh", "hunter",
-    "buster", "soccer", "harley", "batman", "andrew", "tigger", "sunshine", "iloveyou",
-    "2000", "charlie", "robert", "thomas", "hockey", "ranger", "daniel", "starwars", "klaster",
-    "112233", "george", "computer", "michelle", "jessica", "pepper", "1111", "zxcvbn", "555555",
-    "11111111", "131313", "freedom", "777777", "pass", "maggie", "159753", "aaaaaa", "ginger",
-    "princess", "joshua", "cheese", "amanda", "summer", "love", "ashley", "nicole", "chelsea",
-    "biteme", "matthew", "access", "yankees", "987654321", "dallas", "austin", "thunder",
-    "taylor", "matrix", "william", "corvette", "hello", "martin", "heather", "secret", "merlin",
-    "diamond", "1234qwer", "gfhjkm", "hammer", "silver", "222222", "88888888", "anthony",
-    "justin", "test", "bailey", "q1w2e3r4t5", "patrick", "internet", "scooter", "orange",
-    "11111", "golfer", "cookie", "richard", "samantha", "bigdog", "guitar", "jackson",
-    "whatever", "mickey", "chicken", "sparky", "snoopy", "maverick", "phoenix", "camaro",
-    "peanut", "morgan", "welcome", "falcon", "cowboy", "ferrari", "samsung", "andrea", "smokey",
-    "steelers", "joseph", "mercedes", "dakota", "arsenal", "eagles", "melissa", "boomer",
-    "booboo", "spider", "nascar", "monster", "tigers", "yellow", "xxxxxx", "123123123",
-    "gateway", "marina", "diablo", "bulldog", "qwer1234", "compaq", "purple", "hardcore",
-    "banana", "junior", "hannah", "123654", "porsche", "lakers", "iceman", "money", "cowboys",
-    "987654", "london", "tennis", "999999", "ncc1701", "coffee", "scooby", "0000", "miller",
-    "boston", "q1w2e3r4", "brandon", "yamaha", "chester", "mother", "forever", "johnny",
-    "edward", "333333", "oliver", "redsox", "player", "nikita", "knight", "fender", "barney",
-    "midnight", "please", "brandy", "chicago", "badboy", "slayer", "rangers", "charles",
-    "angel", "flower", "rabbit", "wizard", "jasper", "enter", "rachel", "chris", "steven",
-    "winner", "adidas", "victoria", "natasha", "1q2w3e4r", "jasmine", "winter", "prince",
-    "panties", "marine", "ghbdtn", "fishing", "cocacola", "casper", "james", "232323",
-    "raiders", "888888", "marlboro", "gandalf", "asdfasdf", "crystal", "87654321", "12344321",
-    "golden", "8675309", "password1", "password12", "password123", "passw0rd", "p@ssw0rd",
-    "p@ssword", "pa$$word", "qwerty123", "qwerty12", "qwerty1", "abc12345", "abcd1234",
-    "1q2w3e4r5t", "1qaz2wsx3edc", "zaq12wsx", "iloveyou1", "welcome1", "welcome123",
-    "letmein1", "admin123", "administrator", "changeme", "trustno1!", "sunshine1", "monkey123",
-    "football1", "baseball1", "princess1", "dragon123", "master123", "superman1", "qwertyu1",
-    "aa123456", "a1b2c3d4", "1a2b3c4d", "abcdefg1", "asdf1234", "zxcv1234", "password!",
-    "welcome!", "qazwsxedc", "passpass", "testtest", "test1234", "hello123", "love1234",
+    "123456",        "password",  "12345678",   "qwerty",     "123456789",  "12345",
+    "1234",          "111111",    "1234567",    "dragon",     "123123",     "baseball",
+    "abc123",        "football",  "monkey",     "letmein",    "696969",     "shadow",
+    "master",        "666666",    "qwertyuiop", "123321",     "mustang",    "1234567890",
+    "michael",       "654321",    "superman",   "1qaz2wsx",   "7777777",    "121212",
+    "000000",        "qazwsx",    "123qwe",     "killer",     "trustno1",   "jordan",
+    "jennifer",      "zxcvbnm",   "asdfgh",     "hunter",     "buster",     "soccer",
+    "harley",        "batman",    "andrew",     "tigger",     "sunshine",   "iloveyou",
+    "2000",          "charlie",   "robert",     "thomas",     "hockey",     "ranger",
+    "daniel",        "starwars",  "klaster",    "112233",     "george",     "computer",
+    "michelle",      "jessica",   "pepper",     "1111",       "zxcvbn",     "555555",
+    "11111111",      "131313",    "freedom",    "777777",     "pass",       "maggie",
+    "159753",        "aaaaaa",    "ginger",     "princess",   "joshua",     "cheese",
+    "amanda",        "summer",    "love",       "ashley",     "nicole",     "chelsea",
+    "biteme",        "matthew",   "access",     "yankees",    "987654321",  "dallas",
+    "austin",        "thunder",   "taylor",     "matrix",     "william",    "corvette",
+    "hello",         "martin",    "heather",    "secret",     "merlin",     "diamond",
+    "1234qwer",      "gfhjkm",    "hammer",     "silver",     "222222",     "88888888",
+    "anthony",       "justin",    "test",       "bailey",     "q1w2e3r4t5", "patrick",
+    "internet",      "scooter",   "orange",     "11111",      "golfer",     "cookie",
+    "richard",       "samantha",  "bigdog",     "guitar",     "jackson",    "whatever",
+    "mickey",        "chicken",   "sparky",     "snoopy",     "maverick",   "phoenix",
+    "camaro",        "peanut",    "morgan",     "welcome",    "falcon",     "cowboy",
+    "ferrari",       "samsung",   "andrea",     "smokey",     "steelers",   "joseph",
+    "mercedes",      "dakota",    "arsenal",    "eagles",     "melissa",    "boomer",
+    "booboo",        "spider",    "nascar",     "monster",    "tigers",     "yellow",
+    "xxxxxx",        "123123123", "gateway",    "marina",     "diablo",     "bulldog",
+    "qwer1234",      "compaq",    "purple",     "hardcore",   "banana",     "junior",
+    "hannah",        "123654",    "porsche",    "lakers",     "iceman",     "money",
+    "cowboys",       "987654",    "london",     "tennis",     "999999",     "ncc1701",
+    "coffee",        "scooby",    "0000",       "miller",     "boston",     "q1w2e3r4",
+    "brandon",       "yamaha",    "chester",    "mother",     "forever",    "johnny",
+    "edward",        "333333",    "oliver",     "redsox",     "player",     "nikita",
+    "knight",        "fender",    "barney",     "midnight",   "please",     "brandy",
+    "chicago",       "badboy",    "slayer",     "rangers",    "charles",    "angel",
+    "flower",        "rabbit",    "wizard",     "jasper",     "enter",      "rachel",
+    "chris",         "steven",    "winner",     "adidas",     "victoria",   "natasha",
+    "1q2w3e4r",      "jasmine",   "winter",     "prince",     "panties",    "marine",
+    "ghbdtn",        "fishing",   "cocacola",   "casper",     "james",      "232323",
+    "raiders",       "888888",    "marlboro",   "gandalf",    "asdfasdf",   "crystal",
+    "87654321",      "12344321",  "golden",     "8675309",    "password1",  "password12",
+    "password123",   "passw0rd",  "p@ssw0rd",   "p@ssword",   "pa$$word",   "qwerty123",
+    "qwerty12",      "qwerty1",   "abc12345",   "abcd1234",   "1q2w3e4r5t", "1qaz2wsx3edc",
+    "zaq12wsx",      "iloveyou1", "welcome1",   "welcome123", "letmein1",   "admin123",
+    "administrator", "changeme",  "trustno1!",  "sunshine1",  "monkey123",  "football1",
+    "baseball1",     "princess1", "dragon123",  "master123",  "superman1",  "qwertyu1",
+    "aa123456",      "a1b2c3d4",  "1a2b3c4d",   "abcdefg1",   "asdf1234",   "zxcv1234",
+    "password!",     "welcome!",  "qazwsxedc",  "passpass",   "testtest",   "test1234",
+    "hello123",      "love1234",
 };
 
 std::string Lower(std::string_view s) {
@@ -111,7 +124,8 @@ std::optional<Phc> ParsePhc(std::string_view encoded) {
   }
   if (parts.size() != 6 || !parts[0].empty() || parts[1] != "argon2id") return std::nullopt;
   Phc phc;
-  if (!parts[2].starts_with("v=") || !ParseU32(parts[2].substr(2), phc.version)) return std::nullopt;
+  if (!parts[2].starts_with("v=") || !ParseU32(parts[2].substr(2), phc.version))
+    return std::nullopt;
   std::string_view params = parts[3];
   bool have_m = false, have_t = false, have_p = false;
   while (!params.empty()) {
@@ -121,10 +135,17 @@ std::optional<Phc> ParsePhc(std::string_view encoded) {
     if (kv.size() < 3 || kv[1] != '=') return std::nullopt;
     std::string_view value = kv.substr(2);
     switch (kv[0]) {
-      case 'm': have_m = ParseU32(value, phc.m); break;
-      case 't': have_t = ParseU32(value, phc.t); break;
-      case 'p': have_p = ParseU32(value, phc.p); break;
-      default: return std::nullopt;
+      case 'm':
+        have_m = ParseU32(value, phc.m);
+        break;
+      case 't':
+        have_t = ParseU32(value, phc.t);
+        break;
+      case 'p':
+        have_p = ParseU32(value, phc.p);
+        break;
+      default:
+        return std::nullopt;
     }
   }
   if (!have_m || !have_t || !have_p) return std::nullopt;
@@ -174,7 +195,8 @@ bool VerifyPassword(std::string_view password, std::string_view encoded) {
     return false;
   }
   bool ok = ConstantTimeEquals(
-      computed, std::string_view(reinterpret_cast<const char*>(phc->hash.data()), phc->hash.size()));
+      computed,
+      std::string_view(reinterpret_cast<const char*>(phc->hash.data()), phc->hash.size()));
   SecureWipe(computed);
   return ok;
 }
@@ -182,8 +204,8 @@ bool VerifyPassword(std::string_view password, std::string_view encoded) {
 bool PasswordNeedsRehash(std::string_view encoded, const PasswordHashParams& params) {
   auto phc = ParsePhc(encoded);
   if (!phc) return true;
-  return phc->version != ARGON2_VERSION_13 || phc->m < params.m_cost_kib || phc->t < params.t_cost ||
-         phc->p < params.parallelism || phc->salt.size() < kSaltBytes ||
+  return phc->version != ARGON2_VERSION_13 || phc->m < params.m_cost_kib ||
+         phc->t < params.t_cost || phc->p < params.parallelism || phc->salt.size() < kSaltBytes ||
          phc->hash.size() < kHashBytes;
 }
 

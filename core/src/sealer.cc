@@ -32,7 +32,8 @@ std::string ErrnoText() { return std::strerror(errno); }
 
 // A short public fingerprint of a master key; never the key itself.
 std::string MasterKeyId(const Secret& key) {
-  std::string digest = ossl::Sha256(std::string("hostplane master key id\n") + std::string(key.Reveal()));
+  std::string digest =
+      ossl::Sha256(std::string("hostplane master key id\n") + std::string(key.Reveal()));
   return HexEncode(AsBytes(std::string_view(digest).substr(0, 8)));
 }
 
@@ -56,14 +57,15 @@ Result<std::string> GcmSeal(const Secret& key, std::string_view plaintext, std::
       EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, k, nonce.data()) != 1)
     return std::unexpected(ossl::LastError(ErrorCode::kInternal, "AES-GCM init"));
   int len = 0;
-  if (!aad.empty() &&
-      EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(aad.data()),
-                        static_cast<int>(aad.size())) != 1)
+  if (!aad.empty() && EVP_EncryptUpdate(ctx.get(), nullptr, &len,
+                                        reinterpret_cast<const unsigned char*>(aad.data()),
+                                        static_cast<int>(aad.size())) != 1)
     return std::unexpected(ossl::LastError(ErrorCode::kInternal, "AES-GCM aad"));
   std::string out(kNonceBytes + plaintext.size() + kTagBytes, '\0');
   std::memcpy(out.data(), nonce.data(), kNonceBytes);
   auto ct = reinterpret_cast<unsigned char*>(out.data() + kNonceBytes);
-  if (EVP_EncryptUpdate(ctx.get(), ct, &len, reinterpret_cast<const unsigned char*>(plaintext.data()),
+  if (EVP_EncryptUpdate(ctx.get(), ct, &len,
+                        reinterpret_cast<const unsigned char*>(plaintext.data()),
                         static_cast<int>(plaintext.size())) != 1)
     return std::unexpected(ossl::LastError(ErrorCode::kInternal, "AES-GCM encrypt"));
   int fin = 0;
@@ -88,9 +90,9 @@ std::optional<Secret> GcmOpen(const Secret& key, std::string_view sealed, std::s
       EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, k, nonce) != 1)
     return std::nullopt;
   int len = 0;
-  if (!aad.empty() &&
-      EVP_DecryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(aad.data()),
-                        static_cast<int>(aad.size())) != 1)
+  if (!aad.empty() && EVP_DecryptUpdate(ctx.get(), nullptr, &len,
+                                        reinterpret_cast<const unsigned char*>(aad.data()),
+                                        static_cast<int>(aad.size())) != 1)
     return std::nullopt;
   std::string plain(ct.size(), '\0');
   auto pt = reinterpret_cast<unsigned char*>(plain.data());
@@ -115,7 +117,8 @@ std::string WrapAad(int64_t id) { return "hostplane data key " + std::to_string(
 // Reads a master key file: exactly 32 bytes, not readable by group or others.
 Result<Secret> ReadKeyFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Fail(ErrorCode::kInternal, "cannot open master key file " + path + ": " + ErrnoText());
+  if (fd < 0)
+    return Fail(ErrorCode::kInternal, "cannot open master key file " + path + ": " + ErrnoText());
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
@@ -125,8 +128,9 @@ Result<Secret> ReadKeyFile(const std::string& path) {
     ::close(fd);
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return Fail(ErrorCode::kPermissionDenied, "master key file " + path + " has mode " + mode +
-                                                  "; it must not be readable by group or others (chmod 600)");
+    return Fail(ErrorCode::kPermissionDenied,
+                "master key file " + path + " has mode " + mode +
+                    "; it must not be readable by group or others (chmod 600)");
   }
   std::string buf(kKeyBytes + 1, '\0');
   ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -143,12 +147,15 @@ Result<Secret> ReadKeyFile(const std::string& path) {
 Status WriteKeyFile(const std::string& path, const Secret& key, bool replace) {
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (replace ? O_TRUNC : O_EXCL);
   int fd = ::open(path.c_str(), flags, 0600);
-  if (fd < 0) return Fail(ErrorCode::kInternal, "cannot create master key file " + path + ": " + ErrnoText());
+  if (fd < 0)
+    return Fail(ErrorCode::kInternal, "cannot create master key file " + path + ": " + ErrnoText());
   ::fchmod(fd, 0600);
   std::string_view data = key.Reveal();
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) && ::fsync(fd) == 0;
+  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
+            ::fsync(fd) == 0;
   ::close(fd);
-  if (!ok) return Fail(ErrorCode::kInternal, "cannot write master key file " + path + ": " + ErrnoText());
+  if (!ok)
+    return Fail(ErrorCode::kInternal, "cannot write master key file " + path + ": " + ErrnoText());
   return Ok();
 }
 
@@ -209,13 +216,15 @@ struct StoreSealer::Impl {
 
   Result<Secret> Unwrap(const Row& row) {
     if (row.master_key_id != master_id)
-      return Fail(ErrorCode::kInternal, "data key " + std::to_string(row.id) + " is wrapped by master key " +
-                                            row.master_key_id + " but " + key_file + " holds master key " +
-                                            master_id + " (wrong or stale key file?)");
+      return Fail(ErrorCode::kInternal, "data key " + std::to_string(row.id) +
+                                            " is wrapped by master key " + row.master_key_id +
+                                            " but " + key_file + " holds master key " + master_id +
+                                            " (wrong or stale key file?)");
     auto k = GcmOpen(master, row.wrapped, WrapAad(row.id));
     if (!k || k->Reveal().size() != kKeyBytes)
       return Fail(ErrorCode::kInternal, "master key in " + key_file + " does not open data key " +
-                                            std::to_string(row.id) + " (wrong key file or corrupted row)");
+                                            std::to_string(row.id) +
+                                            " (wrong key file or corrupted row)");
     return std::move(*k);
   }
 
@@ -242,7 +251,8 @@ struct StoreSealer::Impl {
       int64_t new_id = next.getColumn(0).getInt64();
       if (new_id > 0xffffffffLL) return Fail(ErrorCode::kInternal, "data key ids exhausted");
       HP_ASSIGN_OR_RETURN(std::string wrapped, GcmSeal(master, key.Reveal(), WrapAad(new_id)));
-      SQLite::Statement ins(c, "INSERT INTO data_keys(id, wrapped, master_key_id, created_at) VALUES (?,?,?,?)");
+      SQLite::Statement ins(
+          c, "INSERT INTO data_keys(id, wrapped, master_key_id, created_at) VALUES (?,?,?,?)");
       ins.bind(1, new_id);
       ins.bind(2, wrapped.data(), static_cast<int>(wrapped.size()));
       ins.bind(3, mid);
@@ -261,7 +271,9 @@ struct StoreSealer::Impl {
     auto it = keys.find(id);
     if (it != keys.end()) return &it->second;
     HP_ASSIGN_OR_RETURN(auto rows, LoadRows(*db, id));
-    if (rows.empty()) return Fail(ErrorCode::kNotFound, "sealed value names unknown data key " + std::to_string(id));
+    if (rows.empty())
+      return Fail(ErrorCode::kNotFound,
+                  "sealed value names unknown data key " + std::to_string(id));
     HP_ASSIGN_OR_RETURN(Secret k, Unwrap(rows[0]));
     return &keys.emplace(id, std::move(k)).first->second;
   }
@@ -270,7 +282,8 @@ struct StoreSealer::Impl {
 StoreSealer::StoreSealer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 StoreSealer::~StoreSealer() = default;
 
-Result<std::unique_ptr<StoreSealer>> StoreSealer::Create(Database& db, const std::string& master_key_file) {
+Result<std::unique_ptr<StoreSealer>> StoreSealer::Create(Database& db,
+                                                         const std::string& master_key_file) {
   auto impl = std::make_unique<Impl>();
   impl->db = &db;
   impl->key_file = master_key_file;
@@ -278,7 +291,8 @@ Result<std::unique_ptr<StoreSealer>> StoreSealer::Create(Database& db, const std
   if (!std::filesystem::exists(master_key_file, ec)) {
     HP_ASSIGN_OR_RETURN(auto existing, LoadRows(db, std::nullopt));
     if (!existing.empty())
-      return Fail(ErrorCode::kInternal, "master key file " + master_key_file + " is missing but the database holds " +
+      return Fail(ErrorCode::kInternal, "master key file " + master_key_file +
+                                            " is missing but the database holds " +
                                             std::to_string(existing.size()) +
                                             " data keys wrapped by it; restore the key file");
     Secret key = NewKey();
@@ -292,12 +306,14 @@ Result<std::unique_ptr<StoreSealer>> StoreSealer::Create(Database& db, const std
   // Finish a rotation that committed the re-wrapped keys but crashed before swapping files.
   HP_ASSIGN_OR_RETURN(auto rows, LoadRows(db, std::nullopt));
   const std::string next_file = master_key_file + ".next";
-  if (!rows.empty() && rows[0].master_key_id != impl->master_id && std::filesystem::exists(next_file, ec)) {
+  if (!rows.empty() && rows[0].master_key_id != impl->master_id &&
+      std::filesystem::exists(next_file, ec)) {
     HP_ASSIGN_OR_RETURN(Secret next, ReadKeyFile(next_file));
     if (MasterKeyId(next) == rows[0].master_key_id) {
       std::filesystem::rename(master_key_file, master_key_file + ".previous", ec);
       std::filesystem::rename(next_file, master_key_file, ec);
-      if (ec) return Fail(ErrorCode::kInternal, "cannot finish master key rotation: " + ec.message());
+      if (ec)
+        return Fail(ErrorCode::kInternal, "cannot finish master key rotation: " + ec.message());
       SyncDir(master_key_file);
       impl->master = std::move(next);
       impl->master_id = MasterKeyId(impl->master);
@@ -311,13 +327,14 @@ Result<std::unique_ptr<StoreSealer>> StoreSealer::Create(Database& db, const std
   return std::unique_ptr<StoreSealer>(new StoreSealer(std::move(impl)));
 }
 
-Result<std::string> StoreSealer::Seal(std::string_view plaintext, std::string_view associated_data) {
+Result<std::string> StoreSealer::Seal(std::string_view plaintext,
+                                      std::string_view associated_data) {
   std::lock_guard lock(impl_->mu);
   const int64_t id = impl_->active_id;
   const std::string id_bytes = BigEndian32(static_cast<uint32_t>(id));
   // The key id is authenticated too, so the header cannot be edited to point elsewhere.
-  HP_ASSIGN_OR_RETURN(std::string body,
-                      GcmSeal(impl_->keys.at(id), plaintext, id_bytes + std::string(associated_data)));
+  HP_ASSIGN_OR_RETURN(std::string body, GcmSeal(impl_->keys.at(id), plaintext,
+                                                id_bytes + std::string(associated_data)));
   return std::string(kPrefix) + Base64UrlEncode(id_bytes + body);
 }
 
@@ -334,7 +351,8 @@ Result<Secret> StoreSealer::Open(std::string_view sealed, std::string_view assoc
                       static_cast<uint32_t>(static_cast<uint8_t>(r[3]));
   std::lock_guard lock(impl_->mu);
   HP_ASSIGN_OR_RETURN(const Secret* key, impl_->Key(id));
-  auto opened = GcmOpen(*key, r.substr(kIdBytes), std::string(r.substr(0, kIdBytes)) + std::string(associated_data));
+  auto opened = GcmOpen(*key, r.substr(kIdBytes),
+                        std::string(r.substr(0, kIdBytes)) + std::string(associated_data));
   if (!opened)
     return Fail(ErrorCode::kInvalidArgument,
                 "sealed value does not open (tampered, or sealed for other associated data)");
@@ -387,8 +405,8 @@ Status StoreSealer::RotateMasterKey() {
   std::filesystem::rename(m.key_file, m.key_file + ".previous", ec);
   if (!ec) std::filesystem::rename(next_file, m.key_file, ec);
   if (ec)
-    return Fail(ErrorCode::kInternal, "data keys were re-wrapped but the key file swap failed (" + ec.message() +
-                                          "); the new key is in " + next_file);
+    return Fail(ErrorCode::kInternal, "data keys were re-wrapped but the key file swap failed (" +
+                                          ec.message() + "); the new key is in " + next_file);
   SyncDir(m.key_file);
   m.master = std::move(next);
   m.master_id = next_id;

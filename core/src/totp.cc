@@ -95,7 +95,8 @@ Result<std::string> Base32Decode(std::string_view text) {
   return out;
 }
 
-std::string TotpUri(std::string_view issuer, std::string_view account, std::string_view raw_secret) {
+std::string TotpUri(std::string_view issuer, std::string_view account,
+                    std::string_view raw_secret) {
   std::string issuer_enc = PercentEncode(issuer);
   return "otpauth://totp/" + issuer_enc + ":" + PercentEncode(account) +
          "?secret=" + Base32Encode(raw_secret) + "&issuer=" + issuer_enc +

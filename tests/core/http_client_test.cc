@@ -28,9 +28,10 @@ class HttpClientTest : public ::testing::Test {
     log::SetLevel(log::Level::kError);
     for (const char* m : {"GET", "POST", "PUT", "PATCH", "DELETE"}) {
       router_.AddSync({.method = m, .pattern = "/echo"}, [](const http::Request& q) {
-        http::Response r = http::Response::Json(
-            200, {{"method", q.method}, {"body", q.body}, {"x_test", q.Header("x-test")},
-                 {"host", q.Header("host")}});
+        http::Response r = http::Response::Json(200, {{"method", q.method},
+                                                      {"body", q.body},
+                                                      {"x_test", q.Header("x-test")},
+                                                      {"host", q.Header("host")}});
         r.SetHeader("X-Custom", "yes");
         return r;
       });
@@ -58,7 +59,8 @@ class HttpClientTest : public ::testing::Test {
       std::lock_guard lock(mu_);
       held_.push_back(std::move(reply));
     });
-    auto s = http::Server::Create({.port = 0, .threads = 2, .access_log = false}, router_, metrics_);
+    auto s =
+        http::Server::Create({.port = 0, .threads = 2, .access_log = false}, router_, metrics_);
     ASSERT_TRUE(s);
     server_ = std::move(*s);
     ASSERT_TRUE(server_->Start());
@@ -224,7 +226,8 @@ TEST_F(HttpClientTest, TransportFailuresAreReadable) {
   auto slow = client_->Do(req);
   ASSERT_FALSE(slow);
   EXPECT_EQ(slow.error().code, ErrorCode::kUnavailable);
-  EXPECT_NE(slow.error().detail.find("timeout after 300 ms"), std::string::npos) << slow.error().detail;
+  EXPECT_NE(slow.error().detail.find("timeout after 300 ms"), std::string::npos)
+      << slow.error().detail;
 
   req = Get("/echo");
   req.url = "http://127.0.0.1:" + std::to_string(FreePort()) + "/";
@@ -244,7 +247,8 @@ TEST_F(HttpClientTest, ConnectToReachesTheAddressButKeepsTheHost) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->remote_ip, "127.0.0.1");
   // Pistache renders Host with the port; what matters is that it is not 127.0.0.1.
-  EXPECT_TRUE(nlohmann::json::parse(r->body)["host"].get<std::string>().starts_with("validation.example"))
+  EXPECT_TRUE(
+      nlohmann::json::parse(r->body)["host"].get<std::string>().starts_with("validation.example"))
       << r->body;
 }
 
@@ -277,17 +281,19 @@ class HttpsClientTest : public ::testing::Test {
   void SetUp() override {
     cert_ = dir_.path() + "/cert.pem";
     key_ = dir_.path() + "/key.pem";
-    auto [rc, out] = hp::testing::Run(
-        {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", key_, "-out", cert_, "-days", "1", "-subj", "/CN=tls.test.example", "-addext",
-         "subjectAltName=DNS:tls.test.example"});
+    auto [rc, out] = hp::testing::Run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                       "ec_paramgen_curve:P-256", "-nodes", "-keyout", key_, "-out",
+                                       cert_, "-days", "1", "-subj", "/CN=tls.test.example",
+                                       "-addext", "subjectAltName=DNS:tls.test.example"});
     ASSERT_EQ(rc, 0) << out;
   }
   // Starts s_server with extra protocol flags; returns false if it did not come up.
   bool StartServer(std::vector<std::string> extra) {
     port_ = FreePort();
-    std::vector<std::string> argv = {"openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port_),
-                                     "-cert", cert_, "-key", key_, "-www", "-quiet"};
+    std::vector<std::string> argv = {
+        "openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port_),
+        "-cert",   cert_,      "-key",    key_,
+        "-www",    "-quiet"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     server_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, dir_.path());
     return PollUntil(
@@ -330,7 +336,8 @@ TEST_F(HttpsClientTest, TrustsTheGivenCaAndRefusesUnknownOnes) {
   auto bad = client_->Do(untrusted);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, ErrorCode::kUnavailable);
-  EXPECT_NE(bad.error().detail.find("TLS handshake failed"), std::string::npos) << bad.error().detail;
+  EXPECT_NE(bad.error().detail.find("TLS handshake failed"), std::string::npos)
+      << bad.error().detail;
 
   HttpClientRequest wrong_name = Req();
   wrong_name.url = "https://other.example:" + std::to_string(port_) + "/";
@@ -343,15 +350,17 @@ TEST_F(HttpsClientTest, TrustsTheGivenCaAndRefusesUnknownOnes) {
 }
 
 TEST_F(HttpsClientTest, RefusesTls11) {
-  if (!StartServer({"-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"})) GTEST_SKIP() << "no TLS 1.1 server";
+  if (!StartServer({"-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"}))
+    GTEST_SKIP() << "no TLS 1.1 server";
   auto r = client_->Do(Req());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
   EXPECT_NE(r.error().detail.find("TLS handshake failed"), std::string::npos) << r.error().detail;
   // The same server is reachable by a client that allows TLS 1.1, so the refusal is ours.
-  auto [rc, out] = hp::testing::Run({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port_),
-                                     "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"},
-                                    std::chrono::seconds(10));
+  auto [rc, out] =
+      hp::testing::Run({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port_),
+                        "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"},
+                       std::chrono::seconds(10));
   EXPECT_NE(out.find("Protocol  : TLSv1.1"), std::string::npos) << out;
 }
 

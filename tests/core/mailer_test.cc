@@ -26,7 +26,8 @@ class MailerTest : public ::testing::Test {
     std::filesystem::create_directories(dir_->path() + "/mail");
     port_ = FreePort();
     // Debian's python3-aiosmtpd lives with the system interpreter.
-    const std::string python = ::access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+    const std::string python =
+        ::access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
     sink_ = new Process({python, std::string(HP_SOURCE_DIR) + "/tests/core/smtp_sink.py",
                          std::to_string(port_), dir_->path() + "/mail"},
                         {}, dir_->path());
@@ -51,7 +52,8 @@ class MailerTest : public ::testing::Test {
   // Waits for message number `n` and returns {decoded summary, raw bytes}.
   static std::pair<nlohmann::json, std::string> Received(int n) {
     const std::string base = dir_->path() + "/mail/" + std::to_string(n);
-    EXPECT_TRUE(PollUntil([&] { return std::filesystem::exists(base + ".json"); }, std::chrono::seconds(5)));
+    EXPECT_TRUE(PollUntil([&] { return std::filesystem::exists(base + ".json"); },
+                          std::chrono::seconds(5)));
     return {nlohmann::json::parse(ReadFile(base + ".json")), ReadFile(base + ".eml")};
   }
 
@@ -67,15 +69,18 @@ bool MailerTest::ready_ = false;
 
 TEST_F(MailerTest, JapaneseMessageArrivesIntactWithProperHeaders) {
   const std::string long_line =
-      "このメッセージは長い一行です。日本語の文字はそれぞれ三バイトなので、七十六文字の制限を簡単に超えます。";
-  const std::string body = "山田 花子 様\n\nご注文ありがとうございます。\n.hidden line starting with a dot\n" +
-                           long_line + "\ntrailing space \n=equals= and tab\there\n";
-  MailMessage m{.from_name = "ホストプレーン サポート",
-                .from_address = "noreply@hostplane.example",
-                .to = "hanako@example.jp",
-                .subject = "【hostplane】ご注文ありがとうございます — 請求書 #42 のお知らせと今後のご案内",
-                .text_body = body,
-                .extra_headers = {{"X-Hostplane-Event", "invoice.issued"}}};
+      "このメッセージは長い一行です。日本語の文字はそれぞれ三バイトなので、七十六文字の制限を簡単に"
+      "超えます。";
+  const std::string body =
+      "山田 花子 様\n\nご注文ありがとうございます。\n.hidden line starting with a dot\n" +
+      long_line + "\ntrailing space \n=equals= and tab\there\n";
+  MailMessage m{
+      .from_name = "ホストプレーン サポート",
+      .from_address = "noreply@hostplane.example",
+      .to = "hanako@example.jp",
+      .subject = "【hostplane】ご注文ありがとうございます — 請求書 #42 のお知らせと今後のご案内",
+      .text_body = body,
+      .extra_headers = {{"X-Hostplane-Event", "invoice.issued"}}};
   const int before = Count();
   auto st = NewMailer()->Send(m);
   ASSERT_TRUE(st) << st.error().ToString();
@@ -89,7 +94,8 @@ TEST_F(MailerTest, JapaneseMessageArrivesIntactWithProperHeaders) {
   EXPECT_EQ(j["content_type"], "text/plain");
   EXPECT_EQ(j["charset"], "utf-8");
   EXPECT_TRUE(j["date_parsed"]);
-  EXPECT_TRUE(j["message_id"].get<std::string>().ends_with("@hostplane.example>")) << j["message_id"];
+  EXPECT_TRUE(j["message_id"].get<std::string>().ends_with("@hostplane.example>"))
+      << j["message_id"];
   EXPECT_EQ(j["headers"]["X-Hostplane-Event"], "invoice.issued");
   EXPECT_TRUE(j["defects"].empty()) << j["defects"];
   // The envelope.
@@ -120,29 +126,37 @@ TEST_F(MailerTest, AsciiHeadersStayReadable) {
   EXPECT_EQ(j["subject"], subject);  // folded on the wire, one line for the reader
   std::istringstream lines(raw);
   for (std::string line; std::getline(lines, line);) EXPECT_LE(line.size(), 79u) << line;
-  EXPECT_NE(raw.find("From: \"Acme \\\"Hosting\\\" Support\" <support@acme.example>\r\n"), std::string::npos)
+  EXPECT_NE(raw.find("From: \"Acme \\\"Hosting\\\" Support\" <support@acme.example>\r\n"),
+            std::string::npos)
       << raw;
   EXPECT_EQ(j["from_name"], "Acme \"Hosting\" Support");
   EXPECT_EQ(j["body"], "Hello Bob,\nsee attached.\n");
 }
 
 TEST_F(MailerTest, ServerRefusalsMapToRetryOrNot) {
-  auto temp = NewMailer()->Send({.from_address = "a@hostplane.example", .to = "tempfail@example.com",
-                                 .subject = "x", .text_body = "x"});
+  auto temp = NewMailer()->Send({.from_address = "a@hostplane.example",
+                                 .to = "tempfail@example.com",
+                                 .subject = "x",
+                                 .text_body = "x"});
   ASSERT_FALSE(temp);
   EXPECT_EQ(temp.error().code, ErrorCode::kUnavailable) << temp.error().ToString();
   EXPECT_NE(temp.error().detail.find("451"), std::string::npos) << temp.error().detail;
 
-  auto perm = NewMailer()->Send({.from_address = "a@hostplane.example", .to = "reject@example.com",
-                                 .subject = "x", .text_body = "x"});
+  auto perm = NewMailer()->Send({.from_address = "a@hostplane.example",
+                                 .to = "reject@example.com",
+                                 .subject = "x",
+                                 .text_body = "x"});
   ASSERT_FALSE(perm);
   EXPECT_NE(perm.error().code, ErrorCode::kUnavailable) << perm.error().ToString();
   EXPECT_NE(perm.error().detail.find("550"), std::string::npos) << perm.error().detail;
 }
 
 TEST(Mailer, RefusedConnectionIsUnavailable) {
-  auto mailer = NewSmtpMailer({.url = "smtp://127.0.0.1:" + std::to_string(FreePort()), .timeout_ms = 3000});
-  auto st = mailer->Send({.from_address = "a@hostplane.example", .to = "b@example.com", .subject = "x",
+  auto mailer =
+      NewSmtpMailer({.url = "smtp://127.0.0.1:" + std::to_string(FreePort()), .timeout_ms = 3000});
+  auto st = mailer->Send({.from_address = "a@hostplane.example",
+                          .to = "b@example.com",
+                          .subject = "x",
                           .text_body = "x"});
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
@@ -152,7 +166,10 @@ TEST(Mailer, RefusedConnectionIsUnavailable) {
 TEST(Mailer, BadInputIsRefusedBeforeConnecting) {
   // Port 9 on loopback is never contacted: every case fails validation first.
   auto mailer = NewSmtpMailer({.url = "smtp://127.0.0.1:9"});
-  MailMessage ok{.from_address = "a@hostplane.example", .to = "b@example.com", .subject = "s", .text_body = "b"};
+  MailMessage ok{.from_address = "a@hostplane.example",
+                 .to = "b@example.com",
+                 .subject = "s",
+                 .text_body = "b"};
   MailMessage m = ok;
   m.to = "not an address";
   EXPECT_EQ(mailer->Send(m).error().field, "to");
@@ -179,10 +196,26 @@ TEST(Email, ValidAndInvalidAddresses) {
   }
   const std::string long_local = std::string(65, 'a') + "@example.com";
   const std::string too_long = "a@" + std::string(250, 'b') + ".com";
-  for (const std::string& bad : std::vector<std::string>{"", "plain", "@example.com", "a@", "a@example", "a@@example.com", "a b@example.com",
-        ".a@example.com", "a.@example.com", "a..b@example.com", "a@-example.com", "a@example-.com",
-        "a@exa mple.com", "a@example..com", "はなこ@example.jp", "a@例え.jp", "\"quoted\"@example.com",
-        "a\n@example.com", long_local, too_long}) {
+  for (const std::string& bad : std::vector<std::string>{"",
+                                                         "plain",
+                                                         "@example.com",
+                                                         "a@",
+                                                         "a@example",
+                                                         "a@@example.com",
+                                                         "a b@example.com",
+                                                         ".a@example.com",
+                                                         "a.@example.com",
+                                                         "a..b@example.com",
+                                                         "a@-example.com",
+                                                         "a@example-.com",
+                                                         "a@exa mple.com",
+                                                         "a@example..com",
+                                                         "はなこ@example.jp",
+                                                         "a@例え.jp",
+                                                         "\"quoted\"@example.com",
+                                                         "a\n@example.com",
+                                                         long_local,
+                                                         too_long}) {
     EXPECT_FALSE(IsValidEmail(bad)) << bad;
   }
 }

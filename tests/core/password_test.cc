@@ -51,8 +51,9 @@ TEST(Password, MalformedOrForeignHashesNeverVerify) {
   std::string argon2i = *h;
   argon2i.replace(0, 9, "$argon2i");
   EXPECT_FALSE(VerifyPassword("s3cret-pass", argon2i));
-  EXPECT_FALSE(VerifyPassword(
-      "password", "$argon2id$v=19$m=4294967295,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"));
+  EXPECT_FALSE(VerifyPassword("password",
+                              "$argon2id$v=19$m=4294967295,t=2,p=1$c29tZXNhbHQ$"
+                              "CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"));
   EXPECT_TRUE(PasswordNeedsRehash("garbage"));
 }
 

@@ -11,8 +11,8 @@
 namespace hp::core {
 
 struct PasswordHashParams {
-  uint32_t t_cost = 2;            // iterations
-  uint32_t m_cost_kib = 19456;    // 19 MiB (OWASP's argon2id minimum)
+  uint32_t t_cost = 2;          // iterations
+  uint32_t m_cost_kib = 19456;  // 19 MiB (OWASP's argon2id minimum)
   uint32_t parallelism = 1;
 };
 

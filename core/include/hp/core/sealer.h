@@ -22,7 +22,8 @@ namespace hp::core {
 class Sealer {
  public:
   virtual ~Sealer() = default;
-  virtual Result<std::string> Seal(std::string_view plaintext, std::string_view associated_data) = 0;
+  virtual Result<std::string> Seal(std::string_view plaintext,
+                                   std::string_view associated_data) = 0;
   // kInvalidArgument when `sealed` is malformed or does not open with `associated_data`
   // (tampered, or copied from another row); kNotFound when it names an unknown data key.
   virtual Result<Secret> Open(std::string_view sealed, std::string_view associated_data) = 0;
@@ -39,7 +40,8 @@ const MigrationSet& SealerMigrations();
 // a master-key rotation that was interrupted after its transaction committed (<file>.next).
 class StoreSealer final : public Sealer {
  public:
-  static Result<std::unique_ptr<StoreSealer>> Create(Database& db, const std::string& master_key_file);
+  static Result<std::unique_ptr<StoreSealer>> Create(Database& db,
+                                                     const std::string& master_key_file);
   Result<std::string> Seal(std::string_view plaintext, std::string_view associated_data) override;
   Result<Secret> Open(std::string_view sealed, std::string_view associated_data) override;
   // Generates a new master key, re-wraps every data key under it in one transaction, then

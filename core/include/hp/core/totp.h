@@ -24,7 +24,8 @@ std::string TotpUri(std::string_view issuer, std::string_view account, std::stri
 std::string TotpCode(std::string_view raw_secret, int64_t step);
 // Checks `code` against steps now-1, now, now+1. Returns the matched step, or nullopt.
 // Replay protection is the caller's: refuse a step <= the last accepted step for that user.
-std::optional<int64_t> VerifyTotp(std::string_view raw_secret, std::string_view code, TimePoint now);
+std::optional<int64_t> VerifyTotp(std::string_view raw_secret, std::string_view code,
+                                  TimePoint now);
 
 // `n` recovery codes like "k3f9-x2m7-q8w4" (about 60 bits each).
 std::vector<std::string> NewRecoveryCodes(int n = 10);
