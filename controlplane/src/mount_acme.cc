@@ -1,0 +1,136 @@
+// Mounts the ACME server and CA (acme/) into `hostplane serve`: config keys acme.*, the acme
+// migrations, the CA hierarchy under var_dir/ca/, routes under /acme/ and the validation jobs.
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "hp/acme/ca.h"
+#include "hp/acme/dns_checker.h"
+#include "hp/acme/migrations.h"
+#include "hp/acme/nonce.h"
+#include "hp/acme/server.h"
+#include "hp/core/encoding.h"
+#include "hp/core/log.h"
+#include "hp/core/random.h"
+#include "module.h"
+
+namespace hp::cp {
+namespace {
+
+using core::ConfigType;
+
+void AddConfig(core::ConfigSchema& s) {
+  s.Add({.key = "acme.terms_of_service_url", .default_value = "", .doc = "Terms of service URL in the ACME directory; when set, new accounts must agree to it."});
+  s.Add({.key = "acme.website", .default_value = "", .doc = "Website URL in the ACME directory meta."});
+  s.Add({.key = "acme.caa_identities", .default_value = "hostplane.test", .doc = "Comma-separated CAA issuer domain names that authorize this CA (directory caaIdentities)."});
+  s.Add({.key = "acme.eab_required", .type = ConfigType::kBool, .default_value = "false", .doc = "Require External Account Binding for new ACME accounts."});
+  s.Add({.key = "acme.ca_passphrase_file", .default_value = "", .doc = "File holding the passphrase that encrypts the CA key files; empty means var_dir/keys/acme-ca.pass (created on first start)."});
+  s.Add({.key = "acme.classic_validity_days", .type = ConfigType::kInt, .default_value = "90", .doc = "Validity of certificates of the classic profile.", .min = 1, .max = 90});
+  s.Add({.key = "acme.va.http_port", .type = ConfigType::kInt, .default_value = "80", .doc = "Port the validator fetches http-01 from (tests only change it).", .min = 1, .max = 65535});
+  s.Add({.key = "acme.va.https_port", .type = ConfigType::kInt, .default_value = "443", .doc = "The only https port an http-01 redirect may go to.", .min = 1, .max = 65535});
+  s.Add({.key = "acme.va.tls_alpn_port", .type = ConfigType::kInt, .default_value = "443", .doc = "Port the validator connects to for tls-alpn-01.", .min = 1, .max = 65535});
+  s.Add({.key = "acme.va.static_ips", .default_value = "", .doc = "Until the DNS adapter lands: comma-separated addresses every name resolves to for validation (dev default 127.0.0.1)."});
+  s.Add({.key = "acme.limits.new_accounts_per_ip_3h", .type = ConfigType::kInt, .default_value = "20", .doc = "New ACME accounts per client IP per 3 hours (0: unlimited).", .min = 0});
+  s.Add({.key = "acme.limits.new_orders_per_account_3h", .type = ConfigType::kInt, .default_value = "300", .doc = "New orders per account per 3 hours (0: unlimited).", .min = 0});
+  s.Add({.key = "acme.limits.failed_validations_per_hour", .type = ConfigType::kInt, .default_value = "5", .doc = "Failed validations per account and name per hour (0: unlimited).", .min = 0});
+  s.Add({.key = "acme.limits.certs_per_domain_week", .type = ConfigType::kInt, .default_value = "50", .doc = "Certificates per registered domain per 7 days (0: unlimited).", .min = 0});
+}
+
+std::vector<const core::MigrationSet*> Migrations() { return {&acme::AcmeMigrations()}; }
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    part.erase(0, part.find_first_not_of(' '));
+    part.erase(part.find_last_not_of(' ') + 1);
+    if (!part.empty()) out.push_back(part);
+  }
+  return out;
+}
+
+core::Result<std::string> LoadOrCreatePassphrase(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(path)) {
+    std::error_code ec;
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    std::ofstream out(path, std::ios::trunc);
+    if (!out) return core::Fail(core::ErrorCode::kUnavailable, "cannot create " + path);
+    out << core::Base64UrlEncode(core::RandomBytes(32)) << "\n";
+    out.close();
+    ::chmod(path.c_str(), 0600);
+  }
+  std::ifstream in(path);
+  std::string pass;
+  std::getline(in, pass);
+  if (pass.empty()) {
+    return core::Fail(core::Error(core::ErrorCode::kInvalidArgument, path + " is empty")
+                          .WithField("acme.ca_passphrase_file"));
+  }
+  return pass;
+}
+
+class AcmeModule final : public ServedModule {
+ public:
+  std::unique_ptr<acme::CertificateAuthority> ca;
+  std::unique_ptr<acme::NonceService> nonces;
+  std::unique_ptr<acme::DnsChecker> dns;
+  std::unique_ptr<acme::AcmeServer> server;
+};
+
+core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
+  const auto& cfg = ctx.config;
+  auto m = std::make_unique<AcmeModule>();
+  std::string pass_file = cfg.GetString("acme.ca_passphrase_file");
+  if (pass_file.empty()) pass_file = ctx.var_dir + "/keys/acme-ca.pass";
+  HP_ASSIGN_OR_RETURN(std::string pass, LoadOrCreatePassphrase(pass_file));
+
+  acme::CaOptions co;
+  co.dir = ctx.var_dir + "/ca";
+  co.passphrase = core::Secret(std::move(pass));
+  co.base_url = ctx.public_base_url;
+  co.profiles[0].validity = std::chrono::hours(24 * cfg.GetInt("acme.classic_validity_days"));
+  auto ca = acme::CertificateAuthority::Create(std::move(co), ctx.clock);
+  if (!ca) return std::unexpected(ca.error());
+  m->ca = std::move(*ca);
+
+  HP_ASSIGN_OR_RETURN(m->nonces, acme::CreateHmacNonceService(ctx.db, ctx.clock));
+
+  std::vector<std::string> ips = SplitList(cfg.GetString("acme.va.static_ips"));
+  if (ips.empty() && ctx.dev) ips = {"127.0.0.1"};
+  m->dns = std::make_unique<acme::StaticDnsChecker>(ips);
+
+  acme::AcmeConfig ac;
+  ac.base_url = ctx.public_base_url;
+  ac.terms_of_service_url = cfg.GetString("acme.terms_of_service_url");
+  ac.website = cfg.GetString("acme.website");
+  ac.caa_identities = SplitList(cfg.GetString("acme.caa_identities"));
+  ac.external_account_required = cfg.GetBool("acme.eab_required");
+  ac.validation.http_port = static_cast<int>(cfg.GetInt("acme.va.http_port"));
+  ac.validation.https_port = static_cast<int>(cfg.GetInt("acme.va.https_port"));
+  ac.validation.tls_alpn_port = static_cast<int>(cfg.GetInt("acme.va.tls_alpn_port"));
+  ac.limits.new_accounts_per_ip.count = cfg.GetInt("acme.limits.new_accounts_per_ip_3h");
+  ac.limits.new_orders_per_account.count = cfg.GetInt("acme.limits.new_orders_per_account_3h");
+  ac.limits.failed_validations_per_account_and_name.count =
+      cfg.GetInt("acme.limits.failed_validations_per_hour");
+  ac.limits.certificates_per_registered_domain.count = cfg.GetInt("acme.limits.certs_per_domain_week");
+  auto server = acme::AcmeServer::Create(
+      std::move(ac), {&ctx.db, &ctx.clock, &ctx.jobs, &ctx.workers, m->ca.get(), m->dns.get(),
+                      m->nonces.get()});
+  if (!server) return std::unexpected(server.error());
+  m->server = std::move(*server);
+  m->server->RegisterRoutes(ctx.router);
+  m->server->RegisterJobs(ctx.workers);
+  core::log::Info("acme mounted", {{"directory", ctx.public_base_url + "/acme/directory"},
+                                   {"ca_dir", ctx.var_dir + "/ca"}});
+  return std::unique_ptr<ServedModule>(std::move(m));
+}
+
+}  // namespace
+
+ModuleSpec AcmeModuleSpec() { return {"acme", AddConfig, Migrations, Mount}; }
+
+}  // namespace hp::cp
