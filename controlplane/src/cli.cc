@@ -10,6 +10,7 @@
 
 #include "hp/core/jobs.h"
 #include "hp/core/log.h"
+#include "cli_admin.h"
 #include "serve.h"
 #include "settings.h"
 #include "version.h"
@@ -29,6 +30,14 @@ commands:
   jobs list [--state S] [--kind K] [--limit N] [--json]
   jobs show ID | jobs retry ID | jobs cancel ID
   config docs                 print every configuration key as a Markdown table
+  roles docs                  print the role/permission matrix as a Markdown table
+  staff create --email E [--password-file F]
+                              create a platform staff user (password from F or stdin)
+  audit verify                check the audit log's hash chain; names the first bad row
+  audit export --from T --to T [--organization ID]
+                              audit events of a period as CSV
+  partners create --name N --channel agency|reseller|oem | partners list
+  orgs list [--partner ID] | orgs suspend ID [--reason R] | orgs unsuspend ID
   version                     print the version
 
 common options: --config FILE (JSON), --var DIR (default ./var); environment variables
@@ -247,6 +256,12 @@ int Main(int argc, char** argv) {
   if (cmd == "backup") return CmdBackup(*args);
   if (cmd == "restore") return CmdRestore(*args);
   if (cmd == "jobs") return CmdJobs(*args);
+  if (cmd == "roles" || cmd == "staff" || cmd == "audit" || cmd == "partners" || cmd == "orgs") {
+    if (int rc = CheckOptions(*args, {"--config", "--var", "--email", "--password-file", "--from", "--to",
+                                      "--organization", "--name", "--channel", "--partner", "--reason"}))
+      return rc;
+    return RunAdminCommand(args->positional, args->options, Common(*args));
+  }
   if (cmd == "config") {
     if (args->positional.size() >= 2 && args->positional[1] == "docs") {
       std::fputs(BuildSchema().Markdown().c_str(), stdout);

@@ -4,8 +4,13 @@
 
 namespace hp::cp {
 
+ModuleSpec ControlPlaneModuleSpec();
+ModuleSpec AcmeModuleSpec();  // mount_acme.cc
+
 const std::vector<ModuleSpec>& AllModules() {
   static const std::vector<ModuleSpec> kModules = {
+      ControlPlaneModuleSpec(),
+      AcmeModuleSpec(),
   };
   return kModules;
 }

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "dev_cert.h"
+#include "dev_clock.h"
 #include "hp/core/http_server.h"
 #include "hp/core/jobs.h"
 #include "hp/core/log.h"
@@ -99,7 +100,9 @@ int Serve(const CommonFlags& flags) {
   if (auto st = db.Migrate(migrations); !st) return Fatal(st.error());
 
   core::MetricsRegistry& metrics = core::MetricsRegistry::Default();
-  const core::Clock& clock = core::SystemClock::Instance();
+  std::unique_ptr<FileOffsetClock> test_clock;
+  if (!cfg.GetString("dev.clock_file").empty()) test_clock = std::make_unique<FileOffsetClock>(cfg.GetString("dev.clock_file"));
+  const core::Clock& clock = test_clock ? static_cast<const core::Clock&>(*test_clock) : core::SystemClock::Instance();
   core::http::Router router;
   core::JobQueue jobs(db, clock);
   core::WorkerPool workers(jobs, {.threads = static_cast<int>(cfg.GetInt("jobs.workers")),

@@ -29,6 +29,7 @@ core::ConfigSchema BuildSchema() {
   s.Add({.key = "jobs.lease_seconds", .type = ConfigType::kInt, .default_value = "60", .doc = "Job lease; a job whose worker died is taken again after this.", .min = 1, .max = 86400});
   s.Add({.key = "jobs.heartbeat_seconds", .type = ConfigType::kInt, .default_value = "20", .doc = "Lease renewal interval while a job runs.", .min = 1, .max = 3600});
   s.Add({.key = "shutdown.grace_seconds", .type = ConfigType::kInt, .default_value = "10", .doc = "On SIGTERM, how long in-flight requests and jobs may take before exit.", .min = 0, .max = 600});
+  s.Add({.key = "dev.clock_file", .default_value = "", .doc = "Tests only, with --dev: a file holding seconds to add to the server's clock."});
   for (const auto& m : AllModules())
     if (m.add_config) m.add_config(s);
   return s;
@@ -44,6 +45,8 @@ core::Result<core::Config> LoadSettings(const CommonFlags& flags) {
   auto var = std::filesystem::absolute(cfg.GetString("var_dir"), ec);
   cfg.Set("var_dir", var.lexically_normal().string());
   if (cfg.GetString("store.path").empty()) cfg.Set("store.path", (var / "hostplane.db").string());
+  if (!flags.dev && !cfg.GetString("dev.clock_file").empty())
+    return core::FailField(core::ErrorCode::kInvalidArgument, "dev.clock_file", "config key 'dev.clock_file' is only allowed with --dev");
   if (!flags.dev && (cfg.GetString("http.tls_cert").empty() || cfg.GetString("http.tls_key").empty()))
     return core::FailField(core::ErrorCode::kInvalidArgument, "http.tls_cert",
                            "config key 'http.tls_cert' and 'http.tls_key' are required without --dev");

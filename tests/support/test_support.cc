@@ -167,6 +167,7 @@ HttpResult HttpRequest(const std::string& url, const HttpOptions& o) {
     curl_easy_setopt(c, CURLOPT_RESOLVE, res);
   }
   if (!o.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, o.ca_file.c_str());
+  if (!o.source_ip.empty()) curl_easy_setopt(c, CURLOPT_INTERFACE, o.source_ip.c_str());
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o.timeout_ms);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_NOPROXY, "*");

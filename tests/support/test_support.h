@@ -75,6 +75,7 @@ struct HttpOptions {
   std::string ca_file;               // trust anchor for https
   long timeout_ms = 5000;
   std::string resolve;  // "host:port:127.0.0.1"
+  std::string source_ip;  // bind the client to this local address (e.g. 127.0.0.2)
 };
 HttpResult HttpRequest(const std::string& url, const HttpOptions& options = {});
 
