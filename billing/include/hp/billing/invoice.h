@@ -1,0 +1,107 @@
+#pragma once
+// Qualified invoices (適格請求書) and credit notes (適格返還請求書).
+//
+// Promises:
+//  - Issue() allocates the next number of the issuer's series in the same write transaction as
+//    the invoice row, so numbers are sequential without gaps or duplicates even under concurrent
+//    issuing (a rolled-back issue gives its number back).
+//  - An issued document is immutable: triggers refuse changes to its lines, amounts, issuer and
+//    number, and refuse deletes. Corrections are credit notes referencing the invoice.
+//  - The issuer's name and registration number are copied onto the document when issued.
+//  - Issuing posts the ledger charge (receivable = total, revenue = subtotal, tax_payable = tax)
+//    in the same transaction; a credit note posts the reverse.
+// Every read is scoped by organization id. Thread-safe.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "hp/billing/billing.h"
+#include "hp/billing/ledger.h"
+#include "hp/billing/tax.h"
+
+namespace hp::billing {
+
+enum class InvoiceKind { kInvoice, kCreditNote };
+enum class InvoiceStatus { kIssued, kPaid, kCredited };  // kCredited: fully reversed
+std::string_view InvoiceStatusName(InvoiceStatus s);
+
+struct InvoiceDraft {
+  std::string organization_id;
+  InvoiceKind kind = InvoiceKind::kInvoice;
+  Issuer issuer;
+  std::string series;  // number prefix of the issuer ("INV", a reseller's own prefix)
+  std::string recipient_name;
+  Date issue_date;
+  Date period_start;
+  Date period_end;  // exclusive
+  std::vector<LineInput> lines;
+  std::string corrects_invoice_id;  // credit notes: the invoice they correct
+  std::string note;
+};
+
+struct Invoice {
+  std::string id;  // public id
+  std::string organization_id;
+  InvoiceKind kind = InvoiceKind::kInvoice;
+  std::string number;  // "INV-00000042"
+  int64_t sequence = 0;
+  Issuer issuer;
+  std::string recipient_name;
+  Date issue_date;
+  Date period_start;
+  Date period_end;
+  Date due_date;
+  TaxRounding rounding = TaxRounding::kFloor;
+  InvoiceTotals totals;
+  InvoiceStatus status = InvoiceStatus::kIssued;
+  core::Money amount_paid;
+  std::string corrects_invoice_id;
+  std::string note;
+};
+
+class InvoiceStore {
+ public:
+  InvoiceStore(const BillingDeps& deps, const BillingConfig& config, Ledger& ledger)
+      : deps_(deps), config_(config), ledger_(ledger) {}
+
+  // Inside the caller's transaction (billing run, credit notes). Validates the issuer
+  // (registration number), computes totals with the configured rounding, allocates the number,
+  // stores lines and per-rate taxes, posts the ledger and audits "billing.invoice.issue".
+  core::Result<Invoice> Issue(SQLite::Database& tx, const InvoiceDraft& draft, const Actor& actor);
+  core::Result<Invoice> Issue(const InvoiceDraft& draft, const Actor& actor = {});
+  // A credit note for `lines` (positive amounts, reversed on the note) against an issued
+  // invoice; kInvalidArgument when it would credit more than the invoice's total.
+  core::Result<Invoice> IssueCreditNote(const std::string& organization_id,
+                                        const std::string& invoice_id,
+                                        const std::vector<LineInput>& lines,
+                                        const std::string& reason, const Actor& actor = {});
+
+  core::Result<Invoice> Get(const std::string& organization_id, const std::string& invoice_id);
+  core::Result<Invoice> Get(SQLite::Database& tx, const std::string& organization_id,
+                            const std::string& invoice_id);
+  core::Result<std::vector<Invoice>> List(const std::string& organization_id);
+  // All numbers of a series in order (gap checks, exports).
+  core::Result<std::vector<int64_t>> SeriesSequences(const std::string& series);
+
+  // Records money received against an invoice inside the caller's transaction; marks it paid
+  // when fully paid. Used by Payments.
+  core::Result<Invoice> ApplyPayment(SQLite::Database& tx, const std::string& organization_id,
+                                     const std::string& invoice_id, core::Money amount);
+
+ private:
+  BillingDeps deps_;
+  BillingConfig config_;
+  Ledger& ledger_;
+};
+
+// A printable HTML document with every element of a qualified invoice (issuer and registration
+// number, date, period, lines with quantity and unit price, subtotal and tax per rate, total).
+// All text is HTML-escaped.
+std::string RenderInvoiceHtml(const Invoice& invoice);
+// RFC 4180 CSV, one row per line with the invoice's header fields repeated.
+std::string InvoicesToCsv(const std::vector<Invoice>& invoices);
+
+}  // namespace hp::billing

@@ -1,0 +1,389 @@
+#include "hp/billing/payment.h"
+
+#include "hp/core/encoding.h"
+#include "hp/core/json.h"
+#include "hp/core/openssl.h"
+#include "util.h"
+
+namespace hp::billing {
+
+using core::ErrorCode;
+using core::Fail;
+using core::FailField;
+using core::Json;
+using core::Money;
+using core::Result;
+using core::Status;
+
+std::string SignWebhook(std::string_view secret, int64_t t, std::string_view body) {
+  const std::string mac =
+      core::ossl::HmacSha256(secret, std::to_string(t) + "." + std::string(body));
+  return "t=" + std::to_string(t) + ",v1=" +
+         core::HexEncode(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(mac.data()),
+                                                  mac.size()));
+}
+
+namespace {
+
+Result<GatewayCharge> ParseCharge(const std::string& body) {
+  HP_ASSIGN_OR_RETURN(Json j, core::ParseJsonObject(body));
+  GatewayCharge c;
+  HP_ASSIGN_OR_RETURN(c.ref, core::GetString(j, "id"));
+  HP_ASSIGN_OR_RETURN(c.status, core::GetString(j, "status"));
+  HP_ASSIGN_OR_RETURN(int64_t amount, core::GetInt(j, "amount"));
+  HP_ASSIGN_OR_RETURN(auto refunded, core::GetOptionalInt(j, "refunded"));
+  HP_ASSIGN_OR_RETURN(auto reason, core::GetOptionalString(j, "decline_reason"));
+  c.amount = Money::Yen(amount);
+  c.refunded = Money::Yen(refunded.value_or(0));
+  c.decline_reason = reason.value_or("");
+  return c;
+}
+
+class HttpCardGatewayImpl final : public PaymentGateway {
+ public:
+  HttpCardGatewayImpl(HttpCardGatewayOptions o, core::HttpClient& http, const core::Clock& clock)
+      : o_(std::move(o)), http_(http), clock_(clock) {}
+
+  Result<GatewayCharge> Authorize(Money amount, const std::string& token, const std::string& key,
+                                  const std::string& org, const std::string& invoice) override {
+    Json body{{"amount", amount.yen()},
+              {"currency", "JPY"},
+              {"card_token", token},
+              {"metadata", {{"organization_id", org}, {"invoice_id", invoice}}}};
+    return Call("/v1/authorizations", body, key);
+  }
+  Result<GatewayCharge> Capture(const std::string& ref, Money amount,
+                                const std::string& key) override {
+    return Call("/v1/authorizations/" + ref + "/capture", Json{{"amount", amount.yen()}}, key);
+  }
+  Result<GatewayCharge> Refund(const std::string& ref, Money amount,
+                               const std::string& key) override {
+    return Call("/v1/authorizations/" + ref + "/refund", Json{{"amount", amount.yen()}}, key);
+  }
+
+  Result<GatewayEvent> ParseWebhook(const std::string& body, const std::string& sig) override {
+    // "t=<unix>,v1=<hex>"
+    int64_t t = -1;
+    std::string v1;
+    size_t pos = 0;
+    while (pos <= sig.size()) {
+      size_t comma = sig.find(',', pos);
+      if (comma == std::string::npos) comma = sig.size();
+      std::string part = sig.substr(pos, comma - pos);
+      if (part.rfind("t=", 0) == 0) {
+        try {
+          t = std::stoll(part.substr(2));
+        } catch (...) {
+          t = -1;
+        }
+      } else if (part.rfind("v1=", 0) == 0) {
+        v1 = part.substr(3);
+      }
+      pos = comma + 1;
+    }
+    if (t < 0 || v1.empty())
+      return Fail(ErrorCode::kUnauthenticated, "missing or malformed webhook signature");
+    const int64_t now = core::ToUnixSeconds(clock_.Now());
+    if (now - t > o_.webhook_tolerance_seconds || t - now > o_.webhook_tolerance_seconds)
+      return Fail(ErrorCode::kUnauthenticated, "webhook signature timestamp out of tolerance");
+    if (!core::ConstantTimeEquals(SignWebhook(o_.webhook_secret.Reveal(), t, body),
+                                  "t=" + std::to_string(t) + ",v1=" + v1))
+      return Fail(ErrorCode::kUnauthenticated, "bad webhook signature");
+    HP_ASSIGN_OR_RETURN(Json j, core::ParseJsonObject(body));
+    GatewayEvent e;
+    HP_ASSIGN_OR_RETURN(e.id, core::GetString(j, "id"));
+    HP_ASSIGN_OR_RETURN(e.type, core::GetString(j, "type"));
+    if (!j.contains("data") || !j["data"].is_object())
+      return FailField(ErrorCode::kInvalidArgument, "data", "missing data object");
+    const Json& d = j["data"];
+    HP_ASSIGN_OR_RETURN(e.ref, core::GetString(d, "id"));
+    HP_ASSIGN_OR_RETURN(int64_t amount, core::GetInt(d, "amount"));
+    e.amount = Money::Yen(amount);
+    if (d.contains("metadata") && d["metadata"].is_object()) {
+      e.invoice_id = d["metadata"].value("invoice_id", "");
+      e.organization_id = d["metadata"].value("organization_id", "");
+    }
+    return e;
+  }
+
+ private:
+  Result<GatewayCharge> Call(const std::string& path, const Json& body, const std::string& key) {
+    core::HttpClientRequest r;
+    r.method = "POST";
+    r.url = o_.base_url + path;
+    r.body = body.dump();
+    r.timeout_ms = o_.timeout_ms;
+    r.ca_file = o_.ca_file;
+    r.headers = {{"Content-Type", "application/json"},
+                 {"Authorization", "Bearer " + std::string(o_.api_key.Reveal())},
+                 {"Idempotency-Key", key}};
+    HP_ASSIGN_OR_RETURN(core::HttpClientResponse resp, http_.Do(r));
+    if (resp.status >= 500 || resp.status == 429)
+      return Fail(ErrorCode::kUnavailable, "card gateway answered " + std::to_string(resp.status));
+    if (resp.status == 401 || resp.status == 403)
+      return Fail(ErrorCode::kInternal, "card gateway refused our credentials");
+    if (resp.status == 404) return Fail(ErrorCode::kNotFound, "card gateway: unknown charge");
+    if (resp.status == 402 || resp.status == 200 || resp.status == 201) return ParseCharge(resp.body);
+    return Fail(ErrorCode::kInvalidArgument,
+                "card gateway answered " + std::to_string(resp.status) + ": " + resp.body);
+  }
+
+  HttpCardGatewayOptions o_;
+  core::HttpClient& http_;
+  const core::Clock& clock_;
+};
+
+Money Neg(Money m) { return Money::Yen(-m.yen()); }
+
+}  // namespace
+
+Result<std::unique_ptr<PaymentGateway>> HttpCardGateway::Create(HttpCardGatewayOptions o,
+                                                                core::HttpClient& http,
+                                                                const core::Clock& clock) {
+  if (o.base_url.rfind("http://", 0) != 0 && o.base_url.rfind("https://", 0) != 0)
+    return FailField(ErrorCode::kInvalidArgument, "billing.card_gateway.url",
+                     "an http(s) URL is required");
+  if (o.api_key.empty())
+    return FailField(ErrorCode::kInvalidArgument, "billing.card_gateway.api_key", "required");
+  if (o.webhook_secret.empty())
+    return FailField(ErrorCode::kInvalidArgument, "billing.card_gateway.webhook_secret",
+                     "required");
+  while (!o.base_url.empty() && o.base_url.back() == '/') o.base_url.pop_back();
+  return std::unique_ptr<PaymentGateway>(new HttpCardGatewayImpl(std::move(o), http, clock));
+}
+
+Result<WebhookOutcome> Payments::ApplyCapture(SQLite::Database& tx, const std::string& org,
+                                              const std::string& invoice_id,
+                                              const std::string& ref, Money amount,
+                                              const std::string& source) {
+  SQLite::Statement e(tx, "SELECT 1 FROM billing_payments WHERE gateway_ref = ?");
+  e.bind(1, ref);
+  if (e.executeStep()) return WebhookOutcome{false, "already_captured"};
+  HP_ASSIGN_OR_RETURN(Invoice inv, invoices_.Get(tx, org, invoice_id));
+  const std::string id = deps_.ids->NewId();
+  const int64_t now = internal::NowMicros(deps_);
+  SQLite::Statement q(tx,
+                      "INSERT INTO billing_payments (public_id, organization_id, invoice_id, "
+                      "method, gateway_ref, amount, state, created_at, updated_at) VALUES "
+                      "(?,?,?,'card',?,?,'captured',?,?)");
+  q.bind(1, id);
+  q.bind(2, org);
+  q.bind(3, invoice_id);
+  q.bind(4, ref);
+  q.bind(5, amount.yen());
+  q.bind(6, now);
+  q.bind(7, now);
+  q.exec();
+  HP_TRY(ledger_.Post(tx, {"payment", "payment:" + id,
+                           {{accounts::kCash, org, amount},
+                            {accounts::kReceivable, org, Neg(amount)}}}));
+  const InvoiceStatus before = inv.status;
+  HP_ASSIGN_OR_RETURN(Invoice after, invoices_.ApplyPayment(tx, org, invoice_id, amount));
+  if (before != InvoiceStatus::kPaid && after.status == InvoiceStatus::kPaid && on_paid_)
+    HP_TRY(on_paid_(tx, after));
+  HP_TRY(internal::Audit(deps_, tx, Actor{"system", "card-gateway", "", ""}, org,
+                         "billing.payment.capture", "payment:" + id,
+                         {{"invoice", invoice_id}, {"amount", amount.yen()}, {"ref", ref},
+                          {"source", source}}));
+  return WebhookOutcome{false, "captured"};
+}
+
+Result<Payment> Payments::PayByCard(const std::string& org, const std::string& invoice_id,
+                                    const std::string& token, const Actor& actor) {
+  HP_ASSIGN_OR_RETURN(Invoice inv, invoices_.Get(org, invoice_id));
+  if (inv.kind != InvoiceKind::kInvoice || inv.status != InvoiceStatus::kIssued)
+    return FailField(ErrorCode::kConflict, "invoice_id", "invoice is not open");
+  HP_ASSIGN_OR_RETURN(Money open, inv.totals.total.Sub(inv.amount_paid));
+  if (open.yen() <= 0) return FailField(ErrorCode::kConflict, "invoice_id", "nothing to pay");
+  const std::string key = "inv:" + invoice_id + ":" + std::to_string(inv.amount_paid.yen());
+  HP_ASSIGN_OR_RETURN(GatewayCharge auth, gateway_.Authorize(open, token, key, org, invoice_id));
+  if (auth.status == "declined") {
+    HP_TRY(deps_.db->Write([&](SQLite::Database& db) -> Status {
+      return internal::Audit(deps_, db, actor, org, "billing.payment.decline",
+                             "invoice:" + invoice_id, {{"reason", auth.decline_reason}}, "");
+    }));
+    return FailField(ErrorCode::kPermissionDenied, "card_token",
+                     "card declined: " + auth.decline_reason);
+  }
+  HP_ASSIGN_OR_RETURN(GatewayCharge cap, gateway_.Capture(auth.ref, open, key + ":capture"));
+  if (cap.status != "captured")
+    return Fail(ErrorCode::kUnavailable, "capture not confirmed: " + cap.status);
+  HP_TRY(deps_.db->Write([&](SQLite::Database& db) -> Result<WebhookOutcome> {
+    return ApplyCapture(db, org, invoice_id, cap.ref, cap.amount, "api");
+  }));
+  HP_ASSIGN_OR_RETURN(auto list, List(org));
+  for (const Payment& p : list)
+    if (p.gateway_ref == cap.ref) return p;
+  return Fail(ErrorCode::kInternal, "payment row missing after capture");
+}
+
+Result<Payment> Payments::MarkBankTransferPaid(const std::string& org,
+                                               const std::string& invoice_id, Money amount,
+                                               const std::string& reference, const Actor& actor) {
+  if (amount.yen() <= 0)
+    return FailField(ErrorCode::kInvalidArgument, "amount", "amount must be positive");
+  if (reference.empty())
+    return FailField(ErrorCode::kInvalidArgument, "reference", "the transfer's reference");
+  return deps_.db->Write([&](SQLite::Database& db) -> Result<Payment> {
+    HP_ASSIGN_OR_RETURN(Invoice inv, invoices_.Get(db, org, invoice_id));
+    if (inv.kind != InvoiceKind::kInvoice || inv.status != InvoiceStatus::kIssued)
+      return FailField(ErrorCode::kConflict, "invoice_id", "invoice is not open");
+    Payment p{deps_.ids->NewId(), org, invoice_id, "bank_transfer", "", amount, Money(),
+              "captured"};
+    const int64_t now = internal::NowMicros(deps_);
+    SQLite::Statement q(db,
+                        "INSERT INTO billing_payments (public_id, organization_id, invoice_id, "
+                        "method, amount, state, reference, created_at, updated_at) VALUES "
+                        "(?,?,?,'bank_transfer',?,'captured',?,?,?)");
+    q.bind(1, p.id);
+    q.bind(2, org);
+    q.bind(3, invoice_id);
+    q.bind(4, amount.yen());
+    q.bind(5, reference);
+    q.bind(6, now);
+    q.bind(7, now);
+    q.exec();
+    HP_TRY(ledger_.Post(db, {"payment", "payment:" + p.id,
+                             {{accounts::kCash, org, amount},
+                              {accounts::kReceivable, org, Neg(amount)}}}));
+    HP_ASSIGN_OR_RETURN(Invoice after, invoices_.ApplyPayment(db, org, invoice_id, amount));
+    if (after.status == InvoiceStatus::kPaid && on_paid_) HP_TRY(on_paid_(db, after));
+    HP_TRY(internal::Audit(deps_, db, actor, org, "billing.payment.bank_transfer",
+                           "payment:" + p.id,
+                           {{"invoice", invoice_id}, {"amount", amount.yen()},
+                            {"reference", reference}}));
+    return p;
+  });
+}
+
+Result<Payment> Payments::Refund(const std::string& org, const std::string& payment_id,
+                                 Money amount, const Actor& actor) {
+  if (amount.yen() <= 0)
+    return FailField(ErrorCode::kInvalidArgument, "amount", "amount must be positive");
+  HP_ASSIGN_OR_RETURN(auto list, List(org));
+  const Payment* found = nullptr;
+  for (const Payment& p : list)
+    if (p.id == payment_id) found = &p;
+  if (!found) return FailField(ErrorCode::kNotFound, "payment_id", "no such payment");
+  if (found->method != "card")
+    return FailField(ErrorCode::kInvalidArgument, "payment_id", "only card payments refund here");
+  if (found->refunded.yen() + amount.yen() > found->amount.yen())
+    return FailField(ErrorCode::kInvalidArgument, "amount", "more than was paid");
+  HP_ASSIGN_OR_RETURN(GatewayCharge r,
+                      gateway_.Refund(found->gateway_ref, amount,
+                                      "refund:" + payment_id + ":" +
+                                          std::to_string(found->refunded.yen())));
+  return deps_.db->Write([&](SQLite::Database& db) -> Result<Payment> {
+    SQLite::Statement s(db,
+                        "SELECT refunded FROM billing_payments WHERE public_id = ? AND "
+                        "organization_id = ?");
+    s.bind(1, payment_id);
+    s.bind(2, org);
+    if (!s.executeStep()) return FailField(ErrorCode::kNotFound, "payment_id", "no such payment");
+    const int64_t before = s.getColumn(0).getInt64();
+    Payment p = *found;
+    p.refunded = r.refunded;
+    p.state = r.refunded >= p.amount ? "refunded" : "partially_refunded";
+    const int64_t delta = r.refunded.yen() - before;  // the webhook may have applied it already
+    if (delta > 0) {
+      SQLite::Statement u(db,
+                          "UPDATE billing_payments SET refunded = ?, state = ?, updated_at = ? "
+                          "WHERE public_id = ?");
+      u.bind(1, r.refunded.yen());
+      u.bind(2, p.state);
+      u.bind(3, internal::NowMicros(deps_));
+      u.bind(4, payment_id);
+      u.exec();
+      HP_TRY(ledger_.Post(db, {"refund", "payment:" + payment_id,
+                               {{accounts::kReceivable, org, Money::Yen(delta)},
+                                {accounts::kCash, org, Money::Yen(-delta)}}}));
+    }
+    HP_TRY(internal::Audit(deps_, db, actor, org, "billing.payment.refund",
+                           "payment:" + payment_id, {{"amount", amount.yen()}}));
+    return p;
+  });
+}
+
+Result<WebhookOutcome> Payments::HandleWebhook(const std::string& body, const std::string& sig) {
+  HP_ASSIGN_OR_RETURN(GatewayEvent e, gateway_.ParseWebhook(body, sig));
+  return deps_.db->Write([&](SQLite::Database& db) -> Result<WebhookOutcome> {
+    SQLite::Statement seen(db, "SELECT outcome FROM billing_gateway_events WHERE event_id = ?");
+    seen.bind(1, e.id);
+    if (seen.executeStep()) return WebhookOutcome{true, seen.getColumn(0).getString()};
+    WebhookOutcome out{false, "ignored"};
+    if (e.type == "charge.captured") {
+      if (e.organization_id.empty() || e.invoice_id.empty())
+        return FailField(ErrorCode::kInvalidArgument, "data/metadata", "no invoice metadata");
+      HP_ASSIGN_OR_RETURN(out, ApplyCapture(db, e.organization_id, e.invoice_id, e.ref, e.amount,
+                                            "webhook"));
+    } else if (e.type == "charge.refunded") {
+      SQLite::Statement p(db,
+                          "SELECT public_id, organization_id, amount, refunded FROM "
+                          "billing_payments WHERE gateway_ref = ?");
+      p.bind(1, e.ref);
+      if (p.executeStep()) {
+        const std::string pid = p.getColumn(0).getString(), org = p.getColumn(1).getString();
+        const int64_t paid = p.getColumn(2).getInt64(), before = p.getColumn(3).getInt64();
+        const int64_t delta = e.amount.yen() - before;  // e.amount: cumulative refunded
+        if (delta > 0 && e.amount.yen() <= paid) {
+          SQLite::Statement u(db,
+                              "UPDATE billing_payments SET refunded = ?, state = ?, updated_at = "
+                              "? WHERE public_id = ?");
+          u.bind(1, e.amount.yen());
+          u.bind(2, e.amount.yen() >= paid ? "refunded" : "partially_refunded");
+          u.bind(3, internal::NowMicros(deps_));
+          u.bind(4, pid);
+          u.exec();
+          HP_TRY(ledger_.Post(db, {"refund", "payment:" + pid,
+                                   {{accounts::kReceivable, org, Money::Yen(delta)},
+                                    {accounts::kCash, org, Money::Yen(-delta)}}}));
+          out.effect = "refunded";
+        } else {
+          out.effect = "already_refunded";
+        }
+      }
+    }
+    SQLite::Statement ins(db,
+                          "INSERT INTO billing_gateway_events (event_id, type, gateway_ref, "
+                          "outcome, received_at) VALUES (?,?,?,?,?)");
+    ins.bind(1, e.id);
+    ins.bind(2, e.type);
+    ins.bind(3, e.ref);
+    ins.bind(4, out.effect);
+    ins.bind(5, internal::NowMicros(deps_));
+    ins.exec();
+    return out;
+  });
+}
+
+Result<std::vector<Payment>> Payments::List(const std::string& org) {
+  return deps_.db->Read([&](SQLite::Database& db) -> Result<std::vector<Payment>> {
+    SQLite::Statement q(db,
+                        "SELECT public_id, invoice_id, method, gateway_ref, amount, refunded, state "
+                        "FROM billing_payments WHERE organization_id = ? ORDER BY id");
+    q.bind(1, org);
+    std::vector<Payment> out;
+    while (q.executeStep())
+      out.push_back({q.getColumn(0).getString(), org, q.getColumn(1).getString(),
+                     q.getColumn(2).getString(), q.getColumn(3).getString(),
+                     Money::Yen(q.getColumn(4).getInt64()), Money::Yen(q.getColumn(5).getInt64()),
+                     q.getColumn(6).getString()});
+    return out;
+  });
+}
+
+void Payments::MountRoutes(core::http::Router& router) {
+  core::http::RouteInfo info;
+  info.method = "POST";
+  info.pattern = "/api/v1/billing/webhooks/card";
+  info.summary = "Card gateway webhook (HMAC-signed)";
+  info.tag = "billing";
+  router.AddSync(info, [this](const core::http::Request& req) {
+    auto r = HandleWebhook(req.body, req.Header("x-gateway-signature"));
+    if (!r) return core::http::Response::FromError(r.error());
+    return core::http::Response::Json(200, Json{{"duplicate", r->duplicate},
+                                                {"effect", r->effect}});
+  });
+}
+
+}  // namespace hp::billing
