@@ -5,7 +5,9 @@
 // real implementations, register routes and job handlers, and start its threads.
 
 #include <memory>
+#include <map>
 #include <string>
+#include <typeindex>
 #include <vector>
 
 #include "hp/core/clock.h"
@@ -16,6 +18,24 @@
 #include "hp/core/store.h"
 
 namespace hp::cp {
+
+// Services one module offers another (e.g. the API framework, the DNS resolver), by type. Modules
+// are mounted in AllModules() order, so a module finds what earlier modules put here.
+class ServiceRegistry {
+ public:
+  template <typename T>
+  void Put(T* service) {
+    services_[std::type_index(typeid(T))] = service;
+  }
+  template <typename T>
+  T* Get() const {
+    auto it = services_.find(std::type_index(typeid(T)));
+    return it == services_.end() ? nullptr : static_cast<T*>(it->second);
+  }
+
+ private:
+  std::map<std::type_index, void*> services_;
+};
 
 struct ServeContext {
   const core::Config& config;
@@ -28,6 +48,7 @@ struct ServeContext {
   std::string var_dir;          // "./var" in --dev: module state lives in var_dir/<module>/
   std::string public_base_url;  // "https://localhost:8443" (no trailing slash)
   bool dev = false;
+  ServiceRegistry* services = nullptr;  // never null while mounting
 };
 
 // What a mounted module keeps alive; Stop() is called on shutdown (before the store closes).

@@ -5,11 +5,13 @@
 namespace hp::cp {
 
 ModuleSpec ControlPlaneModuleSpec();
+ModuleSpec DnsModuleSpec();   // mount_dns.cc
 ModuleSpec AcmeModuleSpec();  // mount_acme.cc
 
 const std::vector<ModuleSpec>& AllModules() {
   static const std::vector<ModuleSpec> kModules = {
       ControlPlaneModuleSpec(),
+      DnsModuleSpec(),
       AcmeModuleSpec(),
   };
   return kModules;

@@ -1,5 +1,6 @@
 // Mounts the ACME server and CA (acme/) into `hostplane serve`: config keys acme.*, the acme
 // migrations, the CA hierarchy under var_dir/ca/, routes under /acme/ and the validation jobs.
+// The validator sees DNS through the dns module's resolver (ResolverDnsChecker below).
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -14,6 +15,9 @@
 #include "hp/core/encoding.h"
 #include "hp/core/log.h"
 #include "hp/core/random.h"
+#include "hp/dns/caa.h"
+#include "hp/dns/resolver.h"
+#include "hp/dns/zone.h"
 #include "module.h"
 
 namespace hp::cp {
@@ -31,7 +35,7 @@ void AddConfig(core::ConfigSchema& s) {
   s.Add({.key = "acme.va.http_port", .type = ConfigType::kInt, .default_value = "80", .doc = "Port the validator fetches http-01 from (tests only change it).", .min = 1, .max = 65535});
   s.Add({.key = "acme.va.https_port", .type = ConfigType::kInt, .default_value = "443", .doc = "The only https port an http-01 redirect may go to.", .min = 1, .max = 65535});
   s.Add({.key = "acme.va.tls_alpn_port", .type = ConfigType::kInt, .default_value = "443", .doc = "Port the validator connects to for tls-alpn-01.", .min = 1, .max = 65535});
-  s.Add({.key = "acme.va.static_ips", .default_value = "", .doc = "Until the DNS adapter lands: comma-separated addresses every name resolves to for validation (dev default 127.0.0.1)."});
+  s.Add({.key = "acme.va.static_ips", .default_value = "", .doc = "Development only: comma-separated addresses every name resolves to for http-01/tls-alpn-01 instead of its A/AAAA records (TXT and CAA still come from DNS). Empty: DNS."});
   s.Add({.key = "acme.limits.new_accounts_per_ip_3h", .type = ConfigType::kInt, .default_value = "20", .doc = "New ACME accounts per client IP per 3 hours (0: unlimited).", .min = 0});
   s.Add({.key = "acme.limits.new_orders_per_account_3h", .type = ConfigType::kInt, .default_value = "300", .doc = "New orders per account per 3 hours (0: unlimited).", .min = 0});
   s.Add({.key = "acme.limits.failed_validations_per_hour", .type = ConfigType::kInt, .default_value = "5", .doc = "Failed validations per account and name per hour (0: unlimited).", .min = 0});
@@ -73,10 +77,93 @@ core::Result<std::string> LoadOrCreatePassphrase(const std::string& path) {
   return pass;
 }
 
+// With no dns.upstream the resolver asks the built-in authoritative server directly, which
+// REFUSEs names outside the zones it hosts. In that set-up those zones are the whole DNS: a name
+// under no hosted zone has no records (so the CAA climb past a zone apex ends quietly), while a
+// failure for a hosted name stays a failure.
+class HostedOnlyResolver final : public dns::Resolver {
+ public:
+  HostedOnlyResolver(dns::Resolver& inner, dns::ZoneService& zones) : inner_(inner), zones_(zones) {}
+  core::Result<dns::Answer> Lookup(std::string_view name, dns::QType type) override {
+    auto r = inner_.Lookup(name, type);
+    if (r || r.error().code != core::ErrorCode::kUnavailable) return r;
+    std::string cur(name);
+    if (cur.empty() || cur.back() != '.') cur += '.';
+    while (!cur.empty() && cur != ".") {
+      auto z = zones_.LoadByName(cur);
+      if (!z || *z) return r;  // hosted (or unknown): the failure stands
+      auto dot = cur.find('.');
+      cur = cur.substr(dot + 1);
+    }
+    dns::Answer a;
+    a.qname = std::string(name);
+    a.qtype = type;
+    a.nxdomain = true;
+    return a;
+  }
+
+ private:
+  dns::Resolver& inner_;
+  dns::ZoneService& zones_;
+};
+
+// acme::DnsChecker over hp::dns: A/AAAA and TXT through the resolver, CAA through CaaChecker.
+// Resolver failures become kAcmeDns ("dns" problems): a lookup failure never permits anything.
+class ResolverDnsChecker final : public acme::DnsChecker {
+ public:
+  ResolverDnsChecker(dns::Resolver& resolver, std::vector<std::string> static_ips)
+      : resolver_(resolver), static_ips_(std::move(static_ips)) {}
+
+  core::Result<std::vector<std::string>> LookupIps(const std::string& name) override {
+    if (!static_ips_.empty()) return static_ips_;
+    std::vector<std::string> ips;
+    std::string errors;
+    for (dns::QType t : {dns::QType::kAAAA, dns::QType::kA}) {
+      auto a = resolver_.Lookup(name, t);
+      if (!a) {
+        errors += (errors.empty() ? "" : "; ") + a.error().detail;
+        continue;
+      }
+      for (const auto& rr : a->records) {
+        if (rr.type == static_cast<uint16_t>(t)) ips.push_back(rr.data);
+      }
+    }
+    if (!ips.empty()) return ips;
+    if (!errors.empty()) return core::Fail(core::ErrorCode::kAcmeDns, errors);
+    return core::Fail(core::ErrorCode::kAcmeDns, "no A or AAAA records found for " + name);
+  }
+
+  core::Result<std::vector<std::string>> LookupTxt(const std::string& name) override {
+    auto a = resolver_.Lookup(name, dns::QType::kTXT);
+    if (!a) return core::Fail(core::ErrorCode::kAcmeDns, a.error().detail);
+    return a->TxtStrings();
+  }
+
+  core::Status CheckCaa(const acme::CaaQuery& q) override {
+    dns::CaaChecker checker(resolver_, {.issuer_domains = q.issuer_domains});
+    auto d = checker.Check({.name = q.domain, .wildcard = q.wildcard, .account_uri = q.account_uri,
+                            .method = q.method});
+    if (!d) {
+      return core::Fail(core::ErrorCode::kAcmeDns,
+                        "CAA lookup for " + q.domain + " failed: " + d.error().detail);
+    }
+    if (!d->permitted) {
+      return core::Fail(core::ErrorCode::kAcmeCaa,
+                        "CAA record for " + q.domain + " prevents issuance (" + d->reason + ")");
+    }
+    return core::Ok();
+  }
+
+ private:
+  dns::Resolver& resolver_;
+  std::vector<std::string> static_ips_;
+};
+
 class AcmeModule final : public ServedModule {
  public:
   std::unique_ptr<acme::CertificateAuthority> ca;
   std::unique_ptr<acme::NonceService> nonces;
+  std::unique_ptr<dns::Resolver> hosted_only;
   std::unique_ptr<acme::DnsChecker> dns;
   std::unique_ptr<acme::AcmeServer> server;
 };
@@ -99,9 +186,16 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
 
   HP_ASSIGN_OR_RETURN(m->nonces, acme::CreateHmacNonceService(ctx.db, ctx.clock));
 
-  std::vector<std::string> ips = SplitList(cfg.GetString("acme.va.static_ips"));
-  if (ips.empty() && ctx.dev) ips = {"127.0.0.1"};
-  m->dns = std::make_unique<acme::StaticDnsChecker>(ips);
+  auto* resolver = ctx.services->Get<dns::Resolver>();
+  auto* zones = ctx.services->Get<dns::ZoneService>();
+  if (!resolver || !zones) {
+    return core::Fail(core::ErrorCode::kInternal, "the acme module needs the dns module mounted first");
+  }
+  if (cfg.GetString("dns.upstream").empty()) {
+    m->hosted_only = std::make_unique<HostedOnlyResolver>(*resolver, *zones);
+    resolver = m->hosted_only.get();
+  }
+  m->dns = std::make_unique<ResolverDnsChecker>(*resolver, SplitList(cfg.GetString("acme.va.static_ips")));
 
   acme::AcmeConfig ac;
   ac.base_url = ctx.public_base_url;

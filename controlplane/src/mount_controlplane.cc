@@ -94,6 +94,9 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   s.mail_from_address = ctx.config.GetString("mail.from_address");
   s.mail_from_name = ctx.config.GetString("mail.from_name");
   m->api = std::make_unique<Api>(ctx.db, ctx.clock, ctx.jobs, *m->sealer, *m->audit, s);
+  ctx.services->Put<Api>(m->api.get());
+  ctx.services->Put<core::AuditLog>(m->audit.get());
+  ctx.services->Put<core::Sealer>(m->sealer.get());
   RegisterAccountRoutes(*m->api, ctx.router);
   RegisterOrganizationRoutes(*m->api, ctx.router);
   RegisterAdminRoutes(*m->api, ctx.router, ctx.jobs);

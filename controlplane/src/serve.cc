@@ -110,7 +110,8 @@ int Serve(const CommonFlags& flags) {
                                   .heartbeat = std::chrono::seconds(cfg.GetInt("jobs.heartbeat_seconds"))});
   std::atomic<bool> draining{false};
 
-  ServeContext ctx{cfg, db, clock, router, jobs, workers, metrics, var, PublicUrl(cfg), flags.dev};
+  ServiceRegistry services;
+  ServeContext ctx{cfg, db, clock, router, jobs, workers, metrics, var, PublicUrl(cfg), flags.dev, &services};
   std::vector<std::unique_ptr<ServedModule>> mounted;
   for (const auto& m : AllModules()) {
     if (!m.mount) continue;

@@ -66,10 +66,16 @@ TEST_F(Isolation, AnotherOrganizationsTokenGets404OnEveryRouteWithAnId) {
   ASSERT_FALSE(tb.token.empty());
   auto inv = s_->Call("POST", "/api/v1/organizations/" + a.org_id + "/invitations", {{"email", "carol@a.example"}, {"role", "viewer"}}, ta);
   ASSERT_EQ(inv.status, 201) << inv.body;
+  auto zone = s_->Call("POST", "/api/v1/organizations/" + a.org_id + "/zones", {{"name", "alice-isolation.example"}}, ta);
+  ASSERT_EQ(zone.status, 201) << zone.body;
+  auto rec = s_->Call("POST", "/api/v1/organizations/" + a.org_id + "/zones/" + zone.json["id"].get<std::string>() + "/records",
+                      {{"name", "www"}, {"type", "A"}, {"data", "192.0.2.10"}}, ta);
+  ASSERT_EQ(rec.status, 201) << rec.body;
   const std::string token_a_id = ta.token.substr(3, 22);
   // Fixtures: one real resource of organization A for every kind of id a route can take.
   const std::map<std::string, std::string> a_ids = {
-      {"org", a.org_id}, {"user", a.user_id}, {"token", token_a_id}, {"invitation", inv.json["id"]}, {"id", a.org_id}};
+      {"org", a.org_id}, {"user", a.user_id}, {"token", token_a_id}, {"invitation", inv.json["id"]}, {"id", a.org_id},
+      {"zone", zone.json["id"]}, {"record", rec.json["id"]}};
   int checked = 0;
   for (const auto& r : ApiRoutes(*s_)) {
     auto params = Params(r.path);
@@ -88,6 +94,7 @@ TEST_F(Isolation, AnotherOrganizationsTokenGets404OnEveryRouteWithAnId) {
       }
       EXPECT_EQ(reply.body.find("Alice Org"), std::string::npos) << r.path;
       EXPECT_EQ(reply.body.find("alice@a.example"), std::string::npos) << r.path;
+      EXPECT_EQ(reply.body.find("alice-isolation.example"), std::string::npos) << r.path;
       ++checked;
     }
     // 2. B's own organization with A's resource ids: still not found.
@@ -106,6 +113,9 @@ TEST_F(Isolation, AnotherOrganizationsTokenGets404OnEveryRouteWithAnId) {
   EXPECT_EQ(org.json["name"], "Alice Org");
   auto invs = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/invitations", nullptr, ta);
   EXPECT_EQ(invs.json["items"][0]["state"], "pending");
+  auto records = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/zones/" + zone.json["id"].get<std::string>() + "/records", nullptr, ta);
+  EXPECT_EQ(records.status, 200);
+  EXPECT_NE(records.body.find("192.0.2.10"), std::string::npos) << "A's record must survive B's attempts";
   // Listing shows only one's own organizations.
   auto list = s_->Call("GET", "/api/v1/organizations", nullptr, b.session);
   ASSERT_EQ(list.json["items"].size(), 1u);
@@ -179,7 +189,8 @@ TEST_F(Isolation, EachOfTheSevenRolesIsAllowedExactlyItsPermissions) {
   for (const auto& r : ApiRoutes(*s_)) {
     if (r.permission.empty() || r.permission == "public" || r.permission == "authenticated" || r.permission == "staff") continue;
     std::map<std::string, std::string> ids = {{"org", owner.org_id}, {"user", "nosuchuser0000000000000"}, {"token", "nosuchtoken000000000000"},
-                                              {"invitation", "nosuchinvite00000000000"}};
+                                              {"invitation", "nosuchinvite00000000000"}, {"zone", "nosuchzone0000000000000"},
+                                              {"record", "nosuchrecord00000000000"}};
     for (const auto& [role, who] : tokens) {
       const Json body = (r.method == "POST" || r.method == "PATCH") ? Json::object() : Json(nullptr);
       auto reply = s_->Call(r.method, Fill(r.path, ids), body, who);

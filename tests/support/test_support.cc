@@ -209,6 +209,8 @@ DevServer::DevServer(std::map<std::string, std::string> env, std::vector<std::st
                                    "127.0.0.1:" + std::to_string(port_)};
   for (auto& e : extra) argv.push_back(e);
   if (!env.count("HOSTPLANE_HTTP_FRONT_WORKERS")) env["HOSTPLANE_HTTP_FRONT_WORKERS"] = "1";
+  // Parallel test servers must not fight over the dev DNS port.
+  if (!env.count("HOSTPLANE_DNS_LISTEN")) env["HOSTPLANE_DNS_LISTEN"] = "127.0.0.1:0";
   proc_ = std::make_unique<Process>(argv, env, dir_.path());
 }
 
