@@ -21,6 +21,15 @@ class Plan final : public FaultPlan {
   void Clear() override {
     std::lock_guard lock(mu_);
     fail_.clear();
+    ignore_.clear();
+  }
+  void Ignore(std::string_view call) override {
+    std::lock_guard lock(mu_);
+    ignore_.emplace(call);
+  }
+  bool Ignored(std::string_view call) const override {
+    std::lock_guard lock(mu_);
+    return ignore_.contains(std::string(call));
   }
   int64_t calls() const override {
     std::lock_guard lock(mu_);
@@ -39,6 +48,7 @@ class Plan final : public FaultPlan {
  private:
   mutable std::mutex mu_;
   std::set<int64_t> fail_;
+  std::set<std::string> ignore_;
   std::vector<std::string> trace_;
 };
 
@@ -48,6 +58,10 @@ core::Error Injected(std::string_view call) {
 
 #define HP_FAULT(name)                                              \
   if (plan_->Next(name)) return std::unexpected(Injected(name))
+// For Status calls a guest may ignore (ACPI shutdown/reboot): optionally swallowed.
+#define HP_FAULT_OR_IGNORE(name) \
+  HP_FAULT(name);                \
+  if (plan_->Ignored(name)) return core::Ok()
 
 class FaultyHost final : public Hypervisor {
  public:
@@ -76,7 +90,7 @@ class FaultyHost final : public Hypervisor {
     return inner_->StartDomain(n);
   }
   Status ShutdownDomain(const std::string& n) override {
-    HP_FAULT("ShutdownDomain");
+    HP_FAULT_OR_IGNORE("ShutdownDomain");
     return inner_->ShutdownDomain(n);
   }
   Status DestroyDomain(const std::string& n) override {
@@ -84,7 +98,7 @@ class FaultyHost final : public Hypervisor {
     return inner_->DestroyDomain(n);
   }
   Status RebootDomain(const std::string& n) override {
-    HP_FAULT("RebootDomain");
+    HP_FAULT_OR_IGNORE("RebootDomain");
     return inner_->RebootDomain(n);
   }
   Status ResetDomain(const std::string& n) override {
@@ -135,6 +149,14 @@ class FaultyHost final : public Hypervisor {
   Status DeleteVolume(const std::string& p, const std::string& n) override {
     HP_FAULT("DeleteVolume");
     return inner_->DeleteVolume(p, n);
+  }
+  Status ResizeVolume(const std::string& p, const std::string& n, int64_t c) override {
+    HP_FAULT("ResizeVolume");
+    return inner_->ResizeVolume(p, n, c);
+  }
+  Status WipeVolume(const std::string& p, const std::string& n) override {
+    HP_FAULT("WipeVolume");
+    return inner_->WipeVolume(p, n);
   }
 
  private:

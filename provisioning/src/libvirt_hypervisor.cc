@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -527,22 +528,73 @@ class LibvirtHost final : public Hypervisor {
     return core::Ok();
   }
 
+  Status ResizeVolume(const std::string& pool, const std::string& name,
+                      int64_t capacity_bytes) override {
+    HP_ASSIGN_OR_RETURN(Pool p, FindPool(pool));
+    Vol v(virStorageVolLookupByName(p.get(), name.c_str()));
+    if (!v) return Fail(LastError("volume " + pool + "/" + name));
+    HP_ASSIGN_OR_RETURN(VolumeInfo info, VolInfoOf(pool, v.get()));
+    if (capacity_bytes < info.capacity_bytes)
+      return core::FailField(ErrorCode::kInvalidArgument, "capacity", "volumes only grow");
+    if (capacity_bytes == info.capacity_bytes) return core::Ok();
+    if (virStorageVolResize(v.get(), static_cast<unsigned long long>(capacity_bytes), 0) == 0)
+      return core::Ok();
+    virErrorPtr e = virGetLastError();
+    if (!(e && e->code == VIR_ERR_NO_SUPPORT && uri_.starts_with("test:")))
+      return Fail(LastError("resize volume " + pool + "/" + name));
+    // The test driver has no resize; its volumes hold no data, so recreate at the new size.
+    virResetLastError();
+    CStr xml(virStorageVolGetXMLDesc(v.get(), 0));
+    if (!xml) return Fail(LastError("xml of volume " + name));
+    if (virStorageVolDelete(v.get(), 0) < 0) return Fail(LastError("resize (delete) " + name));
+    std::string x(xml.get());
+    const size_t a = x.find("<capacity"), b = x.find("</capacity>");
+    if (a == std::string::npos || b == std::string::npos)
+      return Fail(ErrorCode::kInternal, "volume xml without capacity");
+    x.replace(a, b + 11 - a,
+              "<capacity unit='bytes'>" + std::to_string(capacity_bytes) + "</capacity>");
+    Vol made(virStorageVolCreateXML(p.get(), x.c_str(), 0));
+    if (!made) return Fail(LastError("resize (create) " + name));
+    return core::Ok();
+  }
+
+  Status WipeVolume(const std::string& pool, const std::string& name) override {
+    HP_ASSIGN_OR_RETURN(Pool p, FindPool(pool));
+    Vol v(virStorageVolLookupByName(p.get(), name.c_str()));
+    if (!v) return Fail(LastError("volume " + pool + "/" + name));
+    if (virStorageVolWipe(v.get(), 0) == 0) return core::Ok();
+    virErrorPtr e = virGetLastError();
+    if (!(e && e->code == VIR_ERR_NO_SUPPORT && uri_.starts_with("test:")))
+      return Fail(LastError("wipe volume " + pool + "/" + name));
+    virResetLastError();
+    CStr path(virStorageVolGetPath(v.get()));
+    if (!path) return Fail(LastError("path of " + name));
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path.get(), ec);
+    if (ec) return core::Ok();  // no file behind this test volume: nothing to wipe
+    std::ofstream f(path.get(), std::ios::binary | std::ios::in | std::ios::out);
+    const std::string zeros(64 * 1024, '\0');
+    for (uintmax_t off = 0; f && off < size; off += zeros.size())
+      f.write(zeros.data(), static_cast<std::streamsize>(std::min<uintmax_t>(zeros.size(), size - off)));
+    if (!f) return Fail(ErrorCode::kInternal, std::string("cannot wipe ") + path.get());
+    return core::Ok();
+  }
+
  private:
   static int OnLifecycle(virConnectPtr, virDomainPtr dom, int event, int, void* opaque) {
     auto* self = static_cast<LibvirtHost*>(opaque);
     DomainEvent ev;
     ev.uri = self->uri_;
     ev.domain = virDomainGetName(dom);
-    switch (event) {
-      case VIR_DOMAIN_EVENT_STARTED:
-      case VIR_DOMAIN_EVENT_RESUMED: ev.state = DomainState::kRunning; break;
-      case VIR_DOMAIN_EVENT_SUSPENDED: ev.state = DomainState::kPaused; break;
-      case VIR_DOMAIN_EVENT_STOPPED:
-      case VIR_DOMAIN_EVENT_DEFINED: ev.state = DomainState::kShutoff; break;
-      case VIR_DOMAIN_EVENT_SHUTDOWN: ev.state = DomainState::kShutdown; break;
-      case VIR_DOMAIN_EVENT_CRASHED: ev.state = DomainState::kCrashed; break;
-      case VIR_DOMAIN_EVENT_PMSUSPENDED: ev.state = DomainState::kSuspended; break;
-      default: ev.state = DomainState::kNoState; break;  // undefined
+    // The state now, not the one the event implies: events arrive late and out of step with
+    // our own calls, and a stale "started" must not undo a stop that already happened.
+    (void)event;
+    virDomainInfo info;
+    if (virDomainGetInfo(dom, &info) == 0) {
+      ev.state = FromVirState(info.state);
+    } else {
+      virResetLastError();  // undefined meanwhile
+      ev.state = DomainState::kNoState;
     }
     std::lock_guard lock(self->sink_->mu);
     if (self->sink_->listener) self->sink_->listener(ev);

@@ -2,7 +2,7 @@
 // already answers, builds a tiny bootable template (Debian cloud kernel + busybox initrd, see
 // build_tiny_template.sh), creates a VPS through VpsService (the production code path) on a
 // qemu:///system host with QEMU TCG, reads the boot banner back from the serial console log and
-// shuts the guest down gracefully with an ACPI power-button press.
+// stops it with VpsService::StopVps, which the guest honours (ACPI power button, no forced off).
 //
 // No dnsmasq here, so no libvirt network: the VPS NIC is <interface type='user'> (QEMU slirp),
 // which the host spec selects by leaving `bridge` empty. It needs no host network at all.
@@ -157,6 +157,7 @@ class RealVmTest : public ::testing::Test {
       }
     }
     if (pool_made_) hp::testing::Run({"virsh", "-q", "-c", daemon_->uri(), "pool-destroy", pool_});
+    vps_.reset();  // before the hypervisors it listens to
     hvs_.reset();
   }
 
@@ -231,12 +232,24 @@ TEST_F(RealVmTest, TinyVpsBootsPrintsBannerOnSerialConsoleAndShutsDownGracefully
   EXPECT_NE(console.find("hostplane-tiny: booted kernel " + kernel_version_ + " on 1 vCPU"),
             std::string::npos) << console;
 
-  // Graceful shutdown: an ACPI power-button press the guest acts on (it says so, then powers off).
-  ASSERT_TRUE((*hv)->ShutdownDomain(domain_));
-  ASSERT_TRUE(hp::testing::PollUntil([&] { return StateOf(op->resource_id) == VpsState::kStopped; },
-                                     std::chrono::seconds(20)))
+  // Graceful shutdown through the stop operation: an ACPI power-button press the guest acts on
+  // (it says so, then powers off) well before the timeout would pull the plug.
+  auto stop = vps_->StopVps("org-lab", op->resource_id, {.timeout = std::chrono::seconds(30)});
+  ASSERT_TRUE(stop) << stop.error().ToString();
+  pool_workers_.Notify();
+  ASSERT_TRUE(hp::testing::PollUntil(
+      [&] {
+        auto j = jobs_.Get(stop->id);
+        return j && j->state != core::JobState::kQueued && j->state != core::JobState::kRunning;
+      },
+      std::chrono::seconds(30)))
       << "console:\n" << Console();
   const auto t_stopped = Clock::now();
+  auto stop_job = jobs_.Get(stop->id);
+  ASSERT_TRUE(stop_job);
+  ASSERT_EQ(stop_job->state, core::JobState::kSucceeded) << stop_job->last_error;
+  EXPECT_EQ(stop_job->result.value("graceful", false), true) << stop_job->result.dump();
+  EXPECT_EQ(StateOf(op->resource_id), VpsState::kStopped);
   EXPECT_NE(Console().find("hostplane-tiny: ACPI power button, powering off"), std::string::npos)
       << "the guest powered itself off, it was not pulled";
   info = (*hv)->LookupDomain(domain_);

@@ -125,12 +125,21 @@ class Hypervisor {
   virtual core::Status UploadVolume(const std::string& pool, const std::string& name,
                                     const std::string& bytes) = 0;
   virtual core::Status DeleteVolume(const std::string& pool, const std::string& name) = 0;
+  // Grows a volume to `capacity_bytes` (never shrinks: kInvalidArgument). libvirt's test driver
+  // cannot resize: for test:// URIs the (dataless) volume is recreated at the new capacity.
+  virtual core::Status ResizeVolume(const std::string& pool, const std::string& name,
+                                    int64_t capacity_bytes) = 0;
+  // Overwrites the volume's content with zeros (libvirt's wipe). The test driver cannot wipe: for
+  // test:// URIs the volume's file on this machine, if any, is overwritten with zeros instead.
+  virtual core::Status WipeVolume(const std::string& pool, const std::string& name) = 0;
 };
 
-// A domain changed state on some host (delivered on the event loop thread; keep it short).
+// A domain changed on some host (delivered on the event loop thread; keep it short).
 struct DomainEvent {
   std::string uri;
   std::string domain;
+  // The domain's state when the event is delivered (read then, so a late event never carries a
+  // stale state); kNoState when the domain no longer exists.
   DomainState state = DomainState::kNoState;
 };
 using DomainEventListener = std::function<void(const DomainEvent&)>;
@@ -167,6 +176,10 @@ class FaultPlan {
   static std::shared_ptr<FaultPlan> Create();
   virtual void FailCall(int64_t n) = 0;  // add one call number to fail
   virtual void Clear() = 0;              // fail nothing from now on
+  // Calls of this name (e.g. "ShutdownDomain": a guest that ignores the ACPI button) succeed
+  // without reaching libvirt, until Clear().
+  virtual void Ignore(std::string_view call) = 0;
+  virtual bool Ignored(std::string_view call) const = 0;
   virtual int64_t calls() const = 0;     // calls made so far
   // Names of the calls made so far, in order ("DefineDomain", ...), for test messages.
   virtual std::vector<std::string> Trace() const = 0;

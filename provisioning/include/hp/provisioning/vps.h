@@ -10,6 +10,7 @@
 // Every read and write is scoped by organization id: another organization's VPS is kNotFound.
 // Thread safety: safe from any thread.
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,17 @@ namespace hp::provisioning {
 
 inline constexpr const char* kVpsCreateJob = "provisioning.vps.create";
 inline constexpr const char* kVpsDeleteJob = "provisioning.vps.delete";
+// Lifecycle operations: at most one runs per VPS at a time (another call answers kConflict
+// naming the operation in progress). Each is a durable job whose steps look first, so a retry
+// after a failed libvirt call or a crash finishes the work without doing it twice.
+inline constexpr const char* kVpsStartJob = "provisioning.vps.start";
+inline constexpr const char* kVpsStopJob = "provisioning.vps.stop";
+inline constexpr const char* kVpsRebootJob = "provisioning.vps.reboot";
+inline constexpr const char* kVpsResizeJob = "provisioning.vps.resize";
+inline constexpr const char* kVpsSnapshotJob = "provisioning.vps.snapshot";
+inline constexpr const char* kVpsRevertJob = "provisioning.vps.revert";
+inline constexpr const char* kVpsDeleteSnapshotJob = "provisioning.vps.delete_snapshot";
+inline constexpr const char* kVpsRebuildJob = "provisioning.vps.rebuild";
 
 enum class VpsState { kProvisioning, kRunning, kStopped, kDeleting, kDeleted, kFailed };
 std::string_view VpsStateName(VpsState s);
@@ -61,6 +73,7 @@ struct Vps {
   std::string ipv4;
   std::string ipv6;
   std::string last_error;   // why the VPS is failed, for the customer
+  std::string operation_id;  // the latest lifecycle operation (job id), empty if none yet
   core::TimePoint created_at;
   core::TimePoint updated_at;
 };
@@ -72,12 +85,35 @@ struct Operation {
   std::string resource_id;  // VPS public id
 };
 
+struct StopOptions {
+  bool force = false;                  // pull the plug at once
+  std::chrono::seconds timeout{0};     // graceful wait before forcing; 0: VpsOptions::stop_timeout
+};
+
+struct RebuildRequest {
+  std::string template_name;
+  std::string ssh_authorized_key;  // empty: keep the current key
+};
+
+struct VpsSnapshot {
+  std::string name;
+  std::string state;  // "creating", "ready", "deleting", "failed"
+  core::TimePoint created_at;
+};
+
 struct VpsOptions {
   std::string domain_type = "qemu";   // "kvm" on hosts with working hardware virtualisation
   std::string ptr_zone;               // non-empty: PTR "<hostname>." is used as-is; kept for dns/
   std::string console_log_dir;        // non-empty: serial console logged to <dir>/<domain>.log
   int create_max_attempts = 5;
   int delete_max_attempts = 10;
+  int lifecycle_max_attempts = 10;
+  // Graceful stop: an ACPI power-button press, then destroy once `stop_timeout` has passed on the
+  // injected clock. One attempt waits up to `stop_wait` (real time) for the guest to power off,
+  // then the job is retried with backoff (0: never wait in-process, e.g. with a fake clock).
+  std::chrono::seconds stop_timeout{60};
+  std::chrono::milliseconds stop_wait{10000};
+  int max_snapshots = 5;
 };
 
 struct VpsServiceDeps {
@@ -119,7 +155,40 @@ class VpsService {
   virtual core::Result<Vps> Get(const std::string& organization_id, const std::string& vps_id) = 0;
   virtual core::Result<std::vector<Vps>> List(const std::string& organization_id) = 0;
 
-  // Registers the job handlers (kVpsCreateJob, kVpsDeleteJob) and starts following libvirt
+  // Lifecycle (kConflict when the VPS is not in a state that allows it or another operation
+  // runs; kNotFound for another organization's VPS).
+  virtual core::Result<Operation> StartVps(const std::string& organization_id,
+                                           const std::string& vps_id) = 0;
+  // Graceful (ACPI) with a timeout after which the domain is destroyed; the job result says
+  // {"graceful": true|false}.
+  virtual core::Result<Operation> StopVps(const std::string& organization_id,
+                                          const std::string& vps_id, StopOptions options = {}) = 0;
+  virtual core::Result<Operation> RebootVps(const std::string& organization_id,
+                                            const std::string& vps_id) = 0;
+  // Offline resize: the claim grows first (a full host fails the operation with the VPS
+  // untouched), then graceful stop, new vCPU/RAM, disk grown (never shrunk), started again if
+  // it was running.
+  virtual core::Result<Operation> ResizeVps(const std::string& organization_id,
+                                            const std::string& vps_id, const VpsPlan& plan) = 0;
+  // Snapshots (names: lower-case letters, digits, '-'; at most VpsOptions::max_snapshots).
+  virtual core::Result<Operation> SnapshotVps(const std::string& organization_id,
+                                              const std::string& vps_id,
+                                              const std::string& name) = 0;
+  // The VPS returns to the snapshot, including its power state then.
+  virtual core::Result<Operation> RevertVps(const std::string& organization_id,
+                                            const std::string& vps_id, const std::string& name) = 0;
+  virtual core::Result<Operation> DeleteSnapshot(const std::string& organization_id,
+                                                 const std::string& vps_id,
+                                                 const std::string& name) = 0;
+  virtual core::Result<std::vector<VpsSnapshot>> ListSnapshots(const std::string& organization_id,
+                                                               const std::string& vps_id) = 0;
+  // Reinstalls from a template: the disk and snapshots are discarded, addresses and placement
+  // are kept, the VPS ends running.
+  virtual core::Result<Operation> RebuildVps(const std::string& organization_id,
+                                             const std::string& vps_id,
+                                             const RebuildRequest& request) = 0;
+
+  // Registers every job handler above and starts following libvirt
   // lifecycle events (running/stopped) of placed VPS.
   virtual void RegisterHandlers(core::WorkerPool& workers) = 0;
   // Compares the store with every host's domains and volumes; changes nothing.
