@@ -589,13 +589,13 @@ class LibvirtHost final : public Hypervisor {
     // The state now, not the one the event implies: events arrive late and out of step with
     // our own calls, and a stale "started" must not undo a stop that already happened.
     (void)event;
-    virDomainInfo info;
-    if (virDomainGetInfo(dom, &info) == 0) {
-      ev.state = FromVirState(info.state);
-    } else {
+    ev.current = [dom] {
+      virDomainInfo info;
+      if (virDomainGetInfo(dom, &info) == 0) return FromVirState(info.state);
       virResetLastError();  // undefined meanwhile
-      ev.state = DomainState::kNoState;
-    }
+      return DomainState::kNoState;
+    };
+    ev.state = ev.current();
     std::lock_guard lock(self->sink_->mu);
     if (self->sink_->listener) self->sink_->listener(ev);
     return 0;

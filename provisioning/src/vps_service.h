@@ -473,31 +473,47 @@ class Service final : public VpsService {
   }
 
   void OnEvent(const DomainEvent& e) {
-    const char* state = nullptr;
-    if (e.state == DomainState::kRunning || e.state == DomainState::kBlocked) state = "running";
-    if (e.state == DomainState::kShutoff || e.state == DomainState::kCrashed) state = "stopped";
-    if (!state || !e.domain.starts_with("hp-")) return;
-    // While an operation runs on this VPS its job writes the outcome; events would only race it.
-    auto row = d_.db->Read([&](SQLite::Database& db) -> Result<std::string> {
-      SQLite::Statement q(db, "SELECT op_job FROM prov_vps WHERE host_uri=? AND domain_name=?");
+    if (!e.domain.starts_with("hp-")) return;
+    // 1. The row as it is now (its state_seq and operation).
+    struct Seen {
+      bool found = false;
+      int64_t seq = 0;
+      std::string op_job;
+    };
+    auto seen = d_.db->Read([&](SQLite::Database& db) -> Result<Seen> {
+      SQLite::Statement q(db, "SELECT state_seq, op_job FROM prov_vps WHERE host_uri=? AND"
+                              " domain_name=? AND state IN ('running','stopped')");
       q.bind(1, e.uri);
       q.bind(2, e.domain);
-      if (!q.executeStep()) return std::string();
-      return q.getColumn(0).getString();
+      Seen s;
+      if (q.executeStep()) s = {true, q.getColumn(0).getInt64(), q.getColumn(1).getString()};
+      return s;
     });
-    if (row && !row->empty()) {
-      auto job = d_.jobs->Get(*row);
+    if (!seen || !seen->found) return;
+    // While an operation runs on this VPS its job writes the outcome; events would only race it.
+    if (!seen->op_job.empty()) {
+      auto job = d_.jobs->Get(seen->op_job);
       if (job && (job->state == core::JobState::kQueued || job->state == core::JobState::kRunning))
         return;
     }
+    // 2. libvirt's state, read after step 1: a job that acted before step 1 also wrote before it.
+    const DomainState now_state = e.current ? e.current() : e.state;
+    const char* state = nullptr;
+    if (now_state == DomainState::kRunning || now_state == DomainState::kBlocked) state = "running";
+    if (now_state == DomainState::kShutoff || now_state == DomainState::kCrashed) state = "stopped";
+    if (!state) return;
+    // 3. Written only if no job wrote the state since step 1.
     const int64_t now = core::ToUnixMicros(d_.clock->Now());
     auto st = d_.db->Write([&](SQLite::Database& db) -> Status {
       SQLite::Statement u(db, "UPDATE prov_vps SET state=?, updated_at=? WHERE host_uri=? AND"
-                              " domain_name=? AND state IN ('running','stopped')");
+                              " domain_name=? AND state IN ('running','stopped') AND state_seq=?"
+                              " AND state!=?");
       u.bind(1, state);
       u.bind(2, now);
       u.bind(3, e.uri);
       u.bind(4, e.domain);
+      u.bind(5, seen->seq);
+      u.bind(6, state);
       u.exec();
       return core::Ok();
     });

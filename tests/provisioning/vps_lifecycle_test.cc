@@ -310,3 +310,31 @@ TEST(VpsLifecycleTest, AFaultAtEveryLibvirtCallOfEveryOperationStillEndsWhereItS
 
 }  // namespace
 }  // namespace hp::provisioning
+
+namespace hp::provisioning {
+namespace {
+
+// State sync from libvirt lifecycle events: what happens to a domain behind our back (an
+// operator's virsh, a guest powering itself off, a crash) shows up in the VPS state.
+TEST(VpsEventSyncTest, ADomainDestroyedOrStartedBehindOurBackShowsUp) {
+  Fixture f;
+  ASSERT_EQ(f.Get().state, VpsState::kRunning);
+  auto hv = f.Hv();  // the same connection the service uses (test-driver state is per connection)
+  ASSERT_TRUE(hv->DestroyDomain("hp-" + f.id));
+  EXPECT_TRUE(hp::testing::PollUntil([&] { return f.Get().state == VpsState::kStopped; },
+                                     std::chrono::seconds(10)))
+      << "state is still " << VpsStateName(f.Get().state);
+  ASSERT_TRUE(hv->StartDomain("hp-" + f.id));
+  EXPECT_TRUE(hp::testing::PollUntil([&] { return f.Get().state == VpsState::kRunning; },
+                                     std::chrono::seconds(10)));
+  // The customer can act on what they see: start works after an outside destroy.
+  ASSERT_TRUE(hv->DestroyDomain("hp-" + f.id));
+  ASSERT_TRUE(hp::testing::PollUntil([&] { return f.Get().state == VpsState::kStopped; },
+                                     std::chrono::seconds(10)));
+  auto start = f.Run(f.env.vps->StartVps("org-a", f.id));
+  EXPECT_EQ(start.state, core::JobState::kSucceeded) << start.last_error;
+  EXPECT_EQ(f.Domain().state, DomainState::kRunning);
+}
+
+}  // namespace
+}  // namespace hp::provisioning

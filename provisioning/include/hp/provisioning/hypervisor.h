@@ -141,6 +141,9 @@ struct DomainEvent {
   // The domain's state when the event is delivered (read then, so a late event never carries a
   // stale state); kNoState when the domain no longer exists.
   DomainState state = DomainState::kNoState;
+  // Reads the state again (valid only during the callback): a listener that must order the
+  // reading after its own bookkeeping calls this instead of trusting `state`.
+  std::function<DomainState()> current;
 };
 using DomainEventListener = std::function<void(const DomainEvent&)>;
 
