@@ -7,12 +7,14 @@ namespace hp::cp {
 ModuleSpec ControlPlaneModuleSpec();
 ModuleSpec DnsModuleSpec();   // mount_dns.cc
 ModuleSpec AcmeModuleSpec();  // mount_acme.cc
+ModuleSpec PartnerModuleSpec();  // mount_partner.cc
 
 const std::vector<ModuleSpec>& AllModules() {
   static const std::vector<ModuleSpec> kModules = {
       ControlPlaneModuleSpec(),
       DnsModuleSpec(),
       AcmeModuleSpec(),
+      PartnerModuleSpec(),
   };
   return kModules;
 }

@@ -218,6 +218,7 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   m->server = std::move(*server);
   m->server->RegisterRoutes(ctx.router);
   m->server->RegisterJobs(ctx.workers);
+  ctx.services->Put<acme::AcmeServer>(m->server.get());  // partner EAB minting
   core::log::Info("acme mounted", {{"directory", ctx.public_base_url + "/acme/directory"},
                                    {"ca_dir", ctx.var_dir + "/ca"}});
   return std::unique_ptr<ServedModule>(std::move(m));

@@ -415,6 +415,15 @@ void WebhookService::RegisterJobs(core::WorkerPool& pool) {
 core::Result<std::vector<Delivery>> WebhookService::ListDeliveries(
     const Owner& owner, const std::string& subscription_id) {
   return db_.Read([&](SQLite::Database& tx) -> core::Result<std::vector<Delivery>> {
+    SQLite::Statement own(tx,
+                          "SELECT 1 FROM webhook_subscriptions WHERE public_id = ? AND owner_type "
+                          "= ? AND owner_id = ?");
+    own.bind(1, subscription_id);
+    own.bind(2, OwnerName(owner.type));
+    own.bind(3, owner.id);
+    if (!own.executeStep())
+      return core::Fail(ErrorCode::kNotFound,
+                        "webhook subscription " + subscription_id + " not found");
     SQLite::Statement q(tx, std::string(kDeliverySelect) +
                                 " WHERE s.public_id = ? AND s.owner_type = ? AND s.owner_id = ? "
                                 "ORDER BY d.id DESC LIMIT 200");

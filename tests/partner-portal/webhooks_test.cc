@@ -186,6 +186,8 @@ TEST_F(WebhookTest, ManualRedeliverySendsAgainAndIsLogged) {
   Owner other{OwnerType::kPartner, "resellerB"};
   EXPECT_EQ(hooks.Redeliver(other, d.id).error().code, core::ErrorCode::kNotFound);
   EXPECT_EQ(hooks.ListAttempts(other, d.id).error().code, core::ErrorCode::kNotFound);
+  EXPECT_EQ(hooks.ListDeliveries(other, sub.subscription.id).error().code,
+            core::ErrorCode::kNotFound);
   ASSERT_TRUE(hooks.Redeliver(partner, d.id));
   EXPECT_EQ(RunDue(), 1);
   ASSERT_EQ(rx.seen().size(), 2u);

@@ -1,0 +1,422 @@
+// The partner API through the real `hostplane serve --dev`: isolation between partners over every
+// /partner/v1 route (enumerated from /partner/v1/openapi.json), agencies kept away from customer
+// resources (acceptance 1), signing over HTTP (acceptance 2), OEM white-label by Host (acceptance
+// 3, panel and ACME directory), EAB minting, and a webhook to a receiver that fails 3 times
+// (acceptance 5).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <regex>
+#include <set>
+
+#include "api_fixture.h"
+#include "hp/core/http_server.h"
+#include "hp/core/log.h"
+#include "hp/partner/signing.h"
+#include "hp/partner/webhooks.h"
+
+namespace hp::testing {
+namespace {
+
+struct Key {
+  std::string id, secret, partner_id;
+};
+
+struct Opts {
+  double skew = 0;
+  std::string sign_body;  // sign this instead of the body sent (tampering)
+  std::vector<std::string> headers;
+  std::string* signature_out = nullptr;
+  std::string replay_signature, replay_timestamp;
+};
+
+class PartnerApi : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    core::log::SetLevel(core::log::Level::kError);
+    s_ = new ApiServer(
+        std::map<std::string, std::string>{{"HOSTPLANE_PARTNER_WEBHOOKS_ALLOW_HTTP", "true"}});
+    TempDir d;
+    WriteFile(d.path() + "/pw", "Staff password 77\n");
+    auto [rc, out] =
+        hp::testing::Run({HostplaneBinary(), "staff", "create", "--email", "ops@hostplane.example",
+                          "--password-file", d.path() + "/pw", "--var", s_->var()});
+    if (rc != 0) std::fprintf(stderr, "staff create: %s\n", out.c_str());
+    staff_ = new Caller();
+    reseller_a_ = new Key(NewPartner("Reseller A", "reseller"));
+    reseller_b_ = new Key(NewPartner("Reseller B", "reseller"));
+    agency_ = new Key(NewPartner("Agency C", "agency"));
+    oem_ = new Key(NewPartner("Kumo OEM", "oem"));
+  }
+  static void TearDownTestSuite() {
+    delete s_;
+    delete staff_;
+    delete reseller_a_;
+    delete reseller_b_;
+    delete agency_;
+    delete oem_;
+  }
+
+  // Signs staff in again (tests move the clock past the session's idle timeout).
+  static Caller& Staff() {
+    *staff_ = s_->SignIn("ops@hostplane.example", "Staff password 77");
+    return *staff_;
+  }
+  static Key NewPartner(const std::string& name, const std::string& channel) {
+    Staff();
+    auto p =
+        s_->Call("POST", "/api/v1/admin/partners", {{"name", name}, {"channel", channel}}, *staff_);
+    if (p.status != 201) std::fprintf(stderr, "partner: %d %s\n", p.status, p.body.c_str());
+    auto k = s_->Call("POST", "/api/v1/admin/partners/" + p.json["id"].get<std::string>() + "/keys",
+                      {{"name", "ci"}}, *staff_);
+    if (k.status != 201) std::fprintf(stderr, "key: %d %s\n", k.status, k.body.c_str());
+    return {k.json.value("id", ""), k.json.value("secret", ""), p.json["id"]};
+  }
+
+  static std::string Now(double skew = 0) {
+    auto t = std::chrono::system_clock::now() + std::chrono::duration<double>(s_->offset() + skew);
+    return std::to_string(
+        std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
+  }
+
+  // A signed /partner/v1 call.
+  static Reply P(const Key& k, const std::string& method, const std::string& path,
+                 const Json& body = nullptr, Opts o = Opts()) {
+    std::string p = path, q;
+    if (auto qm = path.find('?'); qm != std::string::npos) {
+      p = path.substr(0, qm);
+      q = path.substr(qm + 1);
+    }
+    std::string ts = o.replay_timestamp.empty() ? Now(o.skew) : o.replay_timestamp;
+    std::string sent = body.is_null() ? "" : body.dump();
+    std::string sig = o.replay_signature.empty()
+                          ? partner::SignRequest(k.secret, method, p, q, ts,
+                                                 o.sign_body.empty() ? sent : o.sign_body)
+                          : o.replay_signature;
+    if (o.signature_out) *o.signature_out = sig;
+    auto h = o.headers;
+    h.push_back("X-Partner-Key-Id: " + k.id);
+    h.push_back("X-Partner-Timestamp: " + ts);
+    h.push_back("X-Partner-Signature: " + sig);
+    return s_->Call(method, path, body, {}, h);
+  }
+  static std::string NewCustomer(const Key& k, const std::string& name) {
+    auto r = P(k, "POST", "/partner/v1/customers", {{"name", name}});
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.json.value("id", "");
+  }
+  static Reply ViaHost(const std::string& host, const std::string& path) {
+    return s_->Call("GET", path, nullptr, {}, {"Host: " + host});
+  }
+  static bool MentionsUs(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+    return s.find("hostplane") != std::string::npos;
+  }
+
+  static ApiServer* s_;
+  static Caller* staff_;
+  static Key *reseller_a_, *reseller_b_, *agency_, *oem_;
+};
+ApiServer* PartnerApi::s_ = nullptr;
+Caller* PartnerApi::staff_ = nullptr;
+Key* PartnerApi::reseller_a_ = nullptr;
+Key* PartnerApi::reseller_b_ = nullptr;
+Key* PartnerApi::agency_ = nullptr;
+Key* PartnerApi::oem_ = nullptr;
+
+std::string Fill(std::string pattern, const std::map<std::string, std::string>& values) {
+  for (const auto& [k, v] : values) {
+    auto pos = pattern.find("{" + k + "}");
+    if (pos != std::string::npos) pattern.replace(pos, k.size() + 2, v);
+  }
+  return pattern;
+}
+
+TEST_F(PartnerApi, ResellerCannotReadListOrChangeAnotherResellersCustomersThroughAnyRoute) {
+  const std::string a1 = NewCustomer(*reseller_a_, "A customer");
+  const std::string b1 = NewCustomer(*reseller_b_, "B customer");
+  auto b_hook = P(*reseller_b_, "POST", "/partner/v1/webhooks",
+                  {{"url", "https://hooks.b.example/x"}, {"events", {"invoice.paid"}}});
+  ASSERT_EQ(b_hook.status, 201) << b_hook.body;
+  // B's ids for every path parameter: A must get 404 (never 403, never B's data).
+  const std::map<std::string, std::string> b_ids = {{"customer", b1},
+                                                    {"key", reseller_b_->id},
+                                                    {"webhook", b_hook.json["id"]},
+                                                    {"delivery", "nosuchdelivery00000000"}};
+
+  auto doc = s_->Call("GET", "/partner/v1/openapi.json");
+  ASSERT_EQ(doc.status, 200);
+  int with_params = 0, total = 0;
+  for (auto it = doc.json["paths"].begin(); it != doc.json["paths"].end(); ++it) {
+    const std::string pattern = it.key();
+    ASSERT_EQ(pattern.rfind("/partner/v1/", 0), 0u) << pattern;
+    for (auto m = it.value().begin(); m != it.value().end(); ++m) {
+      std::string method = m.key();
+      std::transform(method.begin(), method.end(), method.begin(), ::toupper);
+      ++total;
+      if (pattern.find('{') == std::string::npos) continue;
+      ++with_params;
+      Json body = method == "GET" || method == "DELETE" ? Json(nullptr)
+                                                        : Json{{"name", "x"}, {"reason", "x"}};
+      auto r = P(*reseller_a_, method, Fill(pattern, b_ids), body);
+      EXPECT_EQ(r.status, 404) << method << " " << pattern << ": " << r.body;
+      EXPECT_EQ(r.body.find("B customer"), std::string::npos) << pattern;  // none of B's data
+    }
+  }
+  EXPECT_GE(total, 15);
+  EXPECT_GE(with_params, 9);
+  // Listing shows only one's own customers.
+  auto list_a = P(*reseller_a_, "GET", "/partner/v1/customers?limit=200");
+  ASSERT_EQ(list_a.status, 200);
+  EXPECT_NE(list_a.body.find(a1), std::string::npos);
+  EXPECT_EQ(list_a.body.find(b1), std::string::npos);
+  // B's customer, key and webhook are untouched.
+  auto b = P(*reseller_b_, "GET", "/partner/v1/customers/" + b1);
+  EXPECT_EQ(b.status, 200);
+  EXPECT_EQ(b.json["status"], "active");
+  EXPECT_EQ(P(*reseller_b_, "GET", "/partner/v1/webhooks").json["items"].size(), 1u);
+  EXPECT_EQ(P(*reseller_b_, "GET", "/partner/v1/partner").status, 200);
+}
+
+TEST_F(PartnerApi, AgencyGets403OnEveryCustomerResourceRoute) {
+  const std::string a1 = NewCustomer(*reseller_a_, "Referred elsewhere");
+  auto doc = s_->Call("GET", "/partner/v1/openapi.json").json;
+  int customer_routes = 0;
+  for (auto it = doc["paths"].begin(); it != doc["paths"].end(); ++it) {
+    if (it.key().rfind("/partner/v1/customers", 0) != 0) continue;
+    for (auto m = it.value().begin(); m != it.value().end(); ++m) {
+      std::string method = m.key();
+      std::transform(method.begin(), method.end(), method.begin(), ::toupper);
+      ++customer_routes;
+      Json body = method == "GET" ? Json(nullptr) : Json{{"name", "x"}};
+      auto r = P(*agency_, method, Fill(it.key(), {{"customer", a1}}), body);
+      EXPECT_EQ(r.status, 403) << method << " " << it.key() << ": " << r.body;
+    }
+  }
+  EXPECT_GE(customer_routes, 7);
+  EXPECT_EQ(P(*agency_, "GET", "/partner/v1/partner").json["channel"], "agency");
+}
+
+TEST_F(PartnerApi, CustomerLifecycleIsAuditedAsThePartner) {
+  const std::string c = NewCustomer(*reseller_a_, "Lifecycle KK");
+  EXPECT_EQ(
+      P(*reseller_a_, "POST", "/partner/v1/customers/" + c + "/suspend", {{"reason", "unpaid"}})
+          .json["status"],
+      "suspended");
+  EXPECT_EQ(P(*reseller_a_, "POST", "/partner/v1/customers/" + c + "/unsuspend", Json::object())
+                .json["status"],
+            "active");
+  EXPECT_EQ(P(*reseller_a_, "POST", "/partner/v1/customers/" + c + "/terminate", Json::object())
+                .json["status"],
+            "terminated");
+  EXPECT_EQ(
+      P(*reseller_a_, "POST", "/partner/v1/customers/" + c + "/unsuspend", Json{{"reason", "again"}}).status,
+      409);
+  auto audit = s_->Call("GET", "/api/v1/admin/audit-events?organization=" + c + "&limit=50",
+                        nullptr, Staff());
+  ASSERT_EQ(audit.status, 200);
+  std::set<std::string> actions;
+  for (const auto& e : audit.json["items"]) {
+    EXPECT_EQ(e["actor_type"], "partner");
+    EXPECT_EQ(e["actor_id"], reseller_a_->id);
+    actions.insert(e["action"]);
+  }
+  EXPECT_EQ(actions,
+            (std::set<std::string>{"partner.customer.create", "partner.customer.suspend",
+                                   "partner.customer.unsuspend", "partner.customer.terminate"}));
+}
+
+TEST_F(PartnerApi, SigningOverHttp) {
+  // Valid.
+  EXPECT_EQ(P(*reseller_a_, "GET", "/partner/v1/partner").status, 200);
+  // Unsigned.
+  EXPECT_EQ(s_->Call("GET", "/partner/v1/partner").status, 401);
+  // Body tampered.
+  auto t = P(*reseller_a_, "POST", "/partner/v1/customers", {{"name", "Evil"}},
+             {.sign_body = R"({"name":"Nice"})"});
+  EXPECT_EQ(t.status, 401);
+  EXPECT_EQ(t.json["detail"], "signature does not match");
+  // Timestamp outside the 5-minute window.
+  EXPECT_EQ(P(*reseller_a_, "GET", "/partner/v1/partner", nullptr, {.skew = -400}).status, 401);
+  EXPECT_EQ(P(*reseller_a_, "GET", "/partner/v1/partner", nullptr, {.skew = 400}).status, 401);
+  // Replay.
+  std::string sig;
+  std::string ts = Now();
+  EXPECT_EQ(P(*reseller_a_, "GET", "/partner/v1/keys", nullptr,
+              {.signature_out = &sig, .replay_timestamp = ts})
+                .status,
+            200);
+  auto replay = P(*reseller_a_, "GET", "/partner/v1/keys", nullptr,
+                  {.replay_signature = sig, .replay_timestamp = ts});
+  EXPECT_EQ(replay.status, 401);
+  EXPECT_NE(replay.json["detail"].get<std::string>().find("replayed"), std::string::npos);
+}
+
+TEST_F(PartnerApi, RotatedKeyWorksDuringOverlapAndRevokedKeyNever) {
+  Key k = NewPartner("Rotating Reseller", "reseller");
+  auto rot = P(k, "POST", "/partner/v1/keys/" + k.id + "/rotate", {{"overlap_seconds", 3600}});
+  ASSERT_EQ(rot.status, 201) << rot.body;
+  Key fresh{rot.json["id"], rot.json["secret"], k.partner_id};
+  EXPECT_EQ(P(k, "GET", "/partner/v1/partner").status, 200);
+  EXPECT_EQ(P(fresh, "GET", "/partner/v1/partner").status, 200);
+  s_->Advance(3601);
+  auto old = P(k, "GET", "/partner/v1/partner");
+  EXPECT_EQ(old.status, 401);
+  EXPECT_NE(old.json["detail"].get<std::string>().find("expired"), std::string::npos);
+  EXPECT_EQ(P(fresh, "GET", "/partner/v1/partner").status, 200);
+  EXPECT_EQ(P(fresh, "DELETE", "/partner/v1/keys/" + fresh.id).status, 204);
+  auto revoked = P(fresh, "GET", "/partner/v1/partner");
+  EXPECT_EQ(revoked.status, 401);
+  EXPECT_NE(revoked.json["detail"].get<std::string>().find("revoked"), std::string::npos);
+}
+
+TEST_F(PartnerApi, OemPanelAndAcmeDirectoryThroughItsHostShowOnlyItsBrand) {
+  const Json brand = {
+      {"brand_name", "Kumo Cloud"},
+      {"primary_color", "#0a7cff"},
+      {"logo_url", "https://cdn.kumo.example/logo.svg"},
+      {"panel_host", "panel.kumo.example"},
+      {"mail_from_address", "support@kumo.example"},
+      {"website_url", "https://kumo.example"},
+      {"terms_of_service_url", "https://kumo.example/acme-terms"},
+      {"invoice_issuer", {{"name", "Kumo K.K."}, {"registration_number", "T1234567890123"}}}};
+  auto put = P(*oem_, "PUT", "/partner/v1/branding", brand);
+  ASSERT_EQ(put.status, 200) << put.body;
+  // A reseller may not take a panel host name; bad colours are refused.
+  Json r_brand = brand;
+  r_brand["panel_host"] = "panel.reseller.example";
+  EXPECT_EQ(P(*reseller_a_, "PUT", "/partner/v1/branding", r_brand).status, 403);
+  Json bad = brand;
+  bad["primary_color"] = "blue";
+  EXPECT_EQ(P(*oem_, "PUT", "/partner/v1/branding", bad).json["field"], "primary_color");
+
+  auto panel = ViaHost("panel.kumo.example", "/");
+  ASSERT_EQ(panel.status, 200);
+  EXPECT_NE(panel.body.find("Kumo Cloud"), std::string::npos);
+  EXPECT_NE(panel.body.find("#0a7cff"), std::string::npos);
+  EXPECT_FALSE(MentionsUs(panel.body)) << panel.body;
+  // Our own host shows our panel.
+  EXPECT_TRUE(MentionsUs(s_->Call("GET", "/").body));
+
+  auto dir = ViaHost("panel.kumo.example", "/acme/p/" + oem_->partner_id + "/directory");
+  ASSERT_EQ(dir.status, 200) << dir.body;
+  EXPECT_EQ(dir.json["meta"]["website"], "https://kumo.example");
+  EXPECT_EQ(dir.json["meta"]["termsOfService"], "https://kumo.example/acme-terms");
+  EXPECT_EQ(dir.json["meta"]["externalAccountRequired"], true);
+  EXPECT_TRUE(dir.json.contains("newAccount"));
+  EXPECT_FALSE(MentionsUs(dir.body)) << dir.body;
+  // Another partner's directory is not served on the OEM's host; agencies have none.
+  EXPECT_EQ(
+      ViaHost("panel.kumo.example", "/acme/p/" + reseller_a_->partner_id + "/directory").status,
+      404);
+  EXPECT_EQ(s_->Call("GET", "/acme/p/" + agency_->partner_id + "/directory").status, 404);
+}
+
+TEST_F(PartnerApi, EabCredentialsAreMintedForOwnCustomersOnly) {
+  const std::string c = NewCustomer(*oem_, "Kumo customer");
+  auto eab = P(*oem_, "POST", "/partner/v1/customers/" + c + "/eab-keys", {{"expires_in_days", 3}});
+  ASSERT_EQ(eab.status, 201) << eab.body;
+  EXPECT_FALSE(eab.json["kid"].get<std::string>().empty());
+  EXPECT_GE(eab.json["hmac_key"].get<std::string>().size(), 43u);
+  EXPECT_EQ(eab.json["organization_id"], c);
+  EXPECT_EQ(eab.json["directory"].get<std::string>().find("/acme/p/" + oem_->partner_id +
+                                                          "/directory") != std::string::npos,
+            true);
+  EXPECT_EQ(P(*oem_, "POST", "/partner/v1/customers/" + c + "/eab-keys", {{"expires_in_days", 400}})
+                .json["field"],
+            "expires_in_days");
+  EXPECT_EQ(
+      P(*reseller_a_, "POST", "/partner/v1/customers/" + c + "/eab-keys", Json::object()).status,
+      404);
+}
+
+// A receiver that fails the first three requests.
+class Receiver {
+ public:
+  Receiver() {
+    router_.AddSync({.method = "POST", .pattern = "/hook"}, [this](const core::http::Request& q) {
+      std::lock_guard lock(mu_);
+      seen_.push_back({q.Header("webhook-id"), q.Header("webhook-signature"), q.body});
+      if (seen_.size() <= 3) return core::http::Response::Text(503, "busy");
+      accepted_.insert(q.Header("webhook-id"));
+      return core::http::Response::Text(200, "ok");
+    });
+    server_ = std::move(*core::http::Server::Create({.port = 0, .threads = 1, .access_log = false},
+                                                    router_, core::MetricsRegistry::Default()));
+    (void)server_->Start();
+  }
+  ~Receiver() { server_->Shutdown(std::chrono::milliseconds(100)); }
+  std::string Url() const {
+    return "http://127.0.0.1:" + std::to_string(server_->port()) + "/hook";
+  }
+  size_t count() {
+    std::lock_guard lock(mu_);
+    return seen_.size();
+  }
+  struct Seen {
+    std::string id, sig, body;
+  };
+  std::vector<Seen> seen() {
+    std::lock_guard lock(mu_);
+    return seen_;
+  }
+  std::set<std::string> accepted() {
+    std::lock_guard lock(mu_);
+    return accepted_;
+  }
+
+ private:
+  core::http::Router router_;
+  std::unique_ptr<core::http::Server> server_;
+  std::mutex mu_;
+  std::vector<Seen> seen_;
+  std::set<std::string> accepted_;
+};
+
+TEST_F(PartnerApi, WebhookArrivesOnceAfterThreeFailuresWithFourLoggedAttempts) {
+  Receiver rx;
+  Key k = NewPartner("Hooked Reseller", "reseller");
+  auto sub = P(k, "POST", "/partner/v1/webhooks",
+               {{"url", rx.Url()}, {"events", {"organization.suspended"}}});
+  ASSERT_EQ(sub.status, 201) << sub.body;
+  const std::string secret = sub.json["secret"];
+  const std::string c = NewCustomer(k, "Late payer");
+  ASSERT_EQ(P(k, "POST", "/partner/v1/customers/" + c + "/suspend", Json::object()).status, 200);
+  ASSERT_TRUE(PollUntil([&] { return rx.count() >= 1; }, std::chrono::seconds(10)));
+  for (double wait : {60.0, 300.0, 900.0}) {
+    size_t before = rx.count();
+    s_->Advance(wait);
+    ASSERT_TRUE(PollUntil([&] { return rx.count() > before; }, std::chrono::seconds(10)))
+        << "after " << wait << " s";
+  }
+  auto seen = rx.seen();
+  ASSERT_EQ(seen.size(), 4u);
+  for (const auto& x : seen) EXPECT_EQ(x.id, seen[0].id);
+  EXPECT_EQ(rx.accepted().size(), 1u);  // exactly once by event id
+  auto body = Json::parse(seen[3].body);
+  EXPECT_EQ(body["type"], "organization.suspended");
+  EXPECT_EQ(body["organization_id"], c);
+  auto now = core::FromUnixSeconds(std::stoll(Now()));
+  EXPECT_TRUE(partner::VerifyWebhookSignature(seen[3].sig, secret, seen[3].body, now));
+
+  auto deliveries =
+      P(k, "GET", "/partner/v1/webhooks/" + sub.json["id"].get<std::string>() + "/deliveries");
+  ASSERT_EQ(deliveries.json["items"].size(), 1u);
+  EXPECT_EQ(deliveries.json["items"][0]["state"], "delivered");
+  EXPECT_EQ(deliveries.json["items"][0]["attempts"], 4);
+  const std::string did = deliveries.json["items"][0]["id"];
+  auto log = P(k, "GET", "/partner/v1/deliveries/" + did + "/attempts");
+  ASSERT_EQ(log.json["items"].size(), 4u);
+  EXPECT_EQ(log.json["items"][0]["http_status"], 503);
+  EXPECT_EQ(log.json["items"][3]["http_status"], 200);
+  // Manual redelivery: a fifth, logged attempt with the same event id.
+  EXPECT_EQ(P(k, "POST", "/partner/v1/deliveries/" + did + "/redeliver", Json::object()).status,
+            202);
+  ASSERT_TRUE(PollUntil([&] { return rx.count() >= 5; }, std::chrono::seconds(10)));
+  EXPECT_EQ(rx.seen()[4].id, seen[0].id);
+}
+
+}  // namespace
+}  // namespace hp::testing
