@@ -86,6 +86,7 @@ class Api {
   void Register(core::http::Router& router, core::http::RouteInfo info, ApiHandler handler, bool cpu_heavy = false);
 
   core::Database& db() { return db_; }
+  core::JobQueue* jobs() { return &jobs_; }
   const core::Clock& clock() const { return clock_; }
   core::Sealer& sealer() { return sealer_; }
   ChainedAuditLog& audit() { return audit_; }

@@ -310,6 +310,36 @@ void RegisterOrganizationRoutes(Api& api, core::http::Router& router) {
                  return Response::Empty(204);
                });
 
+  // --- asynchronous operations ----------------------------------------------------------------
+  // Long work (provisioning, issuance, publishing) answers 202 with this URL; the operation is a
+  // durable job owned by the organization.
+  api.Register(router, {.method = "GET", .pattern = "/api/v1/organizations/{org}/operations/{operation}", .summary = "Progress and outcome of an asynchronous operation.",
+                        .tag = "operations", .permission = "services.read"},
+               [&api](ApiContext& c) -> core::Result<Response> {
+                 core::JobQueue* jobs = api.jobs();
+                 auto job = jobs->Get(c.http.Param("operation"));
+                 if (!job || job->organization_id != c.org->id)
+                   return core::Fail(ErrorCode::kNotFound, "operation " + c.http.Param("operation") + " not found");
+                 std::string state;
+                 switch (job->state) {
+                   case core::JobState::kQueued:
+                     state = job->attempts > 0 ? "retrying" : "pending";
+                     break;
+                   case core::JobState::kRunning: state = "running"; break;
+                   case core::JobState::kSucceeded: state = "succeeded"; break;
+                   case core::JobState::kDead: state = "failed"; break;
+                   case core::JobState::kCancelled: state = "cancelled"; break;
+                 }
+                 Json body = {{"id", job->id}, {"kind", job->kind}, {"state", state}, {"attempts", job->attempts},
+                              {"progress", job->progress}, {"created_at", core::FormatRfc3339(job->created_at)},
+                              {"updated_at", core::FormatRfc3339(job->updated_at)}};
+                 if (job->state == core::JobState::kSucceeded) body["result"] = job->result;
+                 if (!job->last_error.empty()) body["error"] = job->last_error;
+                 Response r = Response::Json(200, body);
+                 if (state == "pending" || state == "running" || state == "retrying") r.SetHeader("Retry-After", "1");
+                 return r;
+               });
+
   // --- audit log -----------------------------------------------------------------------------
   api.Register(router, {.method = "GET", .pattern = "/api/v1/organizations/{org}/audit-events", .summary = "Audit events of the organization (filters: from, to, action; cursor pagination).", .tag = "audit", .permission = "audit.read"},
                [&api](ApiContext& c) -> core::Result<Response> {

@@ -1,86 +1,27 @@
 #include "tls_front.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
-#include "hp/core/log.h"
-
 namespace hp::cp {
-namespace {
-
-std::string ReadTail(const std::string& path, size_t max) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  return s.size() > max ? s.substr(s.size() - max) : s;
-}
-
-bool SplitHostPort(const std::string& hp, std::string* host, std::string* port) {
-  if (!hp.empty() && hp[0] == '[') {
-    auto close = hp.find(']');
-    if (close == std::string::npos) return false;
-    *host = hp.substr(1, close - 1);
-    *port = hp.substr(close + 2);
-    return true;
-  }
-  auto c = hp.rfind(':');
-  if (c == std::string::npos) return false;
-  *host = hp.substr(0, c);
-  *port = hp.substr(c + 1);
-  return true;
-}
-
-bool CanConnect(const std::string& hostport) {
-  std::string host, port;
-  if (!SplitHostPort(hostport, &host, &port)) return false;
-  if (host == "0.0.0.0") host = "127.0.0.1";
-  if (host == "::") host = "::1";
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0) return false;
-  bool ok = false;
-  for (addrinfo* a = res; a && !ok; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) continue;
-    ok = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0;
-    ::close(fd);
-  }
-  freeaddrinfo(res);
-  return ok;
-}
-
-}  // namespace
 
 core::Result<std::unique_ptr<TlsFront>> TlsFront::Start(TlsFrontOptions options) {
-  if (::access(options.nginx_binary.c_str(), X_OK) != 0)
-    return core::FailField(core::ErrorCode::kInvalidArgument, "http.front_binary",
-                           "config key 'http.front_binary': nginx not found at " + options.nginx_binary +
-                               " (scripts/bootstrap installs it)");
   std::unique_ptr<TlsFront> f(new TlsFront(std::move(options)));
   HP_TRY(f->WriteConfig());
-  HP_TRY(f->Spawn());
-  auto st = f->WaitListening(std::chrono::seconds(10));
-  if (!st) {
-    f->Stop(std::chrono::milliseconds(0));
-    return std::unexpected(st.error());
-  }
-  f->supervisor_ = std::thread([p = f.get()] { p->Supervise(); });
+  HP_ASSIGN_OR_RETURN(f->nginx_, ManagedNginx::Start({.binary = f->options_.nginx_binary,
+                                                      .prefix_dir = f->options_.dir,
+                                                      .config_file = f->conf_path_,
+                                                      .wait_for = f->options_.listen,
+                                                      .config_key = "http.listen"}));
   return f;
 }
 
-TlsFront::~TlsFront() { Stop(std::chrono::milliseconds(0)); }
+void TlsFront::Stop(std::chrono::milliseconds grace) {
+  if (nginx_) nginx_->Stop(grace);
+}
 
 core::Status TlsFront::WriteConfig() {
   namespace fs = std::filesystem;
@@ -149,102 +90,6 @@ core::Status TlsFront::WriteConfig() {
   out.close();
   ::chmod(conf_path_.c_str(), 0600);  // holds the front token
   return core::Ok();
-}
-
-core::Status TlsFront::Spawn() {
-  const std::string err = options_.dir + "/error.log";
-  // nginx -t first: a bad certificate or address gives a readable message instead of a dead child.
-  {
-    std::string cmd = options_.nginx_binary + " -q -t -p " + options_.dir + " -e " + err + " -c " + conf_path_ + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[512];
-    while (p && fgets(buf, sizeof buf, p)) out += buf;
-    int rc = p ? ::pclose(p) : -1;
-    if (rc != 0)
-      return core::FailField(core::ErrorCode::kInvalidArgument, "http.listen",
-                             "TLS front (nginx) rejected its configuration: " + out);
-  }
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) return core::Fail(core::ErrorCode::kInternal, "fork failed");
-  if (pid == 0) {
-    // If hostplane dies (even SIGKILL), take nginx down with it so the port is freed.
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(1);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::setpgid(0, 0);
-    execl(options_.nginx_binary.c_str(), "nginx", "-p", options_.dir.c_str(), "-e", err.c_str(), "-c",
-          conf_path_.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  pid_ = pid;
-  return core::Ok();
-}
-
-core::Status TlsFront::WaitListening(std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    pid_t p = pid_.load();
-    if (p > 0 && ::waitpid(p, &status, WNOHANG) == p) {
-      pid_ = -1;
-      return core::FailField(core::ErrorCode::kUnavailable, "http.listen",
-                             "TLS front (nginx) exited at start: " + ReadTail(options_.dir + "/error.log", 800));
-    }
-    if (CanConnect(options_.listen)) return core::Ok();
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return core::FailField(core::ErrorCode::kUnavailable, "http.listen",
-                         "TLS front (nginx) did not start listening on " + options_.listen);
-}
-
-void TlsFront::Supervise() {
-  int restarts = 0;
-  while (!stopping_.load()) {
-    pid_t p = pid_.load();
-    if (p <= 0) break;
-    int status = 0;
-    pid_t r = ::waitpid(p, &status, WNOHANG);
-    if (r == p) {
-      pid_ = -1;
-      if (stopping_.load()) break;
-      core::log::Error("TLS front exited; restarting", {{"status", status}, {"restarts", restarts}});
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 100 << std::min(restarts, 6))));
-      ++restarts;
-      std::lock_guard lock(mu_);
-      if (stopping_.load() || !Spawn()) break;
-      continue;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-}
-
-void TlsFront::Stop(std::chrono::milliseconds grace) {
-  bool was = stopping_.exchange(true);
-  std::lock_guard lock(mu_);
-  pid_t p = pid_.load();
-  if (p > 0) {
-    ::kill(p, grace.count() > 0 ? SIGQUIT : SIGTERM);
-    auto deadline = std::chrono::steady_clock::now() + grace + std::chrono::milliseconds(500);
-    int status = 0;
-    while (true) {
-      pid_t r = ::waitpid(p, &status, WNOHANG);
-      if (r == p || r < 0) break;
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(-p, SIGKILL);
-        ::kill(p, SIGKILL);
-        ::waitpid(p, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    pid_ = -1;
-  }
-  if (!was && supervisor_.joinable()) supervisor_.join();
-  if (was && supervisor_.joinable() && supervisor_.get_id() != std::this_thread::get_id()) supervisor_.join();
 }
 
 }  // namespace hp::cp

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "hp/core/error.h"
+#include "managed_nginx.h"
 
 namespace hp::cp {
 
@@ -33,25 +34,18 @@ struct TlsFrontOptions {
 class TlsFront {
  public:
   static core::Result<std::unique_ptr<TlsFront>> Start(TlsFrontOptions options);
-  ~TlsFront();
   // Graceful stop: nginx stops accepting and finishes in-flight requests (SIGQUIT), bounded by
   // `grace`, then is killed.
   void Stop(std::chrono::milliseconds grace);
-  pid_t pid() const { return pid_.load(); }
+  pid_t pid() const { return nginx_ ? nginx_->pid() : -1; }
 
  private:
   explicit TlsFront(TlsFrontOptions o) : options_(std::move(o)) {}
   core::Status WriteConfig();
-  core::Status Spawn();
-  core::Status WaitListening(std::chrono::milliseconds timeout);
-  void Supervise();
 
   TlsFrontOptions options_;
   std::string conf_path_;
-  std::atomic<pid_t> pid_{-1};
-  std::atomic<bool> stopping_{false};
-  std::thread supervisor_;
-  std::mutex mu_;
+  std::unique_ptr<ManagedNginx> nginx_;
 };
 
 }  // namespace hp::cp

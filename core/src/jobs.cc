@@ -83,33 +83,36 @@ JobQueue::JobQueue(Database& db, const Clock& clock, RetryPolicy policy)
     : db_(db), clock_(clock), policy_(policy) {}
 
 Result<Job> JobQueue::Enqueue(const std::string& kind, const Json& payload, const EnqueueOptions& opts) {
+  return db_.Write([&](SQLite::Database& db) { return EnqueueInTx(db, kind, payload, opts); });
+}
+
+Result<Job> JobQueue::EnqueueInTx(SQLite::Database& db, const std::string& kind, const Json& payload,
+                                  const EnqueueOptions& opts) {
   if (kind.empty()) return FailField(ErrorCode::kInvalidArgument, "kind", "job kind is empty");
   const int64_t now = ToUnixMicros(clock_.Now());
   const int64_t run_at = opts.run_at ? ToUnixMicros(*opts.run_at) : now;
   const int max_attempts = opts.max_attempts > 0 ? opts.max_attempts : policy_.default_max_attempts;
-  return db_.Write([&](SQLite::Database& db) -> Result<Job> {
-    if (!opts.idempotency_key.empty()) {
-      SQLite::Statement q(db, "SELECT public_id FROM jobs WHERE kind=? AND idempotency_key=?");
-      q.bind(1, kind);
-      q.bind(2, opts.idempotency_key);
-      if (q.executeStep()) return LoadJob(db, q.getColumn(0).getString());
-    }
-    std::string id = NewPublicId();
-    SQLite::Statement ins(db,
-                          "INSERT INTO jobs(public_id, kind, payload, idempotency_key, organization_id, state,"
-                          " max_attempts, run_at, created_at, updated_at) VALUES (?,?,?,?,?,'queued',?,?,?,?)");
-    ins.bind(1, id);
-    ins.bind(2, kind);
-    ins.bind(3, payload.dump());
-    if (opts.idempotency_key.empty()) ins.bind(4); else ins.bind(4, opts.idempotency_key);
-    ins.bind(5, opts.organization_id);
-    ins.bind(6, max_attempts);
-    ins.bind(7, static_cast<int64_t>(run_at));
-    ins.bind(8, static_cast<int64_t>(now));
-    ins.bind(9, static_cast<int64_t>(now));
-    ins.exec();
-    return LoadJob(db, id);
-  });
+  if (!opts.idempotency_key.empty()) {
+    SQLite::Statement q(db, "SELECT public_id FROM jobs WHERE kind=? AND idempotency_key=?");
+    q.bind(1, kind);
+    q.bind(2, opts.idempotency_key);
+    if (q.executeStep()) return LoadJob(db, q.getColumn(0).getString());
+  }
+  std::string id = NewPublicId();
+  SQLite::Statement ins(db,
+                        "INSERT INTO jobs(public_id, kind, payload, idempotency_key, organization_id, state,"
+                        " max_attempts, run_at, created_at, updated_at) VALUES (?,?,?,?,?,'queued',?,?,?,?)");
+  ins.bind(1, id);
+  ins.bind(2, kind);
+  ins.bind(3, payload.dump());
+  if (opts.idempotency_key.empty()) ins.bind(4); else ins.bind(4, opts.idempotency_key);
+  ins.bind(5, opts.organization_id);
+  ins.bind(6, max_attempts);
+  ins.bind(7, static_cast<int64_t>(run_at));
+  ins.bind(8, static_cast<int64_t>(now));
+  ins.bind(9, static_cast<int64_t>(now));
+  ins.exec();
+  return LoadJob(db, id);
 }
 
 Result<std::optional<Job>> JobQueue::Lease(const std::string& worker, Duration lease,

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <regex>
+
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <set>
 
 #include "api_fixture.h"
@@ -44,6 +46,17 @@ std::string Fill(std::string path, const std::map<std::string, std::string>& val
   return path;
 }
 
+// A durable job owned by `org`, written straight into the store (until provisioning routes
+// create them through the API).
+std::string OperationOf(ApiServer& s, const std::string& org) {
+  SQLite::Database db(s.var() + "/hostplane.db", SQLite::OPEN_READWRITE, 5000);
+  SQLite::Statement q(db, "INSERT INTO jobs(public_id, kind, payload, organization_id, state, max_attempts, run_at, created_at, updated_at) "
+                          "VALUES ('isolationop00000000000a', 'test.noop', '{}', ?, 'succeeded', 1, 0, 0, 0)");
+  q.bind(1, org);
+  q.exec();
+  return "isolationop00000000000a";
+}
+
 class Isolation : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { s_ = new ApiServer(); }
@@ -75,7 +88,7 @@ TEST_F(Isolation, AnotherOrganizationsTokenGets404OnEveryRouteWithAnId) {
   // Fixtures: one real resource of organization A for every kind of id a route can take.
   const std::map<std::string, std::string> a_ids = {
       {"org", a.org_id}, {"user", a.user_id}, {"token", token_a_id}, {"invitation", inv.json["id"]}, {"id", a.org_id},
-      {"zone", zone.json["id"]}, {"record", rec.json["id"]}};
+      {"zone", zone.json["id"]}, {"record", rec.json["id"]}, {"operation", OperationOf(*s_, a.org_id)}};
   int checked = 0;
   for (const auto& r : ApiRoutes(*s_)) {
     auto params = Params(r.path);
@@ -117,6 +130,9 @@ TEST_F(Isolation, AnotherOrganizationsTokenGets404OnEveryRouteWithAnId) {
   EXPECT_EQ(records.status, 200);
   EXPECT_NE(records.body.find("192.0.2.10"), std::string::npos) << "A's record must survive B's attempts";
   // Listing shows only one's own organizations.
+  auto op = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/operations/isolationop00000000000a", nullptr, ta);
+  EXPECT_EQ(op.status, 200) << op.body;
+  EXPECT_EQ(op.json["state"], "succeeded");
   auto list = s_->Call("GET", "/api/v1/organizations", nullptr, b.session);
   ASSERT_EQ(list.json["items"].size(), 1u);
   EXPECT_EQ(list.json["items"][0]["id"], b.org_id);
@@ -190,7 +206,7 @@ TEST_F(Isolation, EachOfTheSevenRolesIsAllowedExactlyItsPermissions) {
     if (r.permission.empty() || r.permission == "public" || r.permission == "authenticated" || r.permission == "staff") continue;
     std::map<std::string, std::string> ids = {{"org", owner.org_id}, {"user", "nosuchuser0000000000000"}, {"token", "nosuchtoken000000000000"},
                                               {"invitation", "nosuchinvite00000000000"}, {"zone", "nosuchzone0000000000000"},
-                                              {"record", "nosuchrecord00000000000"}};
+                                              {"record", "nosuchrecord00000000000"}, {"operation", "nosuchoperation00000000"}};
     for (const auto& [role, who] : tokens) {
       const Json body = (r.method == "POST" || r.method == "PATCH") ? Json::object() : Json(nullptr);
       auto reply = s_->Call(r.method, Fill(r.path, ids), body, who);

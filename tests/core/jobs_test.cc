@@ -34,6 +34,23 @@ TEST_F(JobsTest, IdempotencyKeyReturnsTheSameJob) {
   EXPECT_FALSE(q.Enqueue("", {}, {}));
 }
 
+TEST_F(JobsTest, EnqueueInTxCommitsOrRollsBackWithTheCallersChange) {
+  JobQueue q(*db_, clock_);
+  auto rolled = db_->Write([&](SQLite::Database& tx) -> Result<Job> {
+    HP_ASSIGN_OR_RETURN(Job j, q.EnqueueInTx(tx, "site.apply", {{"site", "a"}}, {}));
+    (void)j;
+    return Fail(ErrorCode::kConflict, "the change failed");
+  });
+  EXPECT_FALSE(rolled);
+  EXPECT_TRUE(q.List({})->empty());
+  auto kept = db_->Write([&](SQLite::Database& tx) { return q.EnqueueInTx(tx, "site.apply", {{"site", "b"}}, {.organization_id = "org1"}); });
+  ASSERT_TRUE(kept);
+  auto listed = *q.List({});
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].payload["site"], "b");
+  EXPECT_EQ(listed[0].organization_id, "org1");
+}
+
 TEST_F(JobsTest, RetriesWithExponentialBackoffThenDeadLetters) {
   JobQueue q(*db_, clock_, RetryPolicy{.initial_backoff = std::chrono::seconds(10), .max_backoff = std::chrono::seconds(35)});
   WorkerPool pool(q, {});

@@ -113,6 +113,20 @@ TEST(Store, WriteRollsBackOnErrorAndUsesWal) {
   EXPECT_EQ(bad.error().code, ErrorCode::kInternal);
 }
 
+TEST(Store, ThrowingCallbackReportsTheSqliteErrorNotAPlaceholder) {
+  hp::testing::TempDir dir;
+  auto db = *Database::Open({.path = dir.path() + "/t.db"});
+  auto w = db->Write([](SQLite::Database& c) -> Result<int> {
+    c.exec("INSERT INTO no_such_table VALUES (1)");
+    return 1;
+  });
+  ASSERT_FALSE(w);
+  EXPECT_NE(w.error().detail.find("no_such_table"), std::string::npos) << w.error().detail;
+  auto r = db->Read([](SQLite::Database& c) -> Result<int> { return c.execAndGet("SELECT * FROM missing_table").getInt(); });
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().detail.find("missing_table"), std::string::npos) << r.error().detail;
+}
+
 // Acceptance 6: a backup taken while writers commit holds every row committed before it began,
 // passes integrity_check, and restores to a working database.
 TEST(Backup, OnlineBackupUnderWritesIsConsistentAndRestorable) {

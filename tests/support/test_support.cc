@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -65,8 +66,13 @@ Process::Process(std::vector<std::string> argv, std::map<std::string, std::strin
   std::string base = log_dir + "/proc-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   out_path_ = base + ".out";
   err_path_ = base + ".err";
+  pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ == 0) {
+    // A crashed or killed test must not leave servers behind. (The signal follows the forking
+    // thread: create Process objects on threads that outlive them.)
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
     int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int in = ::open("/dev/null", O_RDONLY);

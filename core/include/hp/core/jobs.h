@@ -76,6 +76,10 @@ class JobQueue {
   JobQueue(Database& db, const Clock& clock, RetryPolicy policy = {});
 
   Result<Job> Enqueue(const std::string& kind, const Json& payload, const EnqueueOptions& opts);
+  // The same inside the caller's write transaction, so the job exists exactly when the change
+  // that needs it commits (Enqueue() would deadlock inside Database::Write).
+  Result<Job> EnqueueInTx(SQLite::Database& tx, const std::string& kind, const Json& payload,
+                          const EnqueueOptions& opts);
   // Takes the oldest due job of one of `kinds` (all kinds when empty) that is queued, or running
   // with an expired lease; increments attempts. nullopt when nothing is due.
   Result<std::optional<Job>> Lease(const std::string& worker, Duration lease,

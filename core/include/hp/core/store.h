@@ -62,12 +62,15 @@ class Database {
   auto Write(F&& fn) -> decltype(fn(std::declval<SQLite::Database&>())) {
     using R = decltype(fn(std::declval<SQLite::Database&>()));
     R out = std::unexpected(Error(ErrorCode::kInternal, "not run"));
+    bool ran = false;
     Status st = RunWrite([&](SQLite::Database& db) -> Status {
       out = fn(db);
+      ran = true;
       if (!out) return std::unexpected(out.error());
       return {};
     });
-    if (!st && out) return std::unexpected(st.error());
+    // fn threw (a SQLite error) or the commit failed: report that, not "not run".
+    if (!st && (!ran || out)) return std::unexpected(st.error());
     return out;
   }
   // Runs fn(db) on a reader connection inside a read transaction (a consistent snapshot).
@@ -75,12 +78,15 @@ class Database {
   auto Read(F&& fn) -> decltype(fn(std::declval<SQLite::Database&>())) {
     using R = decltype(fn(std::declval<SQLite::Database&>()));
     R out = std::unexpected(Error(ErrorCode::kInternal, "not run"));
+    bool ran = false;
     Status st = RunRead([&](SQLite::Database& db) -> Status {
       out = fn(db);
+      ran = true;
       if (!out) return std::unexpected(out.error());
       return {};
     });
-    if (!st && out) return std::unexpected(st.error());
+    // fn threw (a SQLite error) or the commit failed: report that, not "not run".
+    if (!st && (!ran || out)) return std::unexpected(st.error());
     return out;
   }
 
