@@ -236,6 +236,7 @@ int CmdJobs(const Args& a) {
 
 }  // namespace
 
+int RunCaCommand(int argc, char** argv);  // cli_ca.cc
 int Main(int argc, char** argv) {
   if (argc < 2) return Usage("missing command");
   std::string cmd = argv[1];
@@ -256,6 +257,7 @@ int Main(int argc, char** argv) {
   if (cmd == "backup") return CmdBackup(*args);
   if (cmd == "restore") return CmdRestore(*args);
   if (cmd == "jobs") return CmdJobs(*args);
+  if (cmd == "ca") return RunCaCommand(argc, argv);
   if (cmd == "roles" || cmd == "staff" || cmd == "audit" || cmd == "partners" || cmd == "orgs") {
     if (int rc = CheckOptions(*args, {"--config", "--var", "--email", "--password-file", "--from", "--to",
                                       "--organization", "--name", "--channel", "--partner", "--reason"}))

@@ -31,6 +31,10 @@ void AddConfig(core::ConfigSchema& s) {
   s.Add({.key = "acme.caa_identities", .default_value = "hostplane.test", .doc = "Comma-separated CAA issuer domain names that authorize this CA (directory caaIdentities)."});
   s.Add({.key = "acme.eab_required", .type = ConfigType::kBool, .default_value = "false", .doc = "Require External Account Binding for new ACME accounts."});
   s.Add({.key = "acme.ca_passphrase_file", .default_value = "", .doc = "File holding the passphrase that encrypts the CA key files; empty means var_dir/keys/acme-ca.pass (created on first start)."});
+  s.Add({.key = "acme.ca.pkcs11.module", .default_value = "", .doc = "PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so); when set, the key acme.ca.pkcs11.key_label on token acme.ca.pkcs11.token is the active intermediate of its kind (see hostplane ca use-pkcs11)."});
+  s.Add({.key = "acme.ca.pkcs11.token", .default_value = "", .doc = "Label of the PKCS#11 token holding the intermediate key."});
+  s.Add({.key = "acme.ca.pkcs11.key_label", .default_value = "", .doc = "CKA_LABEL of the intermediate's key pair on the token; the private key never leaves it."});
+  s.Add({.key = "acme.ca.pkcs11.pin_file", .default_value = "", .doc = "File whose first line is the token's user PIN."});
   s.Add({.key = "acme.classic_validity_days", .type = ConfigType::kInt, .default_value = "90", .doc = "Validity of certificates of the classic profile.", .min = 1, .max = 90});
   s.Add({.key = "acme.va.http_port", .type = ConfigType::kInt, .default_value = "80", .doc = "Port the validator fetches http-01 from (tests only change it).", .min = 1, .max = 65535});
   s.Add({.key = "acme.va.https_port", .type = ConfigType::kInt, .default_value = "443", .doc = "The only https port an http-01 redirect may go to.", .min = 1, .max = 65535});
@@ -180,6 +184,8 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   co.passphrase = core::Secret(std::move(pass));
   co.base_url = ctx.public_base_url;
   co.profiles[0].validity = std::chrono::hours(24 * cfg.GetInt("acme.classic_validity_days"));
+  co.pkcs11 = {cfg.GetString("acme.ca.pkcs11.module"), cfg.GetString("acme.ca.pkcs11.token"),
+               cfg.GetString("acme.ca.pkcs11.key_label"), cfg.GetString("acme.ca.pkcs11.pin_file")};
   auto ca = acme::CertificateAuthority::Create(std::move(co), ctx.clock);
   if (!ca) return std::unexpected(ca.error());
   m->ca = std::move(*ca);

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <mutex>
 #include <shared_mutex>
 #include <sstream>
@@ -143,10 +144,72 @@ std::string SerialHex(const ASN1_INTEGER* serial) {
   return s;
 }
 
+std::string KeyType(EVP_PKEY* key) {
+  if (!key) return "?";
+  if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA) {
+    return "RSA " + std::to_string(EVP_PKEY_get_bits(key));
+  }
+  if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC) {
+    char group[64] = {0};
+    size_t len = 0;
+    EVP_PKEY_get_group_name(key, group, sizeof group, &len);
+    const std::string g(group);
+    if (g == "prime256v1") return "ECDSA P-256";
+    if (g == "secp384r1") return "ECDSA P-384";
+    return "ECDSA " + g;
+  }
+  return OBJ_nid2sn(EVP_PKEY_get_base_id(key));
+}
+
+// Fills the descriptive fields of `info` from the certificate.
+void Describe(X509* cert, IssuerInfo& info) {
+  struct tm tm {};
+  ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm);
+  info.not_before = core::FromUnixSeconds(static_cast<int64_t>(timegm(&tm)));
+  tm = {};
+  ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm);
+  info.not_after = core::FromUnixSeconds(static_cast<int64_t>(timegm(&tm)));
+  core::ossl::Bio bio(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
+  char* p = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &p);
+  info.subject.assign(p, static_cast<size_t>(n));
+  info.key_type = KeyType(X509_get0_pubkey(cert));
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  X509_digest(cert, EVP_sha256(), md, &len);
+  static const char* kHex = "0123456789ABCDEF";
+  info.sha256_fingerprint.clear();
+  for (unsigned int i = 0; i < len; ++i) {
+    if (i) info.sha256_fingerprint += ':';
+    info.sha256_fingerprint += kHex[md[i] >> 4];
+    info.sha256_fingerprint += kHex[md[i] & 0xf];
+  }
+}
+
+Result<Pkcs11KeyConfig> ReadPkcs11Json(const fs::path& p) {
+  HP_ASSIGN_OR_RETURN(std::string text, ReadFile(p));
+  auto j = core::ParseJsonObject(text);
+  if (!j) return Fail(ErrorCode::kUnavailable, p.string() + " is damaged");
+  Pkcs11KeyConfig c;
+  c.module = j->value("module", "");
+  c.token = j->value("token", "");
+  c.key_label = j->value("key_label", "");
+  c.pin_file = j->value("pin_file", "");
+  return c;
+}
+
+std::string Pkcs11Json(const Pkcs11KeyConfig& c) {
+  core::Json j = {{"module", c.module}, {"token", c.token}, {"key_label", c.key_label},
+                  {"pin_file", c.pin_file}};
+  return j.dump(2) + "\n";
+}
+
 struct Issuer {
   IssuerInfo info;
   core::ossl::X509Ptr cert;
-  std::unique_ptr<Signer> signer;
+  std::unique_ptr<Signer> signer;  // null in inspect-only mode or when its token is unusable
+  std::string signer_error;        // why signer is null
   // Extensions every leaf of this issuer carries, encoded once.
   std::vector<core::ossl::X509Ext> static_exts;
   core::ossl::X509Ext ku_ecdsa, ku_rsa;
@@ -165,18 +228,31 @@ class OpenSslAuthority final : public CertificateAuthority {
     const fs::path root_key = fs::path(options_.dir) / "root.key";
     const fs::path root_pem = fs::path(options_.dir) / "root.pem";
     if (!fs::exists(root_key)) {
+      if (options_.inspect_only) {
+        return Fail(ErrorCode::kNotFound, "no CA hierarchy under " + options_.dir +
+                                              " (hostplane serve creates it on first start)");
+      }
       HP_TRY(CreateRoot(root_key, root_pem));
     }
-    HP_ASSIGN_OR_RETURN(std::string rk, ReadFile(root_key));
-    auto key = core::ossl::ReadPrivateKeyPem(rk, options_.passphrase.Reveal());
-    if (!key) {
-      return Fail(ErrorCode::kUnavailable,
-                  "cannot decrypt " + root_key.string() + " (wrong passphrase?)");
+    if (!options_.inspect_only) {
+      HP_ASSIGN_OR_RETURN(std::string rk, ReadFile(root_key));
+      auto key = core::ossl::ReadPrivateKeyPem(rk, options_.passphrase.Reveal());
+      if (!key) {
+        return Fail(ErrorCode::kUnavailable,
+                    "cannot decrypt " + root_key.string() + " (wrong passphrase?)");
+      }
+      root_signer_ = NewOpenSslSigner(std::move(*key));
     }
-    root_signer_ = NewOpenSslSigner(std::move(*key));
     HP_ASSIGN_OR_RETURN(root_pem_, ReadFile(root_pem));
     HP_ASSIGN_OR_RETURN(root_, core::ossl::ReadCertificatePem(root_pem_));
+    root_info_.id = "root";
+    root_info_.kind = LeafKeyKind::kEcdsa;
+    root_info_.cert_pem = root_pem_;
+    Describe(root_.get(), root_info_);
+    root_info_.signer = "file root.key (AES-256 encrypted PKCS#8)";
     HP_TRY(LoadState());
+    if (options_.inspect_only) return core::Ok();
+    if (!options_.pkcs11.empty()) HP_TRY(UsePkcs11IssuerLocked(options_.pkcs11));
     for (LeafKeyKind kind : {LeafKeyKind::kEcdsa, LeafKeyKind::kRsa}) {
       if (!active_.count(kind)) HP_TRY(RotateIssuerLocked(kind));
     }
@@ -262,6 +338,7 @@ class OpenSslAuthority final : public CertificateAuthority {
       core::log::Error("pre-issuance lint refused a certificate", {{"violations", all}});
       return Fail(ErrorCode::kInternal, "pre-issuance lint: " + all);
     }
+    if (!iss.signer) return Fail(NoSigner(iss));
     HP_TRY(iss.signer->SignCertificate(cert.get()));
 
     IssuedCertificate out;
@@ -324,7 +401,7 @@ class OpenSslAuthority final : public CertificateAuthority {
     core::ossl::Asn1Integer num(ASN1_INTEGER_new());
     ASN1_INTEGER_set_int64(num.get(), number);
     X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, num.get(), 0, 0);
-    // Issuing distribution point: this CRL covers exactly the leaves pointing at crl_url.
+    if (!iss.signer) return Fail(NoSigner(iss));
     HP_TRY(iss.signer->SignCrl(crl.get()));
     unsigned char* der = nullptr;
     int len = i2d_X509_CRL(crl.get(), &der);
@@ -335,6 +412,7 @@ class OpenSslAuthority final : public CertificateAuthority {
   }
 
   std::string root_pem() const override { return root_pem_; }
+  IssuerInfo root() const override { return root_info_; }
 
   std::vector<IssuerInfo> issuers() const override {
     std::shared_lock lock(mu_);
@@ -354,11 +432,67 @@ class OpenSslAuthority final : public CertificateAuthority {
 
   Result<std::string> RotateIssuer(LeafKeyKind kind) override {
     std::unique_lock lock(mu_);
+    HP_TRY(Writable());
     HP_TRY(RotateIssuerLocked(kind));
     return active_.at(kind);
   }
 
+  Result<std::string> UsePkcs11Issuer(const Pkcs11KeyConfig& config) override {
+    std::unique_lock lock(mu_);
+    HP_TRY(Writable());
+    HP_TRY(UsePkcs11IssuerLocked(config));
+    return last_pkcs11_id_;
+  }
+
  private:
+  Status Writable() const {
+    if (options_.inspect_only || !root_signer_) {
+      return Fail(ErrorCode::kConflict, "the CA was opened for inspection only");
+    }
+    return core::Ok();
+  }
+
+  static core::Error NoSigner(const Issuer& iss) {
+    return core::Error(ErrorCode::kUnavailable,
+                       "the key of issuer " + iss.info.id + " is not available" +
+                           (iss.signer_error.empty() ? "" : ": " + iss.signer_error));
+  }
+
+  Status UsePkcs11IssuerLocked(const Pkcs11KeyConfig& config) {
+    HP_ASSIGN_OR_RETURN(auto signer, NewPkcs11Signer(config));
+    EVP_PKEY* pub = signer->public_key();
+    const bool rsa = EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA;
+    if (rsa ? EVP_PKEY_get_bits(pub) < 2048
+            : (KeyType(pub) != "ECDSA P-256" && KeyType(pub) != "ECDSA P-384")) {
+      return Fail(core::Error(ErrorCode::kInvalidArgument,
+                              "the token key '" + config.key_label + "' is " + KeyType(pub) +
+                                  "; an intermediate needs ECDSA P-256/P-384 or RSA >= 2048 "
+                                  "(config key 'acme.ca.pkcs11.key_label')")
+                      .WithField("acme.ca.pkcs11.key_label"));
+    }
+    const LeafKeyKind kind = rsa ? LeafKeyKind::kRsa : LeafKeyKind::kEcdsa;
+    const fs::path dir = fs::path(options_.dir) / "issuers";
+    std::string id;
+    for (auto& [iid, iss] : issuers_) {
+      if (EVP_PKEY_eq(X509_get0_pubkey(iss->cert.get()), pub) == 1) id = iid;
+    }
+    if (id.empty()) {
+      id = (rsa ? "r" : "e") + std::to_string(next_serial_++);
+      HP_ASSIGN_OR_RETURN(std::string cp, CertifyIntermediate(id, rsa, pub));
+      HP_TRY(WriteFileAtomic(dir / (id + ".pem"), cp, false));
+      core::log::Info("created CA intermediate on a PKCS#11 token",
+                      {{"id", id}, {"token", config.token}, {"key", config.key_label}});
+    }
+    // Remember where the key is (module, token, label, PIN file: never the PIN itself).
+    HP_TRY(WriteFileAtomic(dir / (id + ".pkcs11.json"), Pkcs11Json(config), false));
+    issuers_.erase(id);
+    HP_TRY(LoadIssuer(id, std::move(signer)));
+    if (active_.count(kind)) issuers_[active_[kind]]->info.active = false;
+    active_[kind] = id;
+    issuers_[id]->info.active = true;
+    last_pkcs11_id_ = id;
+    return SaveState();
+  }
   const CertProfile* FindProfile(const std::string& name) const {
     for (const auto& p : options_.profiles) {
       if (p.name == name) return &p;
@@ -374,8 +508,13 @@ class OpenSslAuthority final : public CertificateAuthority {
     auto j = core::ParseJsonObject(text);
     if (!j) return Fail(ErrorCode::kUnavailable, StatePath().string() + " is damaged");
     next_serial_ = j->value("next", 1);
+    std::set<std::string> active_ids;
+    for (const char* name : {"ecdsa", "rsa"}) {
+      active_ids.insert((*j)["active"].value(name, std::string()));
+    }
     for (const auto& id : j->value("issuers", core::Json::array())) {
-      HP_TRY(LoadIssuer(id.get<std::string>()));
+      const std::string sid = id.get<std::string>();
+      HP_TRY(LoadIssuer(sid, nullptr, active_ids.count(sid) > 0));
     }
     for (auto [kind, name] : {std::pair{LeafKeyKind::kEcdsa, "ecdsa"},
                               std::pair{LeafKeyKind::kRsa, "rsa"}}) {
@@ -426,11 +565,8 @@ class OpenSslAuthority final : public CertificateAuthority {
     return core::Ok();
   }
 
-  Status RotateIssuerLocked(LeafKeyKind kind) {
-    const bool rsa = kind == LeafKeyKind::kRsa;
-    std::string id = (rsa ? "r" : "e") + std::to_string(next_serial_++);
-    HP_ASSIGN_OR_RETURN(auto key, rsa ? core::ossl::GenerateRsaKey(2048)
-                                      : core::ossl::GenerateEcKey("P-256"));
+  // A CA certificate for `pub`, signed by the root (PEM).
+  Result<std::string> CertifyIntermediate(const std::string& id, bool rsa, EVP_PKEY* pub) {
     core::ossl::X509Ptr cert(X509_new());
     X509_set_version(cert.get(), X509_VERSION_3);
     HP_TRY(SetRandomSerial(cert.get()));
@@ -441,7 +577,7 @@ class OpenSslAuthority final : public CertificateAuthority {
     const auto now = clock_.Now();
     HP_TRY(SetValidity(cert.get(), now - std::chrono::hours(1),
                        now + std::chrono::hours(24 * 365 * 5)));
-    X509_set_pubkey(cert.get(), key.get());
+    X509_set_pubkey(cert.get(), pub);
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, root_.get(), cert.get(), nullptr, nullptr, 0);
     HP_TRY(AddExt(cert.get(), &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
@@ -452,9 +588,17 @@ class OpenSslAuthority final : public CertificateAuthority {
     HP_TRY(AddExt(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always"));
     HP_TRY(AddExt(cert.get(), &ctx, NID_certificate_policies, "2.23.140.1.2.1"));
     HP_TRY(root_signer_->SignCertificate(cert.get()));
+    return core::ossl::CertificateToPem(cert.get());
+  }
+
+  Status RotateIssuerLocked(LeafKeyKind kind) {
+    const bool rsa = kind == LeafKeyKind::kRsa;
+    std::string id = (rsa ? "r" : "e") + std::to_string(next_serial_++);
+    HP_ASSIGN_OR_RETURN(auto key, rsa ? core::ossl::GenerateRsaKey(2048)
+                                      : core::ossl::GenerateEcKey("P-256"));
+    HP_ASSIGN_OR_RETURN(std::string cp, CertifyIntermediate(id, rsa, key.get()));
     HP_ASSIGN_OR_RETURN(std::string kp, core::ossl::PrivateKeyToPem(key.get(),
                                                                     options_.passphrase.Reveal()));
-    HP_ASSIGN_OR_RETURN(std::string cp, core::ossl::CertificateToPem(cert.get()));
     const fs::path dir = fs::path(options_.dir) / "issuers";
     HP_TRY(WriteFileAtomic(dir / (id + ".pem"), cp, false));
     HP_TRY(WriteFileAtomic(dir / (id + ".key"), kp, true));
@@ -466,33 +610,66 @@ class OpenSslAuthority final : public CertificateAuthority {
     return SaveState();
   }
 
-  Status LoadIssuer(const std::string& id) {
+  // Loads issuers/<id>.pem and its key: `signer` when given, else the encrypted key file or the
+  // PKCS#11 key named in <id>.pkcs11.json. A token that cannot be used is fatal only for an
+  // active issuer (`required`); an old one then only fails to sign its CRL.
+  Status LoadIssuer(const std::string& id, std::unique_ptr<Signer> signer = nullptr,
+                    bool required = true) {
     const fs::path dir = fs::path(options_.dir) / "issuers";
     auto iss = std::make_unique<Issuer>();
     HP_ASSIGN_OR_RETURN(iss->info.cert_pem, ReadFile(dir / (id + ".pem")));
     HP_ASSIGN_OR_RETURN(iss->cert, core::ossl::ReadCertificatePem(iss->info.cert_pem));
-    HP_ASSIGN_OR_RETURN(std::string kp, ReadFile(dir / (id + ".key")));
-    auto key = core::ossl::ReadPrivateKeyPem(kp, options_.passphrase.Reveal());
-    if (!key) {
-      return Fail(ErrorCode::kUnavailable,
-                  "cannot decrypt " + (dir / (id + ".key")).string() + " (wrong passphrase?)");
+    const fs::path p11 = dir / (id + ".pkcs11.json");
+    if (fs::exists(p11)) {
+      HP_ASSIGN_OR_RETURN(auto cfg, ReadPkcs11Json(p11));
+      // The configured token settings win for the configured key (a moved PIN file ...).
+      if (!options_.pkcs11.empty() && options_.pkcs11.token == cfg.token &&
+          options_.pkcs11.key_label == cfg.key_label) {
+        cfg = options_.pkcs11;
+      }
+      iss->info.signer = "pkcs11 module=" + cfg.module + " token=" + cfg.token +
+                         " key=" + cfg.key_label + " pin_file=" + cfg.pin_file;
+      if (!signer && !options_.inspect_only) {
+        auto s = NewPkcs11Signer(cfg);
+        if (!s) {
+          if (required) {
+            core::Error e = s.error();
+            e.detail = "issuer " + id + ": " + e.detail;
+            return Fail(std::move(e));
+          }
+          iss->signer_error = s.error().detail;
+          core::log::Warn("CA issuer key unavailable", {{"id", id}, {"error", s.error().detail}});
+        } else {
+          signer = std::move(*s);
+        }
+      }
+    } else {
+      iss->info.signer = "file issuers/" + id + ".key (AES-256 encrypted PKCS#8)";
+      if (!signer && !options_.inspect_only) {
+        HP_ASSIGN_OR_RETURN(std::string kp, ReadFile(dir / (id + ".key")));
+        auto key = core::ossl::ReadPrivateKeyPem(kp, options_.passphrase.Reveal());
+        if (!key) {
+          return Fail(ErrorCode::kUnavailable, "cannot decrypt " + (dir / (id + ".key")).string() +
+                                                   " (wrong passphrase?)");
+        }
+        signer = NewOpenSslSigner(std::move(*key));
+      }
     }
-    if (X509_check_private_key(iss->cert.get(), key->get()) != 1) {
+    if (signer && EVP_PKEY_eq(X509_get0_pubkey(iss->cert.get()), signer->public_key()) != 1) {
       core::ossl::DrainErrors();
       return Fail(ErrorCode::kUnavailable, "key and certificate of issuer " + id + " differ");
     }
-    iss->signer = NewOpenSslSigner(std::move(*key));
+    if (!signer && iss->signer_error.empty()) iss->signer_error = "opened for inspection only";
+    iss->signer = std::move(signer);
     iss->info.id = id;
     iss->info.kind = id[0] == 'r' ? LeafKeyKind::kRsa : LeafKeyKind::kEcdsa;
+    Describe(iss->cert.get(), iss->info);
     const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(iss->cert.get());
     if (!ski) return Fail(ErrorCode::kUnavailable, "issuer " + id + " has no SKI");
     iss->info.ski = std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(ski)),
                                 static_cast<size_t>(ASN1_STRING_length(ski)));
     iss->info.crl_url = options_.base_url + "/acme/crl/" + id;
     iss->info.ca_issuers_url = options_.base_url + "/acme/issuer/" + id;
-    struct tm tm {};
-    ASN1_TIME_to_tm(X509_get0_notAfter(iss->cert.get()), &tm);
-    iss->info.not_after = core::FromUnixSeconds(static_cast<int64_t>(timegm(&tm)));
 
     // Leaf extensions that never change for this issuer.
     X509V3_CTX ctx;
@@ -531,6 +708,8 @@ class OpenSslAuthority final : public CertificateAuthority {
   std::map<std::string, std::unique_ptr<Issuer>> issuers_;
   std::map<LeafKeyKind, std::string> active_;
   int next_serial_ = 1;
+  IssuerInfo root_info_;
+  std::string last_pkcs11_id_;
 };
 
 }  // namespace
@@ -541,7 +720,7 @@ std::unique_ptr<Signer> NewOpenSslSigner(core::ossl::PKey key) {
 
 Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Create(
     CaOptions options, const core::Clock& clock) {
-  if (options.passphrase.empty()) {
+  if (options.passphrase.empty() && !options.inspect_only) {
     return Fail(ErrorCode::kInvalidArgument, "the CA needs a passphrase for its key files");
   }
   auto ca = std::make_unique<OpenSslAuthority>(std::move(options), clock);

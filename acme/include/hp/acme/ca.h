@@ -27,10 +27,27 @@ class Signer {
   virtual core::Status SignCrl(X509_CRL* crl) = 0;
   // The public key, for matching against the issuer certificate.
   virtual EVP_PKEY* public_key() const = 0;
+  // Where the key lives, for operators ("file ...", "pkcs11 token=... key=..."); no secrets.
+  virtual std::string description() const { return ""; }
 };
 
 // A signer over an OpenSSL key in memory (from an encrypted PEM file).
 std::unique_ptr<Signer> NewOpenSslSigner(core::ossl::PKey key);
+
+// A key pair on a PKCS#11 token (config keys acme.ca.pkcs11.*). The private key is used through
+// the token (libp11's OpenSSL engine) and never leaves it.
+struct Pkcs11KeyConfig {
+  std::string module;     // the PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so
+  std::string token;      // token label
+  std::string key_label;  // CKA_LABEL of the private key (and of its public key object)
+  std::string pin_file;   // file whose first line is the user PIN
+  bool empty() const { return module.empty(); }
+};
+
+// Opens the token and the key. Errors name the config key to fix: a wrong PIN
+// (acme.ca.pkcs11.pin_file), a missing key or token (acme.ca.pkcs11.key_label), a missing
+// module (acme.ca.pkcs11.module). Signers on one token share one engine session.
+core::Result<std::unique_ptr<Signer>> NewPkcs11Signer(const Pkcs11KeyConfig& config);
 enum class LeafKeyKind { kEcdsa, kRsa };
 
 // A certificate profile (RFC draft-aaron-acme-profiles); validity is capped by the profile.
@@ -51,6 +68,12 @@ struct CaOptions {
   };
   // Leaves are backdated by this much to tolerate client clock skew.
   core::Duration backdate = std::chrono::hours(1);
+  // When set, the active intermediate of the key's kind (ECDSA or RSA) is the one whose key is
+  // on this token: created (certified by the root) on first use, reused afterwards.
+  Pkcs11KeyConfig pkcs11;
+  // Only read the hierarchy (`hostplane ca show`): no key file is decrypted, no token opened,
+  // nothing created; Issue, SignCrl and the rotations fail with kConflict.
+  bool inspect_only = false;
 };
 
 struct IssuerInfo {
@@ -61,7 +84,12 @@ struct IssuerInfo {
   std::string ski;          // raw bytes of the SubjectKeyIdentifier
   std::string crl_url;      // in every leaf it issues
   std::string ca_issuers_url;
+  core::TimePoint not_before;
   core::TimePoint not_after;
+  std::string subject;             // RFC 2253 text
+  std::string key_type;            // "ECDSA P-256", "RSA 2048", "ECDSA P-384"
+  std::string sha256_fingerprint;  // of the DER certificate, upper-case hex with colons
+  std::string signer;              // "file issuers/e1.key (encrypted)", "pkcs11 token=..."
 };
 
 struct IssueRequest {
@@ -106,12 +134,18 @@ class CertificateAuthority {
                                             core::Duration validity) = 0;
 
   virtual std::string root_pem() const = 0;
+  // The root as an IssuerInfo (id "root"; crl/AIA URLs empty).
+  virtual IssuerInfo root() const = 0;
   virtual std::vector<IssuerInfo> issuers() const = 0;
   virtual core::Result<IssuerInfo> issuer(const std::string& id) const = 0;
   virtual const std::vector<CertProfile>& profiles() const = 0;
   // Creates a new intermediate of `kind`, makes it the active one (the old one keeps serving its
   // CRL). Returns its id.
   virtual core::Result<std::string> RotateIssuer(LeafKeyKind kind) = 0;
+  // Makes the key on a PKCS#11 token the active intermediate of its kind: certifies it with the
+  // root the first time (the issuer remembers module, token, label and PIN file in
+  // issuers/<id>.pkcs11.json), reuses that intermediate afterwards. Returns its id.
+  virtual core::Result<std::string> UsePkcs11Issuer(const Pkcs11KeyConfig& config) = 0;
 };
 
 }  // namespace hp::acme
