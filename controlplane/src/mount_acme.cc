@@ -172,24 +172,46 @@ class AcmeModule final : public ServedModule {
   std::unique_ptr<acme::AcmeServer> server;
 };
 
-core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
-  const auto& cfg = ctx.config;
-  auto m = std::make_unique<AcmeModule>();
+// The CA hierarchy under var_dir/ca (created on first start).
+core::Result<std::unique_ptr<acme::CertificateAuthority>> LoadCa(const core::Config& cfg,
+                                                                 const std::string& var_dir,
+                                                                 const std::string& base_url,
+                                                                 const core::Clock& clock) {
   std::string pass_file = cfg.GetString("acme.ca_passphrase_file");
-  if (pass_file.empty()) pass_file = ctx.var_dir + "/keys/acme-ca.pass";
+  if (pass_file.empty()) pass_file = var_dir + "/keys/acme-ca.pass";
   HP_ASSIGN_OR_RETURN(std::string pass, LoadOrCreatePassphrase(pass_file));
-
   acme::CaOptions co;
-  co.dir = ctx.var_dir + "/ca";
+  co.dir = var_dir + "/ca";
   co.passphrase = core::Secret(std::move(pass));
-  co.base_url = ctx.public_base_url;
+  co.base_url = base_url;
   co.profiles[0].validity = std::chrono::hours(24 * cfg.GetInt("acme.classic_validity_days"));
   co.pkcs11 = {cfg.GetString("acme.ca.pkcs11.module"), cfg.GetString("acme.ca.pkcs11.token"),
                cfg.GetString("acme.ca.pkcs11.key_label"), cfg.GetString("acme.ca.pkcs11.pin_file")};
-  auto ca = acme::CertificateAuthority::Create(std::move(co), ctx.clock);
-  if (!ca) return std::unexpected(ca.error());
-  m->ca = std::move(*ca);
+  return acme::CertificateAuthority::Create(std::move(co), clock);
+}
 
+acme::AcmeConfig AcmeConfigFrom(const core::Config& cfg, const std::string& base_url) {
+  acme::AcmeConfig ac;
+  ac.base_url = base_url;
+  ac.terms_of_service_url = cfg.GetString("acme.terms_of_service_url");
+  ac.website = cfg.GetString("acme.website");
+  ac.caa_identities = SplitList(cfg.GetString("acme.caa_identities"));
+  ac.external_account_required = cfg.GetBool("acme.eab_required");
+  ac.validation.http_port = static_cast<int>(cfg.GetInt("acme.va.http_port"));
+  ac.validation.https_port = static_cast<int>(cfg.GetInt("acme.va.https_port"));
+  ac.validation.tls_alpn_port = static_cast<int>(cfg.GetInt("acme.va.tls_alpn_port"));
+  ac.limits.new_accounts_per_ip.count = cfg.GetInt("acme.limits.new_accounts_per_ip_3h");
+  ac.limits.new_orders_per_account.count = cfg.GetInt("acme.limits.new_orders_per_account_3h");
+  ac.limits.failed_validations_per_account_and_name.count =
+      cfg.GetInt("acme.limits.failed_validations_per_hour");
+  ac.limits.certificates_per_registered_domain.count = cfg.GetInt("acme.limits.certs_per_domain_week");
+  return ac;
+}
+
+core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
+  const auto& cfg = ctx.config;
+  auto m = std::make_unique<AcmeModule>();
+  HP_ASSIGN_OR_RETURN(m->ca, LoadCa(cfg, ctx.var_dir, ctx.public_base_url, ctx.clock));
   HP_ASSIGN_OR_RETURN(m->nonces, acme::CreateHmacNonceService(ctx.db, ctx.clock));
 
   auto* resolver = ctx.services->Get<dns::Resolver>();
@@ -203,20 +225,7 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   }
   m->dns = std::make_unique<ResolverDnsChecker>(*resolver, SplitList(cfg.GetString("acme.va.static_ips")));
 
-  acme::AcmeConfig ac;
-  ac.base_url = ctx.public_base_url;
-  ac.terms_of_service_url = cfg.GetString("acme.terms_of_service_url");
-  ac.website = cfg.GetString("acme.website");
-  ac.caa_identities = SplitList(cfg.GetString("acme.caa_identities"));
-  ac.external_account_required = cfg.GetBool("acme.eab_required");
-  ac.validation.http_port = static_cast<int>(cfg.GetInt("acme.va.http_port"));
-  ac.validation.https_port = static_cast<int>(cfg.GetInt("acme.va.https_port"));
-  ac.validation.tls_alpn_port = static_cast<int>(cfg.GetInt("acme.va.tls_alpn_port"));
-  ac.limits.new_accounts_per_ip.count = cfg.GetInt("acme.limits.new_accounts_per_ip_3h");
-  ac.limits.new_orders_per_account.count = cfg.GetInt("acme.limits.new_orders_per_account_3h");
-  ac.limits.failed_validations_per_account_and_name.count =
-      cfg.GetInt("acme.limits.failed_validations_per_hour");
-  ac.limits.certificates_per_registered_domain.count = cfg.GetInt("acme.limits.certs_per_domain_week");
+  acme::AcmeConfig ac = AcmeConfigFrom(cfg, ctx.public_base_url);
   auto server = acme::AcmeServer::Create(
       std::move(ac), {&ctx.db, &ctx.clock, &ctx.jobs, &ctx.workers, m->ca.get(), m->dns.get(),
                       m->nonces.get()});
@@ -233,5 +242,23 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
 }  // namespace
 
 ModuleSpec AcmeModuleSpec() { return {"acme", AddConfig, Migrations, Mount}; }
+
+core::Result<acme::EabCredentials> CreateAcmeEabKey(const core::Config& cfg, core::Database& db,
+                                                    const std::string& owner) {
+  // The same CA and store the server uses; no routes, jobs or DNS (EAB minting needs none).
+  std::string base_url = cfg.GetString("http.public_url");
+  if (base_url.empty()) base_url = "https://localhost";
+  while (base_url.size() > 1 && base_url.back() == '/') base_url.pop_back();
+  const core::Clock& clock = core::SystemClock::Instance();
+  HP_ASSIGN_OR_RETURN(auto ca, LoadCa(cfg, cfg.GetString("var_dir"), base_url, clock));
+  HP_ASSIGN_OR_RETURN(auto nonces, acme::CreateHmacNonceService(db, clock));
+  acme::StaticDnsChecker no_dns({});
+  core::JobQueue jobs(db, clock);
+  HP_ASSIGN_OR_RETURN(auto server,
+                      acme::AcmeServer::Create(AcmeConfigFrom(cfg, base_url),
+                                               {&db, &clock, &jobs, nullptr, ca.get(), &no_dns,
+                                                nonces.get()}));
+  return server->CreateEabKey(owner);
+}
 
 }  // namespace hp::cp
