@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Account key rollover (RFC 8555 §7.3.5) and deactivation (§7.3.6) with python3-acme, which has
 no key-change call of its own: the inner JWS is built with acme.jws and posted through the
-client's signed transport. Also checks that a wildcard authorization offers dns-01 only.
+client's signed transport. Also checks that a wildcard authorization offers dns-01 only and that
+a name in no hosted zone fails validation with a `dns` problem.
 
 usage: account_lifecycle.py DIRECTORY CACERT HTTP01_PORT OUT_DIR
 Writes OUT_DIR/rollover.pem (the chain issued to the rolled-over key). Exits non-zero with a
@@ -13,6 +14,7 @@ import json
 import os
 import sys
 import threading
+import time
 
 import josepy as jose
 from acme import client, crypto_util, errors, jws, messages
@@ -86,6 +88,22 @@ types = sorted(c.chall.typ for a in order.authorizations for c in a.body.challen
 if types != ["dns-01"]:
     fail(f"a wildcard authorization offers {types}, expected only dns-01")
 print("wildcard authorization offers dns-01 only")
+
+# A name in no hosted zone has no address: http-01 fails with a dns problem, never a connection.
+order = acme.new_order(crypto_util.make_csr(csr_key, ["www.not-hosted.test"]))
+authz = order.authorizations[0]
+chall = next(c for c in authz.body.challenges if c.chall.typ == "http-01")
+acme.answer_challenge(chall, chall.chall.response(key1))
+deadline = datetime.datetime.now() + datetime.timedelta(seconds=30)
+while True:
+    authz, _ = acme.poll(authz)
+    if authz.body.status.name != "pending" or datetime.datetime.now() > deadline:
+        break
+    time.sleep(0.2)  # polling with a deadline, like a client
+errs = [c.error for c in authz.body.challenges if c.error]
+if authz.body.status.name != "invalid" or not errs or errs[0].typ != "urn:ietf:params:acme:error:dns":
+    fail(f"unhosted name: status {authz.body.status.name}, errors {errs}, expected a dns problem")
+print("unhosted name refused with a dns problem:", errs[0].detail)
 
 # 2. Key rollover: inner JWS signed by the new key over {account, oldKey}, outer by the old key.
 key2 = ec_key()
