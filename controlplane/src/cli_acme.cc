@@ -21,7 +21,8 @@ core::Result<acme::EabCredentials> CreateAcmeEabKey(const core::Config& cfg, cor
 
 namespace {
 
-constexpr const char* kAcmeUsage = R"(usage: hostplane acme eab create [--owner NAME] [--json] [--config FILE] [--var DIR]
+constexpr const char* kAcmeUsage =
+    R"(usage: hostplane acme eab create [--owner NAME] [--json] [--config FILE] [--var DIR]
 
   Mints an External Account Binding key: an ACME client passes the kid and the base64url HMAC
   key when it registers (certbot --eab-kid/--eab-hmac-key, lego --eab --kid/--hmac). Each key
@@ -67,7 +68,8 @@ int RunAcmeCommand(int argc, char** argv) {
   }
   core::log::SetLevel(core::log::Level::kWarn);
   auto db = core::Database::Open({.path = DatabasePath(*cfg), .readers = 1});
-  core::Status st = db ? (*db)->Migrate(AllMigrations()) : core::Status(std::unexpected(db.error()));
+  core::Status st =
+      db ? (*db)->Migrate(AllMigrations()) : core::Status(std::unexpected(db.error()));
   if (!st) {
     std::fprintf(stderr, "hostplane: %s\n", st.error().ToString().c_str());
     return 1;
@@ -79,8 +81,10 @@ int RunAcmeCommand(int argc, char** argv) {
     return 1;
   }
   if (json) {
-    std::printf("%s\n", core::Json{{"kid", eab->kid}, {"hmac_key", eab->hmac_key_b64url},
-                                   {"owner", owner}}.dump().c_str());
+    std::printf("%s\n",
+                core::Json{{"kid", eab->kid}, {"hmac_key", eab->hmac_key_b64url}, {"owner", owner}}
+                    .dump()
+                    .c_str());
   } else {
     std::printf("kid: %s\nhmac_key: %s\n", eab->kid.c_str(), eab->hmac_key_b64url.c_str());
   }
