@@ -316,7 +316,13 @@ void WorkerPool::Start() {
     threads_.emplace_back([this, w = prefix + "-" + std::to_string(i)] { Loop(w); });
 }
 
-void WorkerPool::Notify() { cv_.notify_all(); }
+void WorkerPool::Notify() {
+  {
+    std::lock_guard lock(mu_);
+    ++notify_gen_;
+  }
+  cv_.notify_all();
+}
 
 void WorkerPool::Stop(Duration grace) {
   stopping_ = true;
@@ -393,11 +399,18 @@ Result<bool> WorkerPool::RunOne(const std::string& worker) {
 
 void WorkerPool::Loop(std::string worker) {
   while (!stopping_.load()) {
+    // Note the generation before looking for work, so a Notify() that races with an empty lease
+    // still wakes us instead of waiting out the idle poll.
+    uint64_t seen;
+    {
+      std::lock_guard lock(mu_);
+      seen = notify_gen_;
+    }
     auto r = RunOne(worker);
     if (r && *r) continue;
     if (!r) log::Warn("job lease failed", {{"error", r.error().ToString()}});
     std::unique_lock lock(mu_);
-    cv_.wait_for(lock, options_.idle_poll, [&] { return stopping_.load(); });
+    cv_.wait_for(lock, options_.idle_poll, [&] { return stopping_.load() || notify_gen_ != seen; });
   }
 }
 

@@ -131,6 +131,26 @@ TEST_F(JobsTest, HeartbeatKeepsTheLease) {
   }
 }
 
+TEST_F(JobsTest, NotifyWakesIdleWorkersWithoutWaitingForThePoll) {
+  JobQueue q(*db_, SystemClock::Instance());
+  WorkerPool pool(q, {.threads = 1, .idle_poll = std::chrono::seconds(30)});
+  std::atomic<int> ran{0};
+  pool.Register("wake", [&](JobContext&) -> Result<Json> {
+    ran.fetch_add(1);
+    return Json(nullptr);
+  });
+  pool.Start();
+  // Give the worker time to find nothing and start its 30 s idle wait (without the fix, the job
+  // below would then wait out that poll).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(q.Enqueue("wake", {}, {}));
+  pool.Notify();
+  ASSERT_TRUE(hp::testing::PollUntil([&] { return ran.load() == 1; }, std::chrono::seconds(5)));
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 2.0);
+  pool.Stop(std::chrono::seconds(1));
+}
+
 TEST_F(JobsTest, ThreadedPoolRunsManyJobsExactlyOnce) {
   JobQueue q(*db_, SystemClock::Instance());
   WorkerPool pool(q, {.threads = 4, .idle_poll = std::chrono::milliseconds(5)});

@@ -163,6 +163,7 @@ class WorkerPool {
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable cv_;
+  uint64_t notify_gen_ = 0;  // bumped by Notify(); guarded by mu_
   std::atomic<bool> stopping_{false};
   std::atomic<int> running_{0};
   std::atomic<uint64_t> succeeded_{0};
