@@ -57,6 +57,29 @@ std::string OperationOf(ApiServer& s, const std::string& org) {
   return "isolationop00000000000a";
 }
 
+// Billing fixtures of `a`: a subscription and an issued invoice (staff add a product and run
+// billing), plus ids for the staff routes' parameters.
+std::map<std::string, std::string> BillingIdsOf(ApiServer& s, const ApiServer::Account& a) {
+  TempDir d;
+  WriteFile(d.path() + "/pw", "Staff password 77\n");
+  Run({HostplaneBinary(), "staff", "create", "--email", "iso-staff@hostplane.example", "--password-file", d.path() + "/pw", "--var", s.var()});
+  Caller staff = s.SignIn("iso-staff@hostplane.example", "Staff password 77");
+  EXPECT_EQ(s.Call("POST", "/api/v1/admin/billing/products", {{"code", "iso-plan"}, {"kind", "shared_plan"}, {"name", "Isolation plan"}}, staff).status, 201);
+  EXPECT_EQ(s.Call("POST", "/api/v1/admin/billing/products/iso-plan/prices", {{"price", 1000}}, staff).status, 201);
+  auto sub = s.Call("POST", "/api/v1/organizations/" + a.org_id + "/subscriptions", {{"product", "iso-plan"}}, a.session);
+  EXPECT_EQ(sub.status, 201) << sub.body;
+  auto run = s.Call("POST", "/api/v1/admin/billing/runs", Json::object(), staff);
+  EXPECT_EQ(run.status, 202) << run.body;
+  std::string invoice;
+  EXPECT_TRUE(PollUntil([&] {
+    auto list = s.Call("GET", "/api/v1/organizations/" + a.org_id + "/invoices", nullptr, a.session).json["items"];
+    if (!list.empty()) invoice = list[0]["id"];
+    return !invoice.empty();
+  }, std::chrono::seconds(10)));
+  return {{"subscription", sub.json.value("id", "")}, {"invoice", invoice}, {"product", "iso-plan"}, {"partner", "direct"},
+          {"run", run.json.value("id", "")}};
+}
+
 class Isolation : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { s_ = new ApiServer(); }
@@ -86,9 +109,10 @@ TEST_F(Isolation, AnotherOrganizationsTokenGets404OnEveryRouteWithAnId) {
   ASSERT_EQ(rec.status, 201) << rec.body;
   const std::string token_a_id = ta.token.substr(3, 22);
   // Fixtures: one real resource of organization A for every kind of id a route can take.
-  const std::map<std::string, std::string> a_ids = {
+  std::map<std::string, std::string> a_ids = BillingIdsOf(*s_, a);
+  a_ids.insert({
       {"org", a.org_id}, {"user", a.user_id}, {"token", token_a_id}, {"invitation", inv.json["id"]}, {"id", a.org_id},
-      {"zone", zone.json["id"]}, {"record", rec.json["id"]}, {"operation", OperationOf(*s_, a.org_id)}};
+      {"zone", zone.json["id"]}, {"record", rec.json["id"]}, {"operation", OperationOf(*s_, a.org_id)}});
   int checked = 0;
   for (const auto& r : ApiRoutes(*s_)) {
     auto params = Params(r.path);
@@ -206,7 +230,8 @@ TEST_F(Isolation, EachOfTheSevenRolesIsAllowedExactlyItsPermissions) {
     if (r.permission.empty() || r.permission == "public" || r.permission == "authenticated" || r.permission == "staff") continue;
     std::map<std::string, std::string> ids = {{"org", owner.org_id}, {"user", "nosuchuser0000000000000"}, {"token", "nosuchtoken000000000000"},
                                               {"invitation", "nosuchinvite00000000000"}, {"zone", "nosuchzone0000000000000"},
-                                              {"record", "nosuchrecord00000000000"}, {"operation", "nosuchoperation00000000"}};
+                                              {"record", "nosuchrecord00000000000"}, {"operation", "nosuchoperation00000000"},
+                                              {"subscription", "nosuchsubscription00000"}, {"invoice", "nosuchinvoice0000000000"}};
     for (const auto& [role, who] : tokens) {
       const Json body = (r.method == "POST" || r.method == "PATCH") ? Json::object() : Json(nullptr);
       auto reply = s_->Call(r.method, Fill(r.path, ids), body, who);

@@ -1,0 +1,534 @@
+// Billing routes. Customer routes live under /api/v1/organizations/{org}/ (the framework scopes
+// {org} to the caller's memberships and checks billing.read / billing.manage); every billing
+// service call takes the organization id, so another organization's subscription or invoice id
+// is 404. Staff routes live under /api/v1/admin/billing/ (kStaff); they name an organization
+// with {id}, never {org}, because staff are not members.
+#include "billing_routes.h"
+
+#include <algorithm>
+
+#include "hp/core/log.h"
+#include "rbac.h"
+
+namespace hp::cp {
+
+using billing::Date;
+using core::ErrorCode;
+using core::Json;
+using core::http::Response;
+
+namespace {
+
+billing::Actor ActorOf(const ApiContext& c) {
+  return {c.who.user.is_staff && c.who.kind == Principal::Kind::kSession ? "staff" : c.who.ActorType(), c.who.ActorId(),
+          c.http.remote_ip, c.http.request_id};
+}
+
+Date Today(Api& api) { return billing::ToDate(api.clock().Now()); }
+
+Json Span(const billing::PeriodSpan& p) { return {{"start", billing::FormatDate(p.start)}, {"end", billing::FormatDate(p.end)}}; }
+
+Json SubscriptionJson(const billing::Subscription& s) {
+  Json j = {{"id", s.id},
+            {"product", s.product_code},
+            {"period", billing::BillingPeriodName(s.period)},
+            {"state", billing::SubscriptionStateName(s.state)},
+            {"period_price", s.period_price.yen()},
+            {"currency", "JPY"},
+            {"cancel_at_period_end", s.cancel_at_period_end},
+            {"channel", s.channel},
+            {"current_period", nullptr}};
+  if (s.state != billing::SubscriptionState::kPending) {
+    j["anchor"] = billing::FormatDate(s.anchor);
+    j["current_period"] = Span(s.current);
+  }
+  return j;
+}
+
+Json ProrationJson(const billing::Proration& p) {
+  return {{"kind", billing::ChangeKindName(p.kind)}, {"period_days", p.period_days}, {"unused_days", p.unused_days},
+          {"credit", p.credit.yen()},           {"charge", p.charge.yen()},           {"net", p.net.yen()},
+          {"new_period", Span(p.new_period)},   {"explanation", p.explanation},      {"currency", "JPY"}};
+}
+
+Json InvoiceJson(const billing::Invoice& i) {
+  Json lines = Json::array();
+  for (const auto& l : i.totals.lines)
+    lines.push_back({{"description", l.input.description},
+                     {"quantity", l.input.quantity},
+                     {"unit_price", l.input.unit_price.yen()},
+                     {"amount", l.amount.yen()},
+                     {"tax_rate", billing::TaxRatePercent(l.input.rate)},
+                     {"reduced_rate", l.input.rate == billing::TaxRate::kReduced8}});
+  Json rates = Json::array();
+  for (const auto& r : i.totals.by_rate)
+    rates.push_back({{"tax_rate", billing::TaxRatePercent(r.rate)}, {"subtotal", r.subtotal.yen()}, {"tax", r.tax.yen()}});
+  Json j = {{"id", i.id},
+            {"number", i.number},
+            {"kind", i.kind == billing::InvoiceKind::kInvoice ? "invoice" : "credit_note"},
+            {"status", billing::InvoiceStatusName(i.status)},
+            {"issuer", {{"name", i.issuer.name}, {"registration_number", i.issuer.registration_number}, {"address", i.issuer.address}}},
+            {"recipient_name", i.recipient_name},
+            {"issue_date", billing::FormatDate(i.issue_date)},
+            {"period", {{"start", billing::FormatDate(i.period_start)}, {"end", billing::FormatDate(i.period_end)}}},
+            {"due_date", billing::FormatDate(i.due_date)},
+            {"tax_rounding", billing::TaxRoundingName(i.rounding)},
+            {"lines", lines},
+            {"tax_by_rate", rates},
+            {"subtotal", i.totals.subtotal.yen()},
+            {"tax", i.totals.tax.yen()},
+            {"total", i.totals.total.yen()},
+            {"amount_paid", i.amount_paid.yen()},
+            {"currency", "JPY"},
+            {"document_url", "/api/v1/organizations/" + i.organization_id + "/invoices/" + i.id + ".html"}};
+  if (!i.corrects_invoice_id.empty()) j["corrects_invoice_id"] = i.corrects_invoice_id;
+  if (!i.note.empty()) j["note"] = i.note;
+  return j;
+}
+
+Json PaymentJson(const billing::Payment& p) {
+  return {{"id", p.id},          {"invoice_id", p.invoice_id},   {"method", p.method}, {"amount", p.amount.yen()},
+          {"refunded", p.refunded.yen()}, {"state", p.state}, {"currency", "JPY"}};
+}
+
+Json ProductJson(const billing::Product& p) {
+  Json j = {{"code", p.code}, {"kind", billing::ProductKindName(p.kind)}, {"name", p.name}, {"tax_rate", billing::TaxRatePercent(p.tax_rate)}};
+  if (!p.usage_metric.empty()) j["usage_metric"] = p.usage_metric;
+  return j;
+}
+
+// Optional "period" (monthly | yearly), default `def`.
+core::Result<billing::BillingPeriod> PeriodOf(const Json& body, billing::BillingPeriod def) {
+  HP_ASSIGN_OR_RETURN(auto s, core::GetOptionalString(body, "period"));
+  if (!s) return def;
+  return billing::ParseBillingPeriod(*s);
+}
+
+core::Result<Date> DateOf(const Json& body, const std::string& key, Date def) {
+  HP_ASSIGN_OR_RETURN(auto s, core::GetOptionalString(body, key));
+  if (!s) return def;
+  return billing::ParseDate(*s, key);
+}
+
+core::Result<core::Money> YenOf(const Json& body, const std::string& key, std::optional<int64_t> def = std::nullopt) {
+  HP_ASSIGN_OR_RETURN(auto v, core::GetOptionalInt(body, key));
+  if (!v && !def) return core::FailField(ErrorCode::kInvalidArgument, key, "is required (integer yen)");
+  const int64_t yen = v.value_or(def.value_or(0));
+  if (yen < 0) return core::FailField(ErrorCode::kInvalidArgument, key, "must not be negative");
+  return core::Money::Yen(yen);
+}
+
+// "{invoice}.html" arrives as the {invoice} parameter (the router matches whole segments).
+std::pair<std::string, bool> InvoiceParam(const ApiContext& c) {
+  std::string id = c.http.Param("invoice");
+  constexpr std::string_view kHtml = ".html";
+  if (id.size() > kHtml.size() && id.ends_with(kHtml)) return {id.substr(0, id.size() - kHtml.size()), true};
+  return {id, false};
+}
+
+core::Result<Response> InvoiceResponse(BillingServices& b, const ApiContext& c) {
+  auto [id, html] = InvoiceParam(c);
+  HP_ASSIGN_OR_RETURN(billing::Invoice inv, b.invoices->Get(c.org->id, id));
+  if (html) return Response(200, "text/html; charset=utf-8", billing::RenderInvoiceHtml(inv));
+  return Response::Json(200, InvoiceJson(inv));
+}
+
+core::Result<store::Organization> StaffOrg(Api& api, const ApiContext& c) {
+  return api.db().Read([&](SQLite::Database& tx) { return store::GetOrganization(tx, c.http.Param("id")); });
+}
+
+}  // namespace
+
+core::Result<billing::Account> EnsureBillingAccount(Api& api, BillingServices& b, const std::string& org_id) {
+  auto existing = b.prices->GetAccount(org_id);
+  if (existing || existing.error().code != ErrorCode::kNotFound) return existing;
+  HP_ASSIGN_OR_RETURN(auto op, api.db().Read([&](SQLite::Database& tx) -> core::Result<std::pair<store::Organization, store::Partner>> {
+    HP_ASSIGN_OR_RETURN(store::Organization o, store::GetOrganization(tx, org_id));
+    HP_ASSIGN_OR_RETURN(store::Partner p, store::GetPartner(tx, o.partner_id));
+    return std::make_pair(o, p);
+  }));
+  billing::Account a;
+  a.organization_id = op.first.id;
+  a.name = op.first.name;
+  HP_ASSIGN_OR_RETURN(a.channel, billing::ParseChannel(op.second.channel));
+  if (a.channel != billing::Channel::kDirect) {
+    a.partner_id = op.second.id;
+    if (!b.prices->GetPartner(a.partner_id))
+      return core::Fail(ErrorCode::kConflict, "billing terms of your partner are not set up yet; contact your partner");
+  }
+  HP_TRY(b.prices->UpsertAccount(a, billing::Actor{"system", "billing", "", ""}));
+  return a;
+}
+
+void RegisterBillingRoutes(Api& api, core::http::Router& router, BillingServices& b) {
+  const std::string base = "/api/v1/organizations/{org}";
+  auto reg = [&](core::http::RouteInfo info, ApiHandler h) {
+    info.tag = "billing";
+    api.Register(router, std::move(info), std::move(h));
+  };
+
+  // --- catalog -------------------------------------------------------------------------------
+  reg({.method = "GET", .pattern = base + "/catalog", .summary = "Products on sale with this organization's price per period (tax-exclusive yen; list, or the partner's sell price).",
+       .permission = "billing.read"},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(billing::Account acc, EnsureBillingAccount(api, b, c.org->id));
+        HP_ASSIGN_OR_RETURN(auto products, b.catalog->ListProducts());
+        const Date today = Today(api);
+        Json items = Json::array();
+        for (const auto& p : products) {
+          Json prices = Json::array();
+          for (auto period : {billing::BillingPeriod::kMonthly, billing::BillingPeriod::kYearly}) {
+            auto price = b.prices->PriceFor(c.org->id, p.code, period, today);
+            if (!price) {
+              if (price.error().code == ErrorCode::kNotFound) continue;
+              return std::unexpected(price.error());
+            }
+            prices.push_back({{"period", billing::BillingPeriodName(period)}, {"price", price->price.yen()},
+                              {"setup_fee", price->setup_fee.yen()}, {"currency", "JPY"}});
+          }
+          if (prices.empty()) continue;
+          Json j = ProductJson(p);
+          j["prices"] = prices;
+          items.push_back(j);
+        }
+        return Response::Json(200, {{"items", items}, {"channel", billing::ChannelName(acc.channel)}, {"next_cursor", nullptr}});
+      });
+
+  // --- subscriptions -------------------------------------------------------------------------
+  reg({.method = "GET", .pattern = base + "/subscriptions", .summary = "Subscriptions of the organization.", .permission = "billing.read"},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto list, b.subscriptions->List(c.org->id));
+        Json items = Json::array();
+        for (const auto& s : list) items.push_back(SubscriptionJson(s));
+        return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+      });
+  reg({.method = "POST", .pattern = base + "/subscriptions",
+       .summary = "Order a product (product, period: monthly|yearly). 201 with the active subscription; the first period and the setup fee are billed by the next billing run.",
+       .permission = "billing.manage",
+       .request_schema = {{"type", "object"}, {"properties", {{"product", {{"type", "string"}}}, {"period", {{"type", "string"}, {"enum", {"monthly", "yearly"}}}}}}, {"required", {"product"}}}},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(std::string product, core::GetString(c.body, "product"));
+        HP_ASSIGN_OR_RETURN(auto period, PeriodOf(c.body, billing::BillingPeriod::kMonthly));
+        HP_ASSIGN_OR_RETURN(auto acc, EnsureBillingAccount(api, b, c.org->id));
+        (void)acc;
+        const std::string key = c.http.Header("idempotency-key");
+        HP_ASSIGN_OR_RETURN(billing::Subscription s, b.subscriptions->Order({c.org->id, product, period, key.empty() ? "" : c.who.Key() + ":" + key}, ActorOf(c)));
+        // No provisioning hook yet: an order is accepted at once (TODO: accept when the service exists).
+        if (s.state == billing::SubscriptionState::kPending) {
+          HP_ASSIGN_OR_RETURN(s, b.subscriptions->Accept(c.org->id, s.id, ActorOf(c)));
+        }
+        Response r = Response::Json(201, SubscriptionJson(s));
+        r.SetHeader("Location", "/api/v1/organizations/" + c.org->id + "/subscriptions/" + s.id);
+        return r;
+      });
+  reg({.method = "GET", .pattern = base + "/subscriptions/{subscription}", .summary = "One subscription.", .permission = "billing.read"},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto s, b.subscriptions->Get(c.org->id, c.http.Param("subscription")));
+        return Response::Json(200, SubscriptionJson(s));
+      });
+  reg({.method = "GET", .pattern = base + "/subscriptions/{subscription}/change-plan",
+       .summary = "Preview of a plan change today (?product=&period=): prorated credit, charge and net, nothing changed.", .permission = "billing.read"},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto s, b.subscriptions->Get(c.org->id, c.http.Param("subscription")));
+        auto product = c.http.QueryParam("product");
+        if (!product || product->empty()) return core::FailField(ErrorCode::kInvalidArgument, "product", "is required (?product=<code>)");
+        billing::BillingPeriod period = s.period;
+        if (auto p = c.http.QueryParam("period")) {
+          HP_ASSIGN_OR_RETURN(period, billing::ParseBillingPeriod(*p));
+        }
+        if (s.state != billing::SubscriptionState::kActive)
+          return core::FailField(ErrorCode::kConflict, "state", "only active subscriptions change plan");
+        const Date today = Today(api);
+        HP_ASSIGN_OR_RETURN(billing::CustomerPrice np, b.prices->PriceFor(c.org->id, *product, period, today));
+        HP_ASSIGN_OR_RETURN(billing::Proration p, billing::ProrateChange({{s.period_price, s.period}, {np.price, period}, s.current, today}));
+        return Response::Json(200, {{"subscription", SubscriptionJson(s)}, {"product", *product},
+                                    {"period", billing::BillingPeriodName(period)}, {"new_price", np.price.yen()}, {"proration", ProrationJson(p)}});
+      });
+  reg({.method = "POST", .pattern = base + "/subscriptions/{subscription}/change-plan",
+       .summary = "Change plan today (product, period); the prorated net is billed (or credited) by the next billing run.", .permission = "billing.manage",
+       .request_schema = {{"type", "object"}, {"required", {"product"}}}},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto s, b.subscriptions->Get(c.org->id, c.http.Param("subscription")));
+        HP_ASSIGN_OR_RETURN(std::string product, core::GetString(c.body, "product"));
+        HP_ASSIGN_OR_RETURN(auto period, PeriodOf(c.body, s.period));
+        HP_ASSIGN_OR_RETURN(billing::PlanChange ch, b.subscriptions->ChangePlan(c.org->id, s.id, product, period, ActorOf(c)));
+        return Response::Json(200, {{"subscription", SubscriptionJson(ch.subscription)}, {"proration", ProrationJson(ch.proration)}});
+      });
+  reg({.method = "POST", .pattern = base + "/subscriptions/{subscription}/cancel",
+       .summary = "Cancel at the period end, or immediately with a prorated credit (immediately: true).", .permission = "billing.manage"},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto s, b.subscriptions->Get(c.org->id, c.http.Param("subscription")));
+        HP_ASSIGN_OR_RETURN(auto now, core::GetOptionalBool(c.body, "immediately"));
+        HP_ASSIGN_OR_RETURN(s, b.subscriptions->Cancel(c.org->id, s.id, now.value_or(false), ActorOf(c)));
+        return Response::Json(200, SubscriptionJson(s));
+      });
+
+  // --- invoices ------------------------------------------------------------------------------
+  reg({.method = "GET", .pattern = base + "/invoices", .summary = "Invoices and credit notes, oldest first (cursor pagination).", .permission = "billing.read"},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(Page page, ParsePage(c.http));
+        HP_ASSIGN_OR_RETURN(auto list, b.invoices->List(c.org->id));
+        // Invoices are append-only, so a position is a stable cursor.
+        Json items = Json::array();
+        size_t count = 0;
+        for (size_t i = static_cast<size_t>(std::max<int64_t>(page.after, 0)); i < list.size() && count < static_cast<size_t>(page.limit); ++i, ++count)
+          items.push_back(InvoiceJson(list[i]));
+        return PageResponse(c.http, items, count, page.limit, page.after + static_cast<int64_t>(count));
+      });
+  reg({.method = "GET", .pattern = base + "/invoices.csv", .summary = "All invoices and credit notes as CSV (one row per line).", .permission = "billing.read",
+       .response_type = "text/csv"},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto list, b.invoices->List(c.org->id));
+        Response r(200, "text/csv; charset=utf-8", billing::InvoicesToCsv(list));
+        r.SetHeader("Content-Disposition", "attachment; filename=\"invoices.csv\"");
+        return r;
+      });
+  reg({.method = "GET", .pattern = base + "/invoices/{invoice}", .summary = "One invoice or credit note (JSON; append .html for the printable qualified invoice).",
+       .permission = "billing.read"},
+      [&b](ApiContext& c) { return InvoiceResponse(b, c); });
+  // Documents the printable form. Requests reach the {invoice} route above, which strips ".html"
+  // (core's router matches whole path segments only).
+  reg({.method = "GET", .pattern = base + "/invoices/{invoice}.html", .summary = "The printable qualified invoice (HTML) with issuer registration number and tax per rate.",
+       .permission = "billing.read", .response_type = "text/html"},
+      [&b](ApiContext& c) { return InvoiceResponse(b, c); });
+  reg({.method = "POST", .pattern = base + "/invoices/{invoice}/payments",
+       .summary = "Pay the open amount by card (card_token from the gateway's card form). 202 with the operation; the invoice turns paid when the capture is confirmed.",
+       .permission = "billing.manage", .request_schema = {{"type", "object"}, {"required", {"card_token"}}}},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(billing::Invoice inv, b.invoices->Get(c.org->id, c.http.Param("invoice")));
+        if (inv.kind != billing::InvoiceKind::kInvoice || inv.status != billing::InvoiceStatus::kIssued)
+          return core::FailField(ErrorCode::kConflict, "invoice", "invoice " + inv.number + " is not open");
+        HP_ASSIGN_OR_RETURN(std::string token, core::GetString(c.body, "card_token"));
+        if (token.empty() || token.size() > 255) return core::FailField(ErrorCode::kInvalidArgument, "card_token", "must be 1 to 255 characters");
+        if (!b.card_payments) return core::Fail(ErrorCode::kUnavailable, "card payments are not available; pay by bank transfer");
+        const auto actor = ActorOf(c);
+        core::EnqueueOptions o;
+        o.organization_id = c.org->id;
+        o.max_attempts = 5;
+        HP_ASSIGN_OR_RETURN(core::Job job, b.jobs->Enqueue(kCardPaymentJob,
+                                                           Json{{"organization_id", c.org->id}, {"invoice_id", inv.id}, {"card_token", token},
+                                                                {"actor_type", actor.type}, {"actor_id", actor.id},
+                                                                {"source_ip", actor.source_ip}, {"request_id", actor.request_id}},
+                                                           o));
+        b.workers->Notify();
+        auto ev = c.Event("billing.payment.start", "invoice:" + inv.id);
+        ev.detail = {{"operation", job.id}, {"amount", (inv.totals.total.yen() - inv.amount_paid.yen())}};
+        api.AuditAlone(ev);
+        const std::string url = "/api/v1/organizations/" + c.org->id + "/operations/" + job.id;
+        Response r = Response::Json(202, {{"operation", {{"id", job.id}, {"url", url}}}, {"invoice_id", inv.id}, {"state", "processing"}});
+        r.SetHeader("Location", url);
+        return r;
+      });
+
+  // --- payments and usage --------------------------------------------------------------------
+  reg({.method = "GET", .pattern = base + "/payments", .summary = "Payments received (card, bank transfer) and refunds.", .permission = "billing.read"},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto list, b.payments->List(c.org->id));
+        Json items = Json::array();
+        for (const auto& p : list) items.push_back(PaymentJson(p));
+        return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+      });
+  reg({.method = "GET", .pattern = base + "/usage", .summary = "Metered usage of each subscription in its current period (VPS hours, bandwidth GB, certificates).",
+       .permission = "billing.read"},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto subs, b.subscriptions->List(c.org->id));
+        Json items = Json::array();
+        for (const auto& s : subs) {
+          if (s.state != billing::SubscriptionState::kActive && s.state != billing::SubscriptionState::kSuspended) continue;
+          for (const char* metric : {billing::kMetricVpsHours, billing::kMetricBandwidthGb, billing::kMetricCertificates}) {
+            HP_ASSIGN_OR_RETURN(int64_t q, b.usage->Total(c.org->id, s.id, metric, billing::StartOfDay(s.current.start), billing::StartOfDay(s.current.end)));
+            if (q == 0) continue;
+            items.push_back({{"subscription_id", s.id}, {"product", s.product_code}, {"metric", metric}, {"quantity", q}, {"period", Span(s.current)}});
+          }
+        }
+        return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+      });
+}
+
+void RegisterBillingAdminRoutes(Api& api, core::http::Router& router, BillingServices& b) {
+  const std::string base = "/api/v1/admin/billing";
+  auto reg = [&](core::http::RouteInfo info, ApiHandler h) {
+    info.tag = "admin";
+    info.permission = kStaff;
+    api.Register(router, std::move(info), std::move(h));
+  };
+
+  reg({.method = "GET", .pattern = base + "/products", .summary = "The catalog with today's list prices."},
+      [&api, &b](ApiContext&) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto products, b.catalog->ListProducts());
+        Json items = Json::array();
+        for (const auto& p : products) {
+          Json j = ProductJson(p);
+          j["prices"] = Json::array();
+          for (auto period : {billing::BillingPeriod::kMonthly, billing::BillingPeriod::kYearly})
+            if (auto price = b.catalog->ListPriceAt(p.code, period, Today(api)))
+              j["prices"].push_back({{"period", billing::BillingPeriodName(period)}, {"price", price->price.yen()},
+                                     {"setup_fee", price->setup_fee.yen()}, {"effective_from", billing::FormatDate(price->effective_from)}});
+          items.push_back(j);
+        }
+        return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+      });
+  reg({.method = "POST", .pattern = base + "/products",
+       .summary = "Add a product (code, kind, name, tax_rate: 10|8, usage_metric for usage products).",
+       .request_schema = {{"type", "object"}, {"required", {"code", "kind", "name"}}}},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        billing::Product p;
+        HP_ASSIGN_OR_RETURN(p.code, core::GetString(c.body, "code"));
+        HP_ASSIGN_OR_RETURN(std::string kind, core::GetString(c.body, "kind"));
+        HP_ASSIGN_OR_RETURN(p.kind, billing::ParseProductKind(kind));
+        HP_ASSIGN_OR_RETURN(p.name, core::GetString(c.body, "name"));
+        HP_ASSIGN_OR_RETURN(auto rate, core::GetOptionalInt(c.body, "tax_rate"));
+        HP_ASSIGN_OR_RETURN(p.tax_rate, billing::TaxRateFromPercent(rate.value_or(10)));
+        HP_ASSIGN_OR_RETURN(auto metric, core::GetOptionalString(c.body, "usage_metric"));
+        p.usage_metric = metric.value_or("");
+        HP_TRY(b.catalog->AddProduct(p, ActorOf(c)));
+        return Response::Json(201, ProductJson(p));
+      });
+  reg({.method = "POST", .pattern = base + "/products/{product}/prices",
+       .summary = "A new list price version (period, price, setup_fee, effective_from: today or later).",
+       .request_schema = {{"type", "object"}, {"required", {"price"}}}},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(billing::Product product, b.catalog->GetProduct(c.http.Param("product")));
+        billing::Price p;
+        p.product_code = product.code;
+        HP_ASSIGN_OR_RETURN(p.period, PeriodOf(c.body, billing::BillingPeriod::kMonthly));
+        HP_ASSIGN_OR_RETURN(p.price, YenOf(c.body, "price"));
+        HP_ASSIGN_OR_RETURN(p.setup_fee, YenOf(c.body, "setup_fee", 0));
+        HP_ASSIGN_OR_RETURN(p.effective_from, DateOf(c.body, "effective_from", Today(api)));
+        HP_TRY(b.catalog->SetListPrice(p, ActorOf(c)));
+        return Response::Json(201, {{"product", p.product_code}, {"period", billing::BillingPeriodName(p.period)}, {"price", p.price.yen()},
+                                    {"setup_fee", p.setup_fee.yen()}, {"effective_from", billing::FormatDate(p.effective_from)}});
+      });
+  reg({.method = "PUT", .pattern = base + "/partners/{partner}",
+       .summary = "Billing terms of a partner: commission_bp (agencies), issuer {name, registration_number, address}, invoice_prefix and billing_organization_id (resellers, OEM).",
+       .request_schema = {{"type", "object"}}},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(store::Partner tp, api.db().Read([&](SQLite::Database& tx) { return store::GetPartner(tx, c.http.Param("partner")); }));
+        billing::Partner p;
+        p.partner_id = tp.id;
+        HP_ASSIGN_OR_RETURN(p.channel, billing::ParseChannel(tp.channel));
+        if (p.channel == billing::Channel::kDirect) return core::FailField(ErrorCode::kInvalidArgument, "partner", "the direct channel has no partner terms");
+        HP_ASSIGN_OR_RETURN(auto bp, core::GetOptionalInt(c.body, "commission_bp"));
+        p.commission_bp = bp.value_or(0);
+        if (c.body.contains("issuer")) {
+          const Json& is = c.body["issuer"];
+          if (!is.is_object()) return core::FailField(ErrorCode::kInvalidArgument, "issuer", "must be an object");
+          HP_ASSIGN_OR_RETURN(p.issuer.name, core::GetString(is, "name"));
+          HP_ASSIGN_OR_RETURN(p.issuer.registration_number, core::GetString(is, "registration_number"));
+          HP_ASSIGN_OR_RETURN(p.issuer.address, core::GetString(is, "address"));
+        }
+        HP_ASSIGN_OR_RETURN(auto prefix, core::GetOptionalString(c.body, "invoice_prefix"));
+        p.invoice_prefix = prefix.value_or("");
+        HP_ASSIGN_OR_RETURN(auto bill_org, core::GetOptionalString(c.body, "billing_organization_id"));
+        p.billing_organization_id = bill_org.value_or("");
+        HP_TRY(b.prices->UpsertPartner(p, ActorOf(c)));
+        return Response::Json(200, {{"partner", p.partner_id}, {"channel", billing::ChannelName(p.channel)}, {"commission_bp", p.commission_bp},
+                                    {"invoice_prefix", p.invoice_prefix}, {"billing_organization_id", p.billing_organization_id},
+                                    {"issuer", {{"name", p.issuer.name}, {"registration_number", p.issuer.registration_number}, {"address", p.issuer.address}}}});
+      });
+  auto partner_price = [&b, &api](ApiContext& c, const std::string& partner_id, billing::PartnerPriceKind kind) -> core::Result<Response> {
+    billing::Price p;
+    HP_ASSIGN_OR_RETURN(p.product_code, core::GetString(c.body, "product"));
+    HP_ASSIGN_OR_RETURN(p.period, PeriodOf(c.body, billing::BillingPeriod::kMonthly));
+    HP_ASSIGN_OR_RETURN(p.price, YenOf(c.body, "price"));
+    HP_ASSIGN_OR_RETURN(p.setup_fee, YenOf(c.body, "setup_fee", 0));
+    HP_ASSIGN_OR_RETURN(p.effective_from, DateOf(c.body, "effective_from", Today(api)));
+    HP_TRY(b.prices->SetPartnerPrice(partner_id, kind, p, ActorOf(c)));
+    return Response::Json(201, {{"partner", partner_id}, {"kind", kind == billing::PartnerPriceKind::kSell ? "sell" : "wholesale"},
+                                {"product", p.product_code}, {"period", billing::BillingPeriodName(p.period)}, {"price", p.price.yen()},
+                                {"setup_fee", p.setup_fee.yen()}, {"effective_from", billing::FormatDate(p.effective_from)}});
+  };
+  reg({.method = "POST", .pattern = base + "/partners/{partner}/prices",
+       .summary = "A partner price version (kind: wholesale override | sell price to its customers; product, period, price, setup_fee, effective_from).",
+       .request_schema = {{"type", "object"}, {"required", {"kind", "product", "price"}}}},
+      [&b, partner_price](ApiContext& c) -> core::Result<Response> {
+        HP_TRY(b.prices->GetPartner(c.http.Param("partner")));
+        HP_ASSIGN_OR_RETURN(std::string kind, core::GetString(c.body, "kind"));
+        if (kind != "wholesale" && kind != "sell") return core::FailField(ErrorCode::kInvalidArgument, "kind", "must be wholesale or sell");
+        return partner_price(c, c.http.Param("partner"), kind == "sell" ? billing::PartnerPriceKind::kSell : billing::PartnerPriceKind::kWholesale);
+      });
+  reg({.method = "POST", .pattern = base + "/wholesale-prices",
+       .summary = "A version of the default wholesale price list (product, period, price, setup_fee, effective_from).",
+       .request_schema = {{"type", "object"}, {"required", {"product", "price"}}}},
+      [partner_price](ApiContext& c) { return partner_price(c, "", billing::PartnerPriceKind::kWholesale); });
+
+  reg({.method = "GET", .pattern = base + "/organizations/{id}/invoices", .summary = "Invoices of one organization."},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(store::Organization o, StaffOrg(api, c));
+        HP_ASSIGN_OR_RETURN(auto list, b.invoices->List(o.id));
+        Json items = Json::array();
+        for (const auto& i : list) items.push_back(InvoiceJson(i));
+        return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+      });
+  reg({.method = "POST", .pattern = base + "/organizations/{id}/invoices/{invoice}/bank-transfers",
+       .summary = "Record money received by bank transfer (amount, reference); the invoice is paid once fully covered.",
+       .request_schema = {{"type", "object"}, {"required", {"amount", "reference"}}}},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(store::Organization o, StaffOrg(api, c));
+        HP_ASSIGN_OR_RETURN(core::Money amount, YenOf(c.body, "amount"));
+        HP_ASSIGN_OR_RETURN(std::string reference, core::GetString(c.body, "reference"));
+        HP_ASSIGN_OR_RETURN(billing::Payment p, b.payments->MarkBankTransferPaid(o.id, c.http.Param("invoice"), amount, reference, ActorOf(c)));
+        HP_ASSIGN_OR_RETURN(billing::Invoice inv, b.invoices->Get(o.id, p.invoice_id));
+        return Response::Json(201, {{"payment", PaymentJson(p)}, {"invoice", InvoiceJson(inv)}});
+      });
+  reg({.method = "POST", .pattern = base + "/organizations/{id}/invoices/{invoice}/credit-notes",
+       .summary = "Issue a credit note against an invoice (lines: [{description, quantity, unit_price, tax_rate}], reason).",
+       .request_schema = {{"type", "object"}, {"required", {"lines", "reason"}}}},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(store::Organization o, StaffOrg(api, c));
+        HP_TRY(b.invoices->Get(o.id, c.http.Param("invoice")));
+        HP_ASSIGN_OR_RETURN(std::string reason, core::GetString(c.body, "reason"));
+        if (!c.body.contains("lines") || !c.body["lines"].is_array() || c.body["lines"].empty())
+          return core::FailField(ErrorCode::kInvalidArgument, "lines", "a non-empty array of lines");
+        std::vector<billing::LineInput> lines;
+        for (size_t i = 0; i < c.body["lines"].size(); ++i) {
+          const Json& l = c.body["lines"][i];
+          const std::string f = "lines/" + std::to_string(i);
+          if (!l.is_object()) return core::FailField(ErrorCode::kInvalidArgument, f, "must be an object");
+          billing::LineInput in;
+          HP_ASSIGN_OR_RETURN(in.description, core::GetString(l, "description"));
+          HP_ASSIGN_OR_RETURN(auto q, core::GetOptionalInt(l, "quantity"));
+          in.quantity = q.value_or(1);
+          HP_ASSIGN_OR_RETURN(auto up, core::GetOptionalInt(l, "unit_price"));
+          if (!up || *up <= 0 || in.quantity <= 0) return core::FailField(ErrorCode::kInvalidArgument, f, "quantity and unit_price must be positive");
+          in.unit_price = core::Money::Yen(*up);
+          HP_ASSIGN_OR_RETURN(auto rate, core::GetOptionalInt(l, "tax_rate"));
+          HP_ASSIGN_OR_RETURN(in.rate, billing::TaxRateFromPercent(rate.value_or(10), f + "/tax_rate"));
+          lines.push_back(std::move(in));
+        }
+        HP_ASSIGN_OR_RETURN(billing::Invoice note, b.invoices->IssueCreditNote(o.id, c.http.Param("invoice"), lines, reason, ActorOf(c)));
+        return Response::Json(201, InvoiceJson(note));
+      });
+
+  reg({.method = "POST", .pattern = base + "/runs",
+       .summary = "Run billing for a day (date, default today): renewals, usage rating, one invoice per organization. 202 with the run; GET it for the outcome.",
+       .request_schema = {{"type", "object"}}},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        const Date today = Today(api);
+        HP_ASSIGN_OR_RETURN(Date day, DateOf(c.body, "date", today));
+        if (billing::DaysBetween(today, day) > 0) return core::FailField(ErrorCode::kInvalidArgument, "date", "cannot bill a day in the future");
+        const auto actor = ActorOf(c);
+        HP_ASSIGN_OR_RETURN(core::Job job, b.jobs->Enqueue(billing::kBillingRunJob,
+                                                           Json{{"date", billing::FormatDate(day)}, {"actor_type", actor.type}, {"actor_id", actor.id},
+                                                                {"source_ip", actor.source_ip}, {"request_id", actor.request_id}},
+                                                           {.max_attempts = 3}));
+        b.workers->Notify();
+        auto ev = c.Event("billing.run.start", "job:" + job.id);
+        ev.detail = {{"date", billing::FormatDate(day)}};
+        api.AuditAlone(ev);
+        Response r = Response::Json(202, {{"id", job.id}, {"date", billing::FormatDate(day)}, {"state", "queued"}});
+        r.SetHeader("Location", "/api/v1/admin/billing/runs/" + job.id);
+        return r;
+      });
+  reg({.method = "GET", .pattern = base + "/runs/{run}", .summary = "State and outcome of a billing run (renewed, invoices, invoiced_total)."},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        auto job = b.jobs->Get(c.http.Param("run"));
+        if (!job || job->kind != billing::kBillingRunJob) return core::Fail(ErrorCode::kNotFound, "billing run " + c.http.Param("run") + " not found");
+        Json j = {{"id", job->id}, {"state", core::JobStateName(job->state)}, {"date", job->payload.value("date", "")},
+                  {"attempts", job->attempts}, {"result", job->result}};
+        if (!job->last_error.empty()) j["error"] = job->last_error;
+        return Response::Json(200, j);
+      });
+}
+
+}  // namespace hp::cp

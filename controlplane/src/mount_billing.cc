@@ -1,0 +1,415 @@
+// Billing in `hostplane serve`: catalog, channel prices, subscriptions, usage, invoices, the
+// daily billing run, payments (card gateway adapter, or the simulated gateway under --dev),
+// dunning with a control-plane ServiceSuspender, the ledger check, and the /api/v1 routes
+// (billing_routes.cc). Composition as described in docs/billing.md "Composition root".
+#include <cctype>
+#include <sstream>
+
+#include "api.h"
+#include "billing_routes.h"
+#include "hp/billing/sim_gateway.h"
+#include "hp/core/http_client.h"
+#include "hp/core/log.h"
+#include "hp/core/random.h"
+#include "module.h"
+#include "rbac.h"
+#include "tenancy_store.h"
+
+namespace hp::cp {
+namespace {
+
+using billing::Date;
+using core::ErrorCode;
+using core::Json;
+
+// Placeholder issuer of --dev; refused outside --dev so no real invoice carries it.
+constexpr const char* kDevRegistrationNumber = "T0000000000000";
+
+std::string ValidateRegistration(const std::string& v) {
+  auto st = billing::ValidateRegistrationNumber(v);
+  return st ? "" : "must be 'T' followed by 13 digits (適格請求書発行事業者登録番号), e.g. T1234567890123";
+}
+std::string ValidatePrefix(const std::string& v) {
+  if (v.empty() || v.size() > 16) return "must be 1 to 16 characters";
+  for (char ch : v)
+    if (!std::isupper(static_cast<unsigned char>(ch)) && !std::isdigit(static_cast<unsigned char>(ch)) && ch != '-')
+      return "may contain only A-Z, 0-9 and '-'";
+  return "";
+}
+
+core::Result<std::vector<int>> ParseDays(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (item.empty()) continue;
+    if (item.size() > 4 || !std::all_of(item.begin(), item.end(), ::isdigit))
+      return core::FailField(ErrorCode::kInvalidArgument, "billing.dunning.reminder_days",
+                             "config key 'billing.dunning.reminder_days': a comma-separated list of days, e.g. 1,7,14");
+    out.push_back(std::stoi(item));
+  }
+  return out;
+}
+std::string ValidateDays(const std::string& v) { return ParseDays(v) ? "" : "a comma-separated list of days, e.g. 1,7,14"; }
+
+void AddConfig(core::ConfigSchema& s) {
+  using core::ConfigType;
+  s.Add({.key = "billing.issuer.name", .default_value = "hostplane development", .doc = "Issuer name printed on the platform's invoices."});
+  s.Add({.key = "billing.issuer.registration_number", .default_value = kDevRegistrationNumber,
+         .doc = "Qualified-invoice issuer registration number (T + 13 digits); the default is a --dev placeholder refused outside --dev.",
+         .validate = ValidateRegistration});
+  s.Add({.key = "billing.issuer.address", .default_value = "1-1 Development, Chiyoda-ku, Tokyo", .doc = "Issuer address printed on invoices."});
+  s.Add({.key = "billing.tax_rounding", .default_value = "floor", .doc = "Rounding of consumption tax, once per rate per invoice.", .allowed = {"floor", "round", "ceil"}});
+  s.Add({.key = "billing.invoice_prefix", .default_value = "INV", .doc = "Number prefix of the platform's gapless invoice series (PREFIX-00000001).", .validate = ValidatePrefix});
+  s.Add({.key = "billing.payment_terms_days", .type = ConfigType::kInt, .default_value = "14", .doc = "Due date = issue date + this many days.", .min = 0, .max = 365});
+  s.Add({.key = "billing.run_batch_size", .type = ConfigType::kInt, .default_value = "500", .doc = "Organizations per write transaction in the billing run.", .min = 1, .max = 100000});
+  s.Add({.key = "billing.card_gateway.url", .default_value = "", .doc = "Base URL of the card gateway API; empty under --dev starts the simulated gateway on loopback, empty otherwise disables card payments."});
+  s.Add({.key = "billing.card_gateway.api_key", .default_value = "", .doc = "Card gateway API key (Bearer); prefer the environment variable."});
+  s.Add({.key = "billing.card_gateway.webhook_secret", .default_value = "", .doc = "HMAC secret of the card gateway's webhooks; prefer the environment variable."});
+  s.Add({.key = "billing.card_gateway.webhook_tolerance_s", .type = ConfigType::kInt, .default_value = "300", .doc = "Accepted clock skew of webhook signatures.", .min = 1, .max = 86400});
+  s.Add({.key = "billing.dunning.reminder_days", .default_value = "1,7,14", .doc = "Days after the due date on which payment reminders are e-mailed.", .validate = ValidateDays});
+  s.Add({.key = "billing.dunning.suspend_day", .type = ConfigType::kInt, .default_value = "21", .doc = "Days after the due date when the organization is suspended.", .min = 1, .max = 3650});
+  s.Add({.key = "billing.dunning.terminate_day", .type = ConfigType::kInt, .default_value = "45", .doc = "Days after the due date when services are terminated and content deletion is scheduled.", .min = 1, .max = 3650});
+}
+
+std::vector<const core::MigrationSet*> Migrations() { return {&billing::BillingMigrations()}; }
+
+// The simulated gateway posts its webhooks to our public URL through the TLS front: trust the
+// front's certificate and connect to the front's loopback address.
+class FrontClient final : public core::HttpClient {
+ public:
+  FrontClient(std::unique_ptr<core::HttpClient> inner, std::string ca_file, std::string connect_to)
+      : inner_(std::move(inner)), ca_file_(std::move(ca_file)), connect_to_(std::move(connect_to)) {}
+  core::Result<core::HttpClientResponse> Do(const core::HttpClientRequest& request) override {
+    core::HttpClientRequest r = request;
+    r.ca_file = ca_file_;
+    r.connect_to = connect_to_;
+    return inner_->Do(r);
+  }
+
+ private:
+  std::unique_ptr<core::HttpClient> inner_;
+  std::string ca_file_, connect_to_;
+};
+
+// Without a card gateway, Payments still records bank transfers; card calls fail plainly.
+class NoCardGateway final : public billing::PaymentGateway {
+ public:
+  core::Result<billing::GatewayCharge> Authorize(core::Money, const std::string&, const std::string&, const std::string&,
+                                                 const std::string&) override {
+    return Disabled();
+  }
+  core::Result<billing::GatewayCharge> Capture(const std::string&, core::Money, const std::string&) override { return Disabled(); }
+  core::Result<billing::GatewayCharge> Refund(const std::string&, core::Money, const std::string&) override { return Disabled(); }
+  core::Result<billing::GatewayEvent> ParseWebhook(const std::string&, const std::string&) override {
+    return core::Fail(ErrorCode::kUnavailable, "no card gateway is configured");
+  }
+
+ private:
+  static std::unexpected<core::Error> Disabled() {
+    return core::Fail(ErrorCode::kUnavailable, "card payments are not configured (billing.card_gateway.url)");
+  }
+};
+
+// Dunning's view of the control plane: suspends and reactivates the organization itself
+// (organizations.status; members can read and pay but not change anything) and e-mails the
+// organization's owners, admins and billing members.
+// TODO(provisioning): suspend/unsuspend/terminate the organization's shared-hosting sites
+// (suspension page), stop/delete VPS and release dedicated servers here, and turn
+// ScheduleContentDeletion into a durable deletion job. Each call must stay idempotent.
+class ControlPlaneSuspender final : public billing::ServiceSuspender {
+ public:
+  ControlPlaneSuspender(Api& api, billing::InvoiceStore& invoices) : api_(api), invoices_(invoices) {}
+
+  core::Status SendReminder(const std::string& org_id, const std::string& invoice_id, int n) override {
+    HP_ASSIGN_OR_RETURN(billing::Invoice inv, invoices_.Get(org_id, invoice_id));
+    HP_ASSIGN_OR_RETURN(auto open, inv.totals.total.Sub(inv.amount_paid));
+    const std::string subject = "Payment reminder " + std::to_string(n) + ": invoice " + inv.number + " is overdue";
+    const std::string body = "Invoice " + inv.number + " of " + inv.issuer.name + " (" + open.Format() +
+                             " open) was due on " + billing::FormatDate(inv.due_date) +
+                             ".\n\nPlease pay it in the control panel (Billing > Invoices) or by bank transfer.\n"
+                             "Unpaid invoices lead to the suspension of your services.\n\n" +
+                             api_.settings().public_url + "/api/v1/organizations/" + org_id + "/invoices/" + invoice_id + ".html\n";
+    return MailBilling(org_id, subject, body);
+  }
+
+  core::Status SuspendServices(const std::string& org_id, const std::string& reason) override {
+    HP_ASSIGN_OR_RETURN(bool changed, SetStatus(org_id, "active", "suspended", "organization.suspend", {{"by", "billing"}, {"reason", reason}}));
+    if (!changed) return core::Ok();
+    return MailBilling(org_id, "Your services are suspended for an unpaid invoice",
+                       "Your organization was suspended because an invoice is unpaid (" + reason +
+                           ").\nMembers can still sign in and see invoices. Your services resume once it is paid.\n");
+  }
+
+  core::Status ResumeServices(const std::string& org_id) override {
+    // Lift only a suspension billing made; an operator's suspension stays.
+    HP_ASSIGN_OR_RETURN(bool ours, LastSuspensionByBilling(org_id));
+    if (!ours) return core::Ok();
+    HP_ASSIGN_OR_RETURN(bool changed, SetStatus(org_id, "suspended", "active", "organization.unsuspend", {{"by", "billing"}}));
+    if (!changed) return core::Ok();
+    return MailBilling(org_id, "Your services are active again", "Thank you for your payment. Your organization is active again.\n");
+  }
+
+  core::Status TerminateServices(const std::string& org_id) override {
+    HP_TRY(SetStatus(org_id, "suspended", "terminated", "organization.terminate", {{"by", "billing"}}));
+    return core::Ok();
+  }
+
+  core::Status ScheduleContentDeletion(const std::string& org_id, Date on) override {
+    return api_.db().Write([&](SQLite::Database& tx) -> core::Status {
+      HP_ASSIGN_OR_RETURN(store::Organization o, store::GetOrganization(tx, org_id));
+      return api_.audit().Append(tx, Event(o, "organization.content_deletion.schedule", {{"on", billing::FormatDate(on)}}));
+    });
+  }
+
+ private:
+  core::AuditEvent Event(const store::Organization& o, const std::string& action, Json detail) {
+    core::AuditEvent e;
+    e.actor_type = "system";
+    e.actor_id = "billing-dunning";
+    e.organization_id = o.id;
+    e.partner_id = o.partner_id;
+    e.action = action;
+    e.target = "organization:" + o.id;
+    e.detail = std::move(detail);
+    return e;
+  }
+
+  // from -> to in one transaction with its audit event; false when the status was not `from`.
+  core::Result<bool> SetStatus(const std::string& org_id, const std::string& from, const std::string& to,
+                               const std::string& action, Json detail) {
+    return api_.db().Write([&](SQLite::Database& tx) -> core::Result<bool> {
+      HP_ASSIGN_OR_RETURN(store::Organization o, store::GetOrganization(tx, org_id));
+      if (o.status != from) return false;
+      HP_TRY(store::SetOrganizationStatus(tx, o.row, to, api_.Now()));
+      HP_TRY(api_.audit().Append(tx, Event(o, action, std::move(detail))));
+      return true;
+    });
+  }
+
+  core::Result<bool> LastSuspensionByBilling(const std::string& org_id) {
+    AuditQuery q;
+    q.organization_id = org_id;
+    q.action_prefix = "organization.";
+    q.limit = 100;
+    bool ours = false;
+    for (;;) {
+      HP_ASSIGN_OR_RETURN(auto rows, ChainedAuditLog::Query(api_.db(), q));
+      for (const auto& r : rows) {
+        const auto& a = r.event.action;
+        if (a == "organization.suspend" || a == "organization.unsuspend")
+          ours = a == "organization.suspend" && r.event.detail.value("by", "") == "billing";
+      }
+      if (rows.size() < static_cast<size_t>(q.limit)) break;
+      q.after_seq = rows.back().seq;
+    }
+    return ours;
+  }
+
+  core::Status MailBilling(const std::string& org_id, const std::string& subject, const std::string& body) {
+    HP_ASSIGN_OR_RETURN(auto members, api_.db().Read([&](SQLite::Database& tx) -> core::Result<std::vector<store::Member>> {
+      HP_ASSIGN_OR_RETURN(store::Organization o, store::GetOrganization(tx, org_id));
+      return store::ListMembers(tx, o.row);
+    }));
+    for (const auto& m : members)
+      if (m.role == "owner" || m.role == "admin" || m.role == "billing") HP_TRY(api_.QueueMail(m.email, subject, body));
+    return core::Ok();
+  }
+
+  Api& api_;
+  billing::InvoiceStore& invoices_;
+};
+
+class Mounted final : public ServedModule {
+ public:
+  core::RandomIdSource ids;
+  std::unique_ptr<core::HttpClient> http;
+  std::unique_ptr<core::HttpClient> front_http;
+  std::unique_ptr<billing::Catalog> catalog;
+  std::unique_ptr<billing::PriceLists> prices;
+  std::unique_ptr<billing::Ledger> ledger;
+  std::unique_ptr<billing::InvoiceStore> invoices;
+  std::unique_ptr<billing::Subscriptions> subs;
+  std::unique_ptr<billing::UsageMeter> usage;
+  std::unique_ptr<billing::BillingRun> run;
+  std::unique_ptr<billing::SimulatedCardGateway> sim;
+  std::unique_ptr<billing::PaymentGateway> gateway;
+  std::unique_ptr<billing::Payments> payments;
+  std::unique_ptr<ControlPlaneSuspender> suspender;
+  std::unique_ptr<billing::Dunning> dunning;
+  BillingServices services;
+  void Stop() override {
+    if (sim) sim->Shutdown();
+  }
+};
+
+// The daily run is a chain of durable jobs, one per UTC day (idempotency key "billing-run:<day>"),
+// each enqueueing the next before it runs, so a failing day does not break the chain.
+core::Status ScheduleRun(core::JobQueue& jobs, Date day) {
+  core::EnqueueOptions o;
+  o.idempotency_key = "billing-run:" + billing::FormatDate(day);
+  o.run_at = billing::StartOfDay(day);
+  HP_TRY(jobs.Enqueue(billing::kBillingRunJob, Json{{"scheduled", true}, {"date", billing::FormatDate(day)}}, o));
+  return core::Ok();
+}
+
+std::string ConnectAddress(std::string listen) {
+  auto colon = listen.rfind(':');
+  std::string host = listen.substr(0, colon), port = listen.substr(colon + 1);
+  if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
+  if (host == "[::]") host = "[::1]";
+  return host + ":" + port;
+}
+
+core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
+  Api* api = ctx.services->Get<Api>();
+  auto* audit = ctx.services->Get<core::AuditLog>();
+  if (!api || !audit) return core::Fail(ErrorCode::kInternal, "billing needs the control plane module mounted first");
+  const auto& cfg = ctx.config;
+  auto m = std::make_unique<Mounted>();
+
+  billing::BillingConfig bc;
+  bc.platform_issuer = {cfg.GetString("billing.issuer.name"), cfg.GetString("billing.issuer.registration_number"),
+                        cfg.GetString("billing.issuer.address")};
+  if (auto st = billing::ValidateRegistrationNumber(bc.platform_issuer.registration_number); !st)
+    return core::FailField(ErrorCode::kInvalidArgument, "billing.issuer.registration_number",
+                           "config key 'billing.issuer.registration_number': must be 'T' followed by 13 digits");
+  if (!ctx.dev && bc.platform_issuer.registration_number == kDevRegistrationNumber)
+    return core::FailField(ErrorCode::kInvalidArgument, "billing.issuer.registration_number",
+                           "config key 'billing.issuer.registration_number': set your own issuer registration number (the default is a --dev placeholder)");
+  HP_ASSIGN_OR_RETURN(bc.rounding, billing::ParseTaxRounding(cfg.GetString("billing.tax_rounding")));
+  bc.invoice_prefix = cfg.GetString("billing.invoice_prefix");
+  bc.payment_terms_days = static_cast<int>(cfg.GetInt("billing.payment_terms_days"));
+  bc.batch_size = static_cast<int>(cfg.GetInt("billing.run_batch_size"));
+
+  billing::DunningPolicy policy;
+  HP_ASSIGN_OR_RETURN(policy.reminder_days, ParseDays(cfg.GetString("billing.dunning.reminder_days")));
+  policy.suspend_day = static_cast<int>(cfg.GetInt("billing.dunning.suspend_day"));
+  policy.terminate_day = static_cast<int>(cfg.GetInt("billing.dunning.terminate_day"));
+  if (auto st = billing::ValidateDunningPolicy(policy); !st)
+    return core::FailField(ErrorCode::kInvalidArgument, st.error().field, "config key '" + st.error().field + "': " + st.error().detail);
+
+  const billing::BillingDeps deps{&ctx.db, &ctx.clock, &m->ids, audit};
+  m->catalog = std::make_unique<billing::Catalog>(deps);
+  m->prices = std::make_unique<billing::PriceLists>(deps, bc, *m->catalog);
+  m->ledger = std::make_unique<billing::Ledger>(deps);
+  m->invoices = std::make_unique<billing::InvoiceStore>(deps, bc, *m->ledger);
+  m->subs = std::make_unique<billing::Subscriptions>(deps, *m->prices, *m->catalog);
+  m->usage = std::make_unique<billing::UsageMeter>(deps);
+  m->run = std::make_unique<billing::BillingRun>(deps, bc, *m->catalog, *m->prices, *m->invoices);
+  m->suspender = std::make_unique<ControlPlaneSuspender>(*api, *m->invoices);
+  m->dunning = std::make_unique<billing::Dunning>(deps, policy, *m->suspender);
+  billing::Dunning* dunning = m->dunning.get();
+  m->run->OnInvoiceIssued([dunning](SQLite::Database& tx, const billing::Invoice& inv) { return dunning->Open(tx, inv); });
+
+  // Card payments: the configured gateway, or under --dev the simulator on loopback.
+  m->http = core::NewCurlHttpClient();
+  std::string gw_url = cfg.GetString("billing.card_gateway.url");
+  std::string api_key = cfg.GetString("billing.card_gateway.api_key");
+  std::string webhook_secret = cfg.GetString("billing.card_gateway.webhook_secret");
+  if (gw_url.empty() && ctx.dev) {
+    if (api_key.empty()) api_key = "sk_dev_" + core::NewPublicId();
+    if (webhook_secret.empty()) webhook_secret = "whsec_dev_" + core::NewPublicId();
+    std::string cert = cfg.GetString("http.tls_cert");
+    if (cert.empty()) cert = ctx.var_dir + "/tls/server.crt";
+    m->front_http = std::make_unique<FrontClient>(core::NewCurlHttpClient(), cert, ConnectAddress(cfg.GetString("http.listen")));
+    HP_ASSIGN_OR_RETURN(m->sim, billing::SimulatedCardGateway::Create(
+                                    {.api_key = api_key, .webhook_secret = webhook_secret,
+                                     .webhook_url = ctx.public_base_url + "/api/v1/billing/webhooks/card"},
+                                    ctx.clock, *m->front_http, ctx.metrics));
+    gw_url = m->sim->url();
+    core::log::Info("billing: simulated card gateway (--dev)", {{"url", gw_url}});
+  }
+  if (!gw_url.empty()) {
+    HP_ASSIGN_OR_RETURN(m->gateway, billing::HttpCardGateway::Create(
+                                        {.base_url = gw_url,
+                                         .api_key = core::Secret(api_key),
+                                         .webhook_secret = core::Secret(webhook_secret),
+                                         .webhook_tolerance_seconds = cfg.GetInt("billing.card_gateway.webhook_tolerance_s")},
+                                        *m->http, ctx.clock));
+  } else {
+    m->gateway = std::make_unique<NoCardGateway>();
+    core::log::Warn("billing: no card gateway configured (billing.card_gateway.url); card payments are disabled");
+  }
+  m->payments = std::make_unique<billing::Payments>(deps, *m->gateway, *m->invoices, *m->ledger);
+  m->payments->OnInvoicePaid([dunning](SQLite::Database& tx, const billing::Invoice& inv) { return dunning->OnPaid(tx, inv); });
+  if (!gw_url.empty()) {
+    // Payments::MountRoutes' route, declared public for /openapi.json: the caller is the gateway,
+    // authenticated by the HMAC signature.
+    billing::Payments* p = m->payments.get();
+    ctx.router.AddSync({.method = "POST", .pattern = "/api/v1/billing/webhooks/card",
+                        .summary = "Card gateway webhook (X-Gateway-Signature: HMAC-SHA256; 200 processed or duplicate, 401 bad signature).",
+                        .tag = "billing", .permission = kPublic},
+                       [p](const core::http::Request& req) {
+                         auto r = p->HandleWebhook(req.body, req.Header("x-gateway-signature"));
+                         if (!r) return core::http::Response::FromError(r.error());
+                         return core::http::Response::Json(200, Json{{"duplicate", r->duplicate}, {"effect", r->effect}});
+                       });
+  }
+
+  // Jobs.
+  m->dunning->RegisterHandlers(ctx.workers, ctx.jobs);
+  HP_TRY(m->dunning->Start(ctx.jobs));
+  m->ledger->RegisterHandlers(ctx.workers, ctx.jobs);
+  HP_TRY(m->ledger->ScheduleDailyCheck(ctx.jobs));
+  billing::BillingRun* run = m->run.get();
+  core::JobQueue* jobs = &ctx.jobs;
+  const core::Clock* clock = &ctx.clock;
+  ctx.workers.Register(billing::kBillingRunJob, [run, jobs, clock](core::JobContext& jc) -> core::Result<Json> {
+    const Json& p = jc.job().payload;
+    const Date today = billing::ToDate(clock->Now());
+    billing::Actor actor{"system", "billing-run", "", ""};
+    Date day = today;
+    if (p.value("scheduled", false)) {
+      HP_TRY(ScheduleRun(*jobs, billing::AddDays(today, 1)));
+    } else {
+      HP_ASSIGN_OR_RETURN(day, billing::ParseDate(p.value("date", "")));
+      actor = {p.value("actor_type", "staff"), p.value("actor_id", ""), p.value("source_ip", ""), p.value("request_id", "")};
+    }
+    HP_ASSIGN_OR_RETURN(billing::BillingRunResult r, run->Run(day, actor));
+    return Json{{"date", billing::FormatDate(day)}, {"renewed", r.renewed}, {"ended", r.ended},
+                {"usage_records_rated", r.usage_records_rated}, {"invoices", r.invoices}, {"invoiced_total", r.invoiced_total.yen()}};
+  });
+  HP_TRY(ScheduleRun(ctx.jobs, billing::ToDate(ctx.clock.Now())));
+
+  billing::Payments* payments = m->payments.get();
+  billing::InvoiceStore* invoices = m->invoices.get();
+  billing::SimulatedCardGateway* sim = m->sim.get();
+  ctx.workers.Register(kCardPaymentJob, [payments, invoices, sim, jobs](core::JobContext& jc) -> core::Result<Json> {
+    const Json& p = jc.job().payload;
+    const std::string org = p.value("organization_id", ""), invoice = p.value("invoice_id", "");
+    HP_ASSIGN_OR_RETURN(billing::Invoice inv, invoices->Get(org, invoice));
+    // A retried job after a successful capture: nothing left to do.
+    if (inv.status == billing::InvoiceStatus::kPaid) return Json{{"invoice", invoice}, {"state", "paid"}};
+    billing::Actor actor{p.value("actor_type", "user"), p.value("actor_id", ""), p.value("source_ip", ""), p.value("request_id", "")};
+    HP_ASSIGN_OR_RETURN(billing::Payment pay, payments->PayByCard(org, invoice, p.value("card_token", ""), actor));
+    if (sim) {
+      core::EnqueueOptions o;
+      o.idempotency_key = "webhooks:" + pay.id;
+      o.max_attempts = 5;
+      HP_TRY(jobs->Enqueue(kSimWebhookJob, Json::object(), o));
+    }
+    return Json{{"invoice", invoice}, {"state", "paid"}, {"payment", pay.id}, {"amount", pay.amount.yen()}};
+  });
+  if (sim) {
+    // What the real gateway does on its own: POST the signed events to our webhook route.
+    ctx.workers.Register(kSimWebhookJob, [sim](core::JobContext&) -> core::Result<Json> {
+      HP_ASSIGN_OR_RETURN(int delivered, sim->DeliverPending());
+      return Json{{"delivered", delivered}};
+    });
+  }
+
+  m->services = BillingServices{bc, m->catalog.get(), m->prices.get(), m->subs.get(), m->usage.get(), m->invoices.get(),
+                                m->ledger.get(), m->payments.get(), !gw_url.empty(), m->dunning.get(), m->run.get(), &ctx.jobs, &ctx.workers};
+  RegisterBillingRoutes(*api, ctx.router, m->services);
+  RegisterBillingAdminRoutes(*api, ctx.router, m->services);
+  return std::unique_ptr<ServedModule>(std::move(m));
+}
+
+}  // namespace
+
+ModuleSpec BillingModuleSpec() { return {"billing", AddConfig, Migrations, Mount}; }
+
+}  // namespace hp::cp

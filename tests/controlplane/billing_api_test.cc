@@ -1,0 +1,251 @@
+// Billing through `hostplane serve --dev` (issue 8): a customer orders, staff run billing, the
+// qualified invoice (T-number, tax once per rate, gapless numbers) is paid by card through the
+// simulated gateway and its signed webhook; an unpaid invoice walks through reminders (e-mails in
+// var/mail) and suspension of the organization as the dev clock moves, and payment lifts it.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <tuple>
+
+#include "api_fixture.h"
+
+namespace hp::testing {
+namespace {
+
+constexpr double kDay = 86400;
+
+Caller CreateStaff(ApiServer& s) {
+  TempDir d;
+  WriteFile(d.path() + "/pw", "Staff password 77\n");
+  auto [rc, out] = Run({HostplaneBinary(), "staff", "create", "--email", "billing-ops@hostplane.example", "--password-file", d.path() + "/pw", "--var", s.var()});
+  EXPECT_EQ(rc, 0) << out;
+  return s.SignIn("billing-ops@hostplane.example", "Staff password 77");
+}
+
+// A 10% hosting plan with a setup fee, a bigger plan, and an 8% (reduced rate) item.
+void CreateCatalog(ApiServer& s, const Caller& staff) {
+  const std::string base = "/api/v1/admin/billing/products";
+  for (const auto& [code, kind, name, rate, price, setup] : std::vector<std::tuple<std::string, std::string, std::string, int, int, int>>{
+           {"shared-s", "shared_plan", "Shared hosting S", 10, 1000, 500},
+           {"shared-m", "shared_plan", "Shared hosting M", 10, 2000, 0},
+           {"newsletter", "addon", "Printed newsletter", 8, 300, 0}}) {
+    auto p = s.Call("POST", base, {{"code", code}, {"kind", kind}, {"name", name}, {"tax_rate", rate}}, staff);
+    ASSERT_EQ(p.status, 201) << p.body;
+    auto pr = s.Call("POST", base + "/" + code + "/prices", {{"period", "monthly"}, {"price", price}, {"setup_fee", setup}}, staff);
+    ASSERT_EQ(pr.status, 201) << pr.body;
+  }
+}
+
+// Staff run billing for the server's today and wait for the run to finish.
+Json RunBilling(ApiServer& s, const Caller& staff) {
+  auto run = s.Call("POST", "/api/v1/admin/billing/runs", Json::object(), staff);
+  EXPECT_EQ(run.status, 202) << run.body;
+  Json out;
+  EXPECT_TRUE(PollUntil([&] {
+    out = s.Call("GET", "/api/v1/admin/billing/runs/" + run.json.value("id", ""), nullptr, staff).json;
+    return out.value("state", "") == "succeeded";
+  }, std::chrono::seconds(10))) << out.dump();
+  return out;
+}
+
+Json Invoices(ApiServer& s, const ApiServer::Account& a) {
+  return s.Call("GET", "/api/v1/organizations/" + a.org_id + "/invoices", nullptr, a.session).json["items"];
+}
+
+TEST(BillingApi, OrderRunInvoiceAndPayByCardThroughTheSimulatedGateway) {
+  ApiServer s({{"HOSTPLANE_BILLING_ISSUER_NAME", "Example Hosting K.K."},
+               {"HOSTPLANE_BILLING_ISSUER_REGISTRATION_NUMBER", "T1234567890123"}});
+  Caller staff = CreateStaff(s);
+  ASSERT_FALSE(staff.cookie.empty());
+  CreateCatalog(s, staff);
+  auto a = s.SignUp("buyer@shop.example", "Buyer K.K.");
+  auto b = s.SignUp("other@shop.example", "Other K.K.");
+  const std::string org = "/api/v1/organizations/" + a.org_id;
+
+  // The catalog shows the direct channel's list price.
+  auto cat = s.Call("GET", org + "/catalog", nullptr, a.session);
+  ASSERT_EQ(cat.status, 200) << cat.body;
+  EXPECT_EQ(cat.json["channel"], "direct");
+  bool found = false;
+  for (const auto& p : cat.json["items"])
+    if (p["code"] == "shared-s") {
+      found = true;
+      EXPECT_EQ(p["prices"][0]["price"], 1000);
+      EXPECT_EQ(p["prices"][0]["setup_fee"], 500);
+    }
+  EXPECT_TRUE(found) << cat.body;
+
+  auto sub = s.Call("POST", org + "/subscriptions", {{"product", "shared-s"}, {"period", "monthly"}}, a.session);
+  ASSERT_EQ(sub.status, 201) << sub.body;
+  EXPECT_EQ(sub.json["state"], "active");
+  EXPECT_EQ(sub.headers["location"], org + "/subscriptions/" + sub.json["id"].get<std::string>());
+  ASSERT_EQ(s.Call("POST", org + "/subscriptions", {{"product", "newsletter"}}, a.session).status, 201);
+  auto bad = s.Call("POST", org + "/subscriptions", {{"product", "no-such-plan"}}, a.session);
+  EXPECT_EQ(bad.status, 404) << bad.body;
+  ASSERT_EQ(s.Call("POST", "/api/v1/organizations/" + b.org_id + "/subscriptions", {{"product", "shared-m"}}, b.session).status, 201);
+
+  Json run = RunBilling(s, staff);
+  EXPECT_EQ(run["result"]["date"], sub.json["current_period"]["start"]) << "staff run billing for the server's today: " << run.dump();
+
+  // A's qualified invoice: T-number, 10% and 8% lines, tax once per rate.
+  Json inv_a = Invoices(s, a);
+  ASSERT_EQ(inv_a.size(), 1u) << inv_a.dump();
+  Json inv = inv_a[0];
+  EXPECT_EQ(inv["issuer"]["registration_number"], "T1234567890123");
+  EXPECT_EQ(inv["issuer"]["name"], "Example Hosting K.K.");
+  EXPECT_EQ(inv["status"], "issued");
+  ASSERT_EQ(inv["tax_by_rate"].size(), 2u) << inv.dump();
+  EXPECT_EQ(inv["tax_by_rate"][0]["tax_rate"], 10);
+  EXPECT_EQ(inv["tax_by_rate"][0]["subtotal"], 1500);  // plan + setup fee
+  EXPECT_EQ(inv["tax_by_rate"][0]["tax"], 150);
+  EXPECT_EQ(inv["tax_by_rate"][1]["tax_rate"], 8);
+  EXPECT_EQ(inv["tax_by_rate"][1]["subtotal"], 300);
+  EXPECT_EQ(inv["tax_by_rate"][1]["tax"], 24);
+  EXPECT_EQ(inv["total"], 1974);
+  // Gapless numbers across organizations in the platform's series.
+  Json inv_b = Invoices(s, b);
+  ASSERT_EQ(inv_b.size(), 1u);
+  std::set<std::string> numbers = {inv["number"], inv_b[0]["number"]};
+  EXPECT_EQ(numbers, (std::set<std::string>{"INV-00000001", "INV-00000002"}));
+  const std::string id = inv["id"];
+
+  // The printable document and the CSV export.
+  auto html = s.Call("GET", org + "/invoices/" + id + ".html", nullptr, a.session);
+  ASSERT_EQ(html.status, 200) << html.body;
+  EXPECT_EQ(html.headers["content-type"].rfind("text/html", 0), 0u);
+  EXPECT_NE(html.body.find("T1234567890123"), std::string::npos);
+  EXPECT_NE(html.body.find(inv["number"].get<std::string>()), std::string::npos);
+  auto csv = s.Call("GET", org + "/invoices.csv", nullptr, a.session);
+  ASSERT_EQ(csv.status, 200);
+  EXPECT_NE(csv.body.find(inv["number"].get<std::string>()), std::string::npos);
+  // Cursor pagination: one per page.
+  auto page = s.Call("GET", org + "/invoices?limit=1", nullptr, a.session);
+  EXPECT_EQ(page.json["items"].size(), 1u);
+  ASSERT_TRUE(page.json["next_cursor"].is_string());
+  auto page2 = s.Call("GET", org + "/invoices?limit=1&cursor=" + page.json["next_cursor"].get<std::string>(), nullptr, a.session);
+  EXPECT_EQ(page2.json["items"].size(), 0u) << page2.body;
+
+  // Pay by card: 202, then the invoice turns paid; the gateway's webhook does not pay twice.
+  auto pay = s.Call("POST", org + "/invoices/" + id + "/payments", {{"card_token", "tok_visa"}}, a.session);
+  ASSERT_EQ(pay.status, 202) << pay.body;
+  EXPECT_NE(pay.headers["location"].find("/operations/"), std::string::npos);
+  Json now;
+  ASSERT_TRUE(PollUntil([&] {
+    now = s.Call("GET", org + "/invoices/" + id, nullptr, a.session).json;
+    return now.value("status", "") == "paid";
+  }, std::chrono::seconds(10))) << now.dump();
+  EXPECT_EQ(now["amount_paid"], 1974);
+  Json hooks;
+  ASSERT_TRUE(PollUntil([&] {
+    hooks = s.Call("GET", "/api/v1/admin/jobs?kind=billing.dev.gateway_webhooks", nullptr, staff).json;
+    return hooks["items"].size() == 1 && hooks["items"][0]["state"] == "succeeded";
+  }, std::chrono::seconds(10))) << hooks.dump();
+  auto payments = s.Call("GET", org + "/payments", nullptr, a.session);
+  ASSERT_EQ(payments.json["items"].size(), 1u) << payments.body;
+  EXPECT_EQ(payments.json["items"][0]["amount"], 1974);
+  EXPECT_EQ(payments.json["items"][0]["state"], "captured");
+  // A forged webhook is refused.
+  Json event = {{"id", "evt_forged"}, {"type", "charge.captured"}};
+  event["data"] = {{"id", "auth_x"}, {"amount", 1}, {"metadata", {{"organization_id", b.org_id}, {"invoice_id", inv_b[0]["id"]}}}};
+  auto forged = s.Call("POST", "/api/v1/billing/webhooks/card", event, {}, {"X-Gateway-Signature: t=1,v1=00"});
+  EXPECT_EQ(forged.status, 401) << forged.body;
+  EXPECT_EQ(Invoices(s, b)[0]["status"], "issued");
+  // Paying again is a conflict.
+  EXPECT_EQ(s.Call("POST", org + "/invoices/" + id + "/payments", {{"card_token", "tok_visa"}}, a.session).status, 409);
+
+  // A declined card leaves B's invoice open and is audited.
+  const std::string org_b = "/api/v1/organizations/" + b.org_id;
+  ASSERT_EQ(s.Call("POST", org_b + "/invoices/" + inv_b[0]["id"].get<std::string>() + "/payments", {{"card_token", "tok_decline"}}, b.session).status, 202);
+  EXPECT_TRUE(PollUntil([&] {
+    return s.Call("GET", org_b + "/audit-events?action=billing.payment.decline", nullptr, b.session).json["items"].size() == 1;
+  }, std::chrono::seconds(10)));
+  EXPECT_EQ(Invoices(s, b)[0]["status"], "issued");
+
+  // A credit note takes the next number of the same series.
+  auto note = s.Call("POST", "/api/v1/admin/billing/organizations/" + a.org_id + "/invoices/" + id + "/credit-notes",
+                     {{"reason", "goodwill"}, {"lines", Json::array({{{"description", "Goodwill credit"}, {"unit_price", 100}, {"tax_rate", 10}}})}}, staff);
+  ASSERT_EQ(note.status, 201) << note.body;
+  EXPECT_EQ(note.json["number"], "INV-00000003");
+  EXPECT_EQ(note.json["kind"], "credit_note");
+  EXPECT_EQ(note.json["total"], 110);  // a credit note states the amount credited
+
+  // Plan change: preview first (change on the period's first day: whole prices), then change.
+  const std::string sub_url = org + "/subscriptions/" + sub.json["id"].get<std::string>();
+  auto preview = s.Call("GET", sub_url + "/change-plan?product=shared-m", nullptr, a.session);
+  ASSERT_EQ(preview.status, 200) << preview.body;
+  EXPECT_EQ(preview.json["proration"]["kind"], "upgrade");
+  EXPECT_EQ(preview.json["proration"]["credit"], 1000);
+  EXPECT_EQ(preview.json["proration"]["charge"], 2000);
+  EXPECT_EQ(preview.json["proration"]["net"], 1000);
+  EXPECT_EQ(s.Call("GET", sub_url, nullptr, a.session).json["product"], "shared-s") << "a preview changes nothing";
+  auto change = s.Call("POST", sub_url + "/change-plan", {{"product", "shared-m"}}, a.session);
+  ASSERT_EQ(change.status, 200) << change.body;
+  EXPECT_EQ(change.json["subscription"]["product"], "shared-m");
+  EXPECT_EQ(change.json["proration"]["net"], 1000);
+  auto cancel = s.Call("POST", sub_url + "/cancel", Json::object(), a.session);
+  ASSERT_EQ(cancel.status, 200) << cancel.body;
+  EXPECT_EQ(cancel.json["cancel_at_period_end"], true);
+  EXPECT_EQ(cancel.json["state"], "active");
+  // B cannot see A's invoice.
+  EXPECT_EQ(s.Call("GET", org_b + "/invoices/" + id, nullptr, b.session).status, 404);
+}
+
+TEST(BillingApi, UnpaidInvoiceRemindsThenSuspendsAndPaymentReactivates) {
+  ApiServer s({{"HOSTPLANE_BILLING_DUNNING_REMINDER_DAYS", "1,3"},
+               {"HOSTPLANE_BILLING_DUNNING_SUSPEND_DAY", "5"},
+               {"HOSTPLANE_BILLING_DUNNING_TERMINATE_DAY", "30"}});
+  Caller staff = CreateStaff(s);
+  ASSERT_FALSE(staff.cookie.empty());
+  CreateCatalog(s, staff);
+  auto a = s.SignUp("late@payer.example", "Late Payer");
+  const std::string org = "/api/v1/organizations/" + a.org_id;
+  ASSERT_EQ(s.Call("POST", org + "/subscriptions", {{"product", "shared-s"}}, a.session).status, 201);
+  RunBilling(s, staff);
+  Json inv = Invoices(s, a)[0];
+  const std::string number = inv["number"];
+  // Sessions expire while the clock moves by days: the customer uses an API token, staff sign in again.
+  Caller token = s.Token(a.session, a.org_id, {"org.read", "billing.read", "billing.manage", "audit.read"});
+  ASSERT_FALSE(token.token.empty());
+  auto status = [&] {
+    auto r = s.Call("GET", org, nullptr, token);
+    return r.json["status"].is_string() ? r.json["status"].get<std::string>() : r.body;
+  };
+
+  s.Advance(15 * kDay);  // one day past the due date (issue + 14)
+  std::string r1 = s.WaitMail(a.email, "Payment reminder 1");
+  ASSERT_FALSE(r1.empty()) << "first reminder not sent";
+  EXPECT_NE(r1.find(number), std::string::npos) << r1;
+  EXPECT_EQ(status(), "active");
+
+  s.Advance(2 * kDay);
+  EXPECT_FALSE(s.WaitMail(a.email, "Payment reminder 2").empty()) << "second reminder not sent";
+  EXPECT_EQ(status(), "active");
+
+  s.Advance(2 * kDay);  // day 5 after the due date: suspension
+  EXPECT_TRUE(PollUntil([&] { return status() == "suspended"; }, std::chrono::seconds(10)));
+  EXPECT_FALSE(s.WaitMail(a.email, "suspended").empty());
+  auto denied = s.Call("POST", org + "/subscriptions", {{"product", "shared-m"}}, token);
+  EXPECT_EQ(denied.status, 403) << denied.body;
+  EXPECT_EQ(s.Call("GET", org + "/invoices", nullptr, token).status, 200) << "a suspended customer still sees invoices";
+  auto subs = s.Call("GET", org + "/subscriptions", nullptr, token);
+  EXPECT_EQ(subs.json["items"][0]["state"], "suspended");
+
+  // Money arrives by bank transfer; the next sweep lifts the suspension.
+  staff = s.SignIn("billing-ops@hostplane.example", "Staff password 77");
+  auto paid = s.Call("POST", "/api/v1/admin/billing/organizations/" + a.org_id + "/invoices/" + inv["id"].get<std::string>() + "/bank-transfers",
+                     {{"amount", inv["total"]}, {"reference", "MUFG 20260101-0001"}}, staff);
+  ASSERT_EQ(paid.status, 201) << paid.body;
+  EXPECT_EQ(paid.json["invoice"]["status"], "paid");
+  s.Advance(3601);
+  EXPECT_TRUE(PollUntil([&] { return status() == "active"; }, std::chrono::seconds(10)));
+  EXPECT_FALSE(s.WaitMail(a.email, "active again").empty());
+  EXPECT_EQ(s.Call("GET", org + "/subscriptions", nullptr, token).json["items"][0]["state"], "active");
+  auto audit = s.Call("GET", org + "/audit-events?action=organization.", nullptr, token);
+  std::vector<std::string> actions;
+  for (const auto& e : audit.json["items"])
+    if (e["action"] == "organization.suspend" || e["action"] == "organization.unsuspend") actions.push_back(e["action"]);
+  EXPECT_EQ(actions, (std::vector<std::string>{"organization.suspend", "organization.unsuspend"})) << audit.body;
+}
+
+}  // namespace
+}  // namespace hp::testing
