@@ -182,7 +182,7 @@ TEST(Serve, NewerDatabaseIsRefusedByMigrateAndServe) {
   auto [rc2, check] = hp::testing::Run({HostplaneBinary(), "migrate", "--check", "--var", var});
   EXPECT_EQ(rc2, 0) << check;
   {
-    SQLite::Database db(var + "/hostplane.db", SQLite::OPEN_READWRITE);
+    SQLite::Database db(var + "/hostplane.db", SQLite::OPEN_READWRITE, 5000);
     db.exec("INSERT INTO schema_migrations(module, version, name) VALUES ('core', 999, '0999_future')");
   }
   auto [rc3, refused] = hp::testing::Run({HostplaneBinary(), "migrate", "--var", var});
@@ -278,7 +278,7 @@ TEST(Serve, BackupCliWhileServingAndRestore) {
   ASSERT_TRUE(s.WaitReady()) << s.process().Stderr();
   const std::string dbpath = s.var_dir() + "/hostplane.db";
   {
-    SQLite::Database db(dbpath, SQLite::OPEN_READWRITE);
+    SQLite::Database db(dbpath, SQLite::OPEN_READWRITE, 5000);
     db.exec("CREATE TABLE IF NOT EXISTS backup_probe(id INTEGER PRIMARY KEY, v TEXT)");
   }
   std::atomic<bool> stop{false};
@@ -304,7 +304,7 @@ TEST(Serve, BackupCliWhileServingAndRestore) {
   auto [rc2, text2] = hp::testing::Run({HostplaneBinary(), "restore", "--var", var2, "--from", out.path() + "/b.db"});
   ASSERT_EQ(rc2, 0) << text2;
   {
-    SQLite::Database r(var2 + "/hostplane.db", SQLite::OPEN_READONLY);
+    SQLite::Database r(var2 + "/hostplane.db", SQLite::OPEN_READONLY, 5000);
     EXPECT_EQ(r.execAndGet("PRAGMA integrity_check").getString(), "ok");
     SQLite::Statement q(r, "SELECT COUNT(*) FROM backup_probe WHERE id <= ?");
     q.bind(1, before);
@@ -323,7 +323,7 @@ TEST(Cli, JobsListShowsQueuedJobsAndUsageErrorsAreClear) {
   const std::string var = dir.path() + "/var";
   ASSERT_EQ(hp::testing::Run({HostplaneBinary(), "migrate", "--var", var}).first, 0);
   {
-    SQLite::Database db(var + "/hostplane.db", SQLite::OPEN_READWRITE);
+    SQLite::Database db(var + "/hostplane.db", SQLite::OPEN_READWRITE, 5000);
     db.exec("INSERT INTO jobs(public_id, kind, payload, state, max_attempts, run_at, created_at, updated_at, last_error) "
             "VALUES ('job-aaaa', 'dns.publish', '{}', 'dead', 8, 0, 0, 0, 'primary refused TSIG')");
   }
