@@ -238,6 +238,7 @@ int CmdJobs(const Args& a) {
 
 int RunAcmeCommand(int argc, char** argv);  // cli_acme.cc
 int RunCaCommand(int argc, char** argv);  // cli_ca.cc
+int RunHostsCommand(int argc, char** argv);  // cli_hosts.cc
 int Main(int argc, char** argv) {
   if (argc < 2) return Usage("missing command");
   std::string cmd = argv[1];
@@ -259,6 +260,7 @@ int Main(int argc, char** argv) {
   if (cmd == "restore") return CmdRestore(*args);
   if (cmd == "jobs") return CmdJobs(*args);
   if (cmd == "ca") return RunCaCommand(argc, argv);
+  if (cmd == "hosts") return RunHostsCommand(argc, argv);
   if (cmd == "acme") return RunAcmeCommand(argc, argv);
   if (cmd == "roles" || cmd == "staff" || cmd == "audit" || cmd == "partners" || cmd == "orgs") {
     if (int rc = CheckOptions(*args, {"--config", "--var", "--email", "--password-file", "--from", "--to",

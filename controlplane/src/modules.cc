@@ -6,6 +6,7 @@ namespace hp::cp {
 
 ModuleSpec ControlPlaneModuleSpec();
 ModuleSpec DnsModuleSpec();   // mount_dns.cc
+ModuleSpec ProvisioningModuleSpec();  // mount_provisioning.cc
 ModuleSpec BillingModuleSpec();  // mount_billing.cc
 ModuleSpec AcmeModuleSpec();  // mount_acme.cc
 ModuleSpec PartnerModuleSpec();  // mount_partner.cc
@@ -14,6 +15,7 @@ const std::vector<ModuleSpec>& AllModules() {
   static const std::vector<ModuleSpec> kModules = {
       ControlPlaneModuleSpec(),
       DnsModuleSpec(),
+      ProvisioningModuleSpec(),
       BillingModuleSpec(),
       AcmeModuleSpec(),
       PartnerModuleSpec(),

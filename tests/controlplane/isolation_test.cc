@@ -80,6 +80,26 @@ std::map<std::string, std::string> BillingIdsOf(ApiServer& s, const ApiServer::A
           {"run", run.json.value("id", "")}};
 }
 
+// Provisioning fixtures of `a` on the dev inventory: a VPS with a snapshot, a site, a dedicated
+// server, and a host id for the staff routes.
+std::map<std::string, std::string> ProvisioningIdsOf(ApiServer& s, const std::string& org, const Caller& who) {
+  const std::string base = "/api/v1/organizations/" + org;
+  auto wait = [&](const Reply& r) {
+    EXPECT_EQ(r.status, 202) << r.body;
+    EXPECT_TRUE(PollUntil([&] { return s.Call("GET", r.json["operation"].value("url", ""), nullptr, who).json.value("state", "") == "succeeded"; },
+                          std::chrono::seconds(20))) << r.body;
+    return r;
+  };
+  auto vps = wait(s.Call("POST", base + "/vps", {{"hostname", "iso"}, {"template", "tiny"}, {"plan", {{"vcpus", 1}, {"ram_mib", 512}, {"disk_gib", 2}}}}, who));
+  const std::string vps_id = vps.json["vps"].value("id", "");
+  wait(s.Call("POST", base + "/vps/" + vps_id + "/snapshots", {{"name", "iso-snap"}}, who));
+  auto site = wait(s.Call("POST", base + "/sites", {{"domain", "alice-isolation.example"}}, who));
+  auto server = wait(s.Call("POST", base + "/dedicated", {{"hostname", "iso-metal"}, {"template", "tiny"}}, who));
+  SQLite::Database db(s.var() + "/hostplane.db", SQLite::OPEN_READONLY, 5000);
+  return {{"vps", vps_id}, {"snapshot", "iso-snap"}, {"site", site.json["site"].value("id", "")},
+          {"server", server.json["server"].value("id", "")}, {"host", db.execAndGet("SELECT public_id FROM prov_hosts LIMIT 1").getString()}};
+}
+
 class Isolation : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { s_ = new ApiServer(); }
@@ -110,6 +130,7 @@ TEST_F(Isolation, AnotherOrganizationsTokenGets404OnEveryRouteWithAnId) {
   const std::string token_a_id = ta.token.substr(3, 22);
   // Fixtures: one real resource of organization A for every kind of id a route can take.
   std::map<std::string, std::string> a_ids = BillingIdsOf(*s_, a);
+  a_ids.merge(ProvisioningIdsOf(*s_, a.org_id, ta));
   a_ids.insert({
       {"org", a.org_id}, {"user", a.user_id}, {"token", token_a_id}, {"invitation", inv.json["id"]}, {"id", a.org_id},
       {"zone", zone.json["id"]}, {"record", rec.json["id"]}, {"operation", OperationOf(*s_, a.org_id)}});
@@ -231,7 +252,8 @@ TEST_F(Isolation, EachOfTheSevenRolesIsAllowedExactlyItsPermissions) {
     std::map<std::string, std::string> ids = {{"org", owner.org_id}, {"user", "nosuchuser0000000000000"}, {"token", "nosuchtoken000000000000"},
                                               {"invitation", "nosuchinvite00000000000"}, {"zone", "nosuchzone0000000000000"},
                                               {"record", "nosuchrecord00000000000"}, {"operation", "nosuchoperation00000000"},
-                                              {"subscription", "nosuchsubscription00000"}, {"invoice", "nosuchinvoice0000000000"}};
+                                              {"subscription", "nosuchsubscription00000"}, {"invoice", "nosuchinvoice0000000000"},
+                                              {"vps", "nosuchvps00000000000000"}, {"site", "nosuchsite0000000000000"}, {"server", "nosuchserver00000000000"}, {"snapshot", "nosuch"}};
     for (const auto& [role, who] : tokens) {
       const Json body = (r.method == "POST" || r.method == "PATCH") ? Json::object() : Json(nullptr);
       auto reply = s_->Call(r.method, Fill(r.path, ids), body, who);
