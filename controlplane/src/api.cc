@@ -317,7 +317,8 @@ core::Result<Principal> Api::Authenticate(const Request& req) {
   return p;
 }
 
-void Api::Register(core::http::Router& router, core::http::RouteInfo info, ApiHandler handler, bool cpu_heavy) {
+void Api::Register(core::http::Router& router, core::http::RouteInfo info, ApiHandler handler, bool cpu_heavy,
+                   bool allowed_while_suspended) {
   const std::string perm = info.permission;
   if (perm.empty() || !(perm == kPublic || perm == kAuthenticated || perm == kStaff || IsPermission(perm))) {
     std::fprintf(stderr, "fatal: route %s %s declares no valid permission ('%s')\n", info.method.c_str(), info.pattern.c_str(), perm.c_str());
@@ -325,18 +326,20 @@ void Api::Register(core::http::Router& router, core::http::RouteInfo info, ApiHa
   }
   if (info.tag.empty()) info.tag = "api";
   core::http::RouteInfo copy = info;
-  router.Add(std::move(info), [this, copy, handler, cpu_heavy](Request&& req, core::http::Reply reply) {
+  const bool susp = allowed_while_suspended;
+  router.Add(std::move(info), [this, copy, handler, cpu_heavy, susp](Request&& req, core::http::Reply reply) {
     if (cpu_heavy) {
       auto shared = std::make_shared<Request>(std::move(req));
-      cpu_.Submit([this, copy, handler, shared, reply] { Handle(copy, handler, std::move(*shared), reply); });
+      cpu_.Submit([this, copy, handler, susp, shared, reply] { Handle(copy, handler, susp, std::move(*shared), reply); });
     } else {
-      Handle(copy, handler, std::move(req), reply);
+      Handle(copy, handler, susp, std::move(req), reply);
     }
   });
 }
 
-void Api::Handle(const core::http::RouteInfo& info, const ApiHandler& handler, Request&& req, core::http::Reply reply) {
-  auto r = Run(info, handler, req);
+void Api::Handle(const core::http::RouteInfo& info, const ApiHandler& handler, bool allowed_while_suspended, Request&& req,
+                 core::http::Reply reply) {
+  auto r = Run(info, handler, allowed_while_suspended, req);
   Response resp = r ? std::move(*r) : Response::FromError(r.error());
   if (!r && r.error().code == ErrorCode::kUnauthenticated) resp.SetHeader("WWW-Authenticate", "Bearer realm=\"hostplane\"");
   if (!r && r.error().code == ErrorCode::kInternal) core::log::Error("api internal error", {{"path", req.path}, {"error", r.error().detail}});
@@ -344,7 +347,8 @@ void Api::Handle(const core::http::RouteInfo& info, const ApiHandler& handler, R
   reply(std::move(resp));
 }
 
-core::Result<Response> Api::Run(const core::http::RouteInfo& info, const ApiHandler& handler, const Request& req) {
+core::Result<Response> Api::Run(const core::http::RouteInfo& info, const ApiHandler& handler, bool allowed_while_suspended,
+                                const Request& req) {
   HP_ASSIGN_OR_RETURN(Principal who, Authenticate(req));
   int retry = 0;
   const std::string rl_key = who.kind == Principal::Kind::kAnonymous ? "ip:" + req.remote_ip : who.Key();
@@ -384,7 +388,7 @@ core::Result<Response> Api::Run(const core::http::RouteInfo& info, const ApiHand
     ctx.role = access->second;
     if (!IpInAllowlist(req.remote_ip, ctx.org->ip_allowlist))
       return deny(core::Error(ErrorCode::kPermissionDenied, "address " + req.remote_ip + " is not in this organization's IP allow-list"));
-    if (ctx.org->status != "active" && Unsafe(req.method))
+    if (ctx.org->status != "active" && Unsafe(req.method) && !(allowed_while_suspended && ctx.org->status == "suspended"))
       return deny(core::Error(ErrorCode::kPermissionDenied, "organization is " + ctx.org->status + "; contact support"));
     if (IsPermission(perm)) {
       if (!RoleHas(ctx.role, perm))

@@ -83,7 +83,10 @@ class Api {
 
   // `info.permission` is required: a role permission, kPublic, kAuthenticated or kStaff.
   // `cpu_heavy` runs the handler on the CPU pool instead of the reactor thread.
-  void Register(core::http::Router& router, core::http::RouteInfo info, ApiHandler handler, bool cpu_heavy = false);
+  // `allowed_while_suspended`: writes to a suspended organization are refused (403) except on
+  // routes that must keep working then, such as paying the invoice that caused the suspension.
+  void Register(core::http::Router& router, core::http::RouteInfo info, ApiHandler handler, bool cpu_heavy = false,
+                bool allowed_while_suspended = false);
 
   core::Database& db() { return db_; }
   core::JobQueue* jobs() { return &jobs_; }
@@ -99,10 +102,10 @@ class Api {
   void AuditAlone(const core::AuditEvent& e);
 
  private:
-  void Handle(const core::http::RouteInfo& info, const ApiHandler& handler, core::http::Request&& req,
-              core::http::Reply reply);
+  void Handle(const core::http::RouteInfo& info, const ApiHandler& handler, bool allowed_while_suspended,
+              core::http::Request&& req, core::http::Reply reply);
   core::Result<core::http::Response> Run(const core::http::RouteInfo& info, const ApiHandler& handler,
-                                         const core::http::Request& req);
+                                         bool allowed_while_suspended, const core::http::Request& req);
   core::Result<Principal> Authenticate(const core::http::Request& req);
   bool RateLimit(const std::string& key, int* retry_after);
 

@@ -291,7 +291,12 @@ void RegisterBillingRoutes(Api& api, core::http::Router& router, BillingServices
   reg({.method = "GET", .pattern = base + "/invoices/{invoice}.html", .summary = "The printable qualified invoice (HTML) with issuer registration number and tax per rate.",
        .permission = "billing.read", .response_type = "text/html"},
       [&b](ApiContext& c) { return InvoiceResponse(b, c); });
-  reg({.method = "POST", .pattern = base + "/invoices/{invoice}/payments",
+  // Paying must work while the organization is suspended for non-payment.
+  auto reg_payable = [&](core::http::RouteInfo info, ApiHandler h) {
+    info.tag = "billing";
+    api.Register(router, std::move(info), std::move(h), /*cpu_heavy=*/false, /*allowed_while_suspended=*/true);
+  };
+  reg_payable({.method = "POST", .pattern = base + "/invoices/{invoice}/payments",
        .summary = "Pay the open amount by card (card_token from the gateway's card form). 202 with the operation; the invoice turns paid when the capture is confirmed.",
        .permission = "billing.manage", .request_schema = {{"type", "object"}, {"required", {"card_token"}}}},
       [&api, &b](ApiContext& c) -> core::Result<Response> {

@@ -229,6 +229,10 @@ TEST(BillingApi, UnpaidInvoiceRemindsThenSuspendsAndPaymentReactivates) {
   EXPECT_EQ(s.Call("GET", org + "/invoices", nullptr, token).status, 200) << "a suspended customer still sees invoices";
   auto subs = s.Call("GET", org + "/subscriptions", nullptr, token);
   EXPECT_EQ(subs.json["items"][0]["state"], "suspended");
+  // Paying is the one write a suspended customer must still be able to make (this card declines,
+  // so the bank transfer below is what settles the invoice).
+  auto try_card = s.Call("POST", org + "/invoices/" + inv["id"].get<std::string>() + "/payments", {{"card_token", "tok_decline"}}, token);
+  EXPECT_EQ(try_card.status, 202) << "a suspended customer must be able to pay: " << try_card.body;
 
   // Money arrives by bank transfer; the next sweep lifts the suspension.
   staff = s.SignIn("billing-ops@hostplane.example", "Staff password 77");
