@@ -257,7 +257,16 @@ bool Api::RateLimit(const std::string& key, int* retry_after) {
   return false;
 }
 
-core::Result<Principal> Api::Authenticate(const Request& req) {
+core::Result<Principal> Api::Authenticate(const Request& req, const std::string& org_id, OrgAccess* access) {
+  auto lookup_org = [&](SQLite::Database& c, int64_t user_row) -> core::Status {
+    if (org_id.empty() || !access) return core::Ok();
+    access->looked_up = true;
+    auto org = store::GetOrganization(c, org_id);
+    if (!org) return core::Ok();  // not found: decided by the caller (404)
+    HP_ASSIGN_OR_RETURN(access->role, store::RoleOf(c, org->row, user_row));
+    access->org = std::move(*org);
+    return core::Ok();
+  };
   Principal p;
   const std::string auth = req.Header("authorization");
   const int64_t now = Now();
@@ -271,6 +280,7 @@ core::Result<Principal> Api::Authenticate(const Request& req) {
       HP_ASSIGN_OR_RETURN(auto t, store::FindToken(c, id));
       if (!t) return std::optional<std::pair<store::Token, store::User>>();
       HP_ASSIGN_OR_RETURN(auto u, store::GetUserByRow(c, t->user_row));
+      HP_TRY(lookup_org(c, u.row));
       return std::optional<std::pair<store::Token, store::User>>(std::make_pair(*t, u));
     }));
     if (!found || !core::ConstantTimeEquals(Sha256Hex(secret), found->first.secret_hash))
@@ -294,6 +304,7 @@ core::Result<Principal> Api::Authenticate(const Request& req) {
     HP_ASSIGN_OR_RETURN(auto s, store::FindSession(c, Sha256Hex(cookie)));
     if (!s) return std::optional<std::pair<store::Session, store::User>>();
     HP_ASSIGN_OR_RETURN(auto u, store::GetUserByRow(c, s->user_row));
+    HP_TRY(lookup_org(c, u.row));
     return std::optional<std::pair<store::Session, store::User>>(std::make_pair(*s, u));
   }));
   if (!found) return core::Fail(Unauth("unknown session; sign in again"));
@@ -349,7 +360,9 @@ void Api::Handle(const core::http::RouteInfo& info, const ApiHandler& handler, b
 
 core::Result<Response> Api::Run(const core::http::RouteInfo& info, const ApiHandler& handler, bool allowed_while_suspended,
                                 const Request& req) {
-  HP_ASSIGN_OR_RETURN(Principal who, Authenticate(req));
+  const auto org_param = req.params.find("org");
+  OrgAccess pre;
+  HP_ASSIGN_OR_RETURN(Principal who, Authenticate(req, org_param == req.params.end() ? "" : org_param->second, &pre));
   int retry = 0;
   const std::string rl_key = who.kind == Principal::Kind::kAnonymous ? "ip:" + req.remote_ip : who.Key();
   if (!RateLimit(rl_key, &retry))
@@ -374,13 +387,19 @@ core::Result<Response> Api::Run(const core::http::RouteInfo& info, const ApiHand
   }
   if (auto it = req.params.find("org"); it != req.params.end()) {
     const std::string org_id = it->second;
-    auto access = db_.Read([&](SQLite::Database& c) -> core::Result<std::pair<store::Organization, std::string>> {
-      auto org = store::GetOrganization(c, org_id);
-      if (!org) return std::unexpected(org.error());
-      HP_ASSIGN_OR_RETURN(auto role, store::RoleOf(c, org->row, ctx.who.user.row));
-      if (!role) return core::Fail(ErrorCode::kNotFound, "organization " + org_id + " not found");
-      return std::make_pair(*org, *role);
-    });
+    core::Result<std::pair<store::Organization, std::string>> access =
+        core::Fail(ErrorCode::kNotFound, "organization " + org_id + " not found");
+    if (pre.looked_up) {
+      if (pre.org && pre.role) access = std::make_pair(*pre.org, *pre.role);
+    } else {
+      access = db_.Read([&](SQLite::Database& c) -> core::Result<std::pair<store::Organization, std::string>> {
+        auto org = store::GetOrganization(c, org_id);
+        if (!org) return std::unexpected(org.error());
+        HP_ASSIGN_OR_RETURN(auto role, store::RoleOf(c, org->row, ctx.who.user.row));
+        if (!role) return core::Fail(ErrorCode::kNotFound, "organization " + org_id + " not found");
+        return std::make_pair(*org, *role);
+      });
+    }
     // Not a member, or a token of another organization: the organization does not exist for you.
     if (!access || (ctx.who.token && ctx.who.token->org_row != access->first.row))
       return core::Fail(core::Error(ErrorCode::kNotFound, "organization " + org_id + " not found"));

@@ -106,7 +106,14 @@ class Api {
               core::http::Request&& req, core::http::Reply reply);
   core::Result<core::http::Response> Run(const core::http::RouteInfo& info, const ApiHandler& handler,
                                          bool allowed_while_suspended, const core::http::Request& req);
-  core::Result<Principal> Authenticate(const core::http::Request& req);
+  // The caller's organization access, looked up in the same read transaction as the credentials
+  // when the route has an {org} parameter (one snapshot, one round trip to the store).
+  struct OrgAccess {
+    bool looked_up = false;
+    std::optional<store::Organization> org;
+    std::optional<std::string> role;
+  };
+  core::Result<Principal> Authenticate(const core::http::Request& req, const std::string& org_id, OrgAccess* access);
   bool RateLimit(const std::string& key, int* retry_after);
 
   core::Database& db_;
