@@ -6,6 +6,7 @@
 #include <cctype>
 #include <string>
 
+#include "hp/core/http.h"
 #include "hp/core/random.h"
 #include "hp/core/secret.h"
 
@@ -17,21 +18,8 @@ constexpr int64_t kStepSeconds = 30;
 constexpr uint32_t kModulus = 1000000;  // 6 digits
 
 // RFC 3986 unreserved characters pass; everything else is percent-encoded (%20, not '+', which
-// authenticator apps would show literally).
-std::string PercentEncode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
+// authenticator apps would show literally) — exactly http::UrlEncode.
+std::string PercentEncode(std::string_view s) { return http::UrlEncode(s); }
 
 // Floor division so that times before 1970 still map to the right step.
 int64_t StepOf(TimePoint t) {
