@@ -257,12 +257,11 @@ TEST_F(ProvisioningApi, StaffAddAndDrainHostsThroughTheApiAndTheCli) {
   EXPECT_EQ(rc4, 0) << out4;
   EXPECT_EQ(s_->Call("GET", "/api/v1/admin/hosts/vps-02", nullptr, staff).status, 404);
   auto audit = s_->Call("GET", "/api/v1/admin/audit-events?action=host.", nullptr, staff);
-  if (audit.status == 200) {
-    std::set<std::string> actions;
-    for (const auto& e : audit.json["items"]) actions.insert(e.value("action", ""));
-    for (const char* want : {"host.add", "host.drain", "host.activate", "host.remove"})
-      EXPECT_TRUE(actions.count(want)) << want << " not audited: " << audit.body;
-  }
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  std::set<std::string> actions;
+  for (const auto& e : audit.json["items"]) actions.insert(e.value("action", ""));
+  for (const char* want : {"host.add", "host.drain", "host.activate", "host.remove"})
+    EXPECT_TRUE(actions.count(want)) << want << " not audited: " << audit.body;
 }
 
 }  // namespace
