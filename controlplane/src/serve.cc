@@ -119,7 +119,7 @@ int Serve(const CommonFlags& flags) {
     if (!r) return Fatal(r.error());
     mounted.push_back(std::move(*r));
   }
-  RegisterSystemRoutes(router, db, migrations, metrics, [&] { return draining.load(); });
+  RegisterSystemRoutes(router, clock, db, migrations, metrics, [&] { return draining.load(); });
 
   const std::string internal = cfg.GetString("http.internal_listen");
   const auto colon = internal.rfind(':');

@@ -5,15 +5,15 @@
 
 namespace hp::cp {
 
-void RegisterSystemRoutes(core::http::Router& router, core::Database& db,
+void RegisterSystemRoutes(core::http::Router& router, const core::Clock& clock, core::Database& db,
                           std::vector<const core::MigrationSet*> migrations,
                           core::MetricsRegistry& metrics, std::function<bool()> draining) {
   using core::http::Request;
   using core::http::Response;
   router.AddSync({.method = "GET", .pattern = "/healthz", .summary = "Liveness: the process answers.", .tag = "system",
                   .response_schema = {{"type", "object"}, {"properties", {{"status", {{"type", "string"}}}}}}},
-                 [](const Request&) {
-                   Response r = Response::Json(200, {{"status", "ok"}, {"version", kVersion}});
+                 [&clock](const Request&) {
+                   Response r = Response::Json(200, {{"status", "ok"}, {"version", kVersion}, {"time", core::FormatRfc3339(clock.Now())}});
                    r.SetHeader("Cache-Control", "no-store");
                    return r;
                  });

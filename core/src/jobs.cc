@@ -118,6 +118,16 @@ Result<Job> JobQueue::EnqueueInTx(SQLite::Database& db, const std::string& kind,
 Result<std::optional<Job>> JobQueue::Lease(const std::string& worker, Duration lease,
                                            const std::vector<std::string>& kinds) {
   const int64_t now = ToUnixMicros(clock_.Now());
+  // Idle workers poll often: look for due work on a reader first, and take the single write lock
+  // only when there is something to lease.
+  HP_ASSIGN_OR_RETURN(bool any_due, db_.Read([&](SQLite::Database& db) -> Result<bool> {
+    SQLite::Statement q(db, "SELECT EXISTS(SELECT 1 FROM jobs WHERE state='queued' AND run_at<=?1) OR "
+                            "EXISTS(SELECT 1 FROM jobs WHERE state='running' AND lease_expires<=?1)");
+    q.bind(1, static_cast<int64_t>(now));
+    q.executeStep();
+    return q.getColumn(0).getInt() != 0;
+  }));
+  if (!any_due) return std::optional<Job>();
   return db_.Write([&](SQLite::Database& db) -> Result<std::optional<Job>> {
     std::string sql =
         "SELECT public_id, attempts, max_attempts, state FROM jobs WHERE "

@@ -1,6 +1,7 @@
 #include "api_fixture.h"
 
 #include <filesystem>
+#include <ctime>
 #include <thread>
 #include <regex>
 
@@ -21,7 +22,17 @@ ApiServer::ApiServer(std::map<std::string, std::string> env) {
 void ApiServer::Advance(double seconds) {
   offset_ += seconds;
   WriteFile(clock_file_, std::to_string(offset_));
-  std::this_thread::sleep_for(std::chrono::milliseconds(60));  // the server re-reads the file every 50 ms
+  // Wait until the server's clock (reported by /healthz) has taken the new offset.
+  const double target = static_cast<double>(std::time(nullptr)) + offset_ - 1;
+  bool moved = PollUntil([&] {
+    auto r = Call("GET", "/healthz");
+    if (!r.json.is_object() || !r.json.contains("time")) return false;
+    std::tm tm{};
+    std::string t = r.json["time"];
+    if (!strptime(t.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return false;
+    return static_cast<double>(timegm(&tm)) >= target;
+  }, std::chrono::seconds(5), std::chrono::milliseconds(10));
+  if (!moved) std::fprintf(stderr, "the server's clock did not move by %.0f s\n", seconds);
 }
 
 Reply ApiServer::Call(const std::string& method, const std::string& path, const Json& body, const Caller& who,

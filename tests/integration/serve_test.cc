@@ -279,7 +279,9 @@ TEST(Serve, BackupCliWhileServingAndRestore) {
   const std::string dbpath = s.var_dir() + "/hostplane.db";
   {
     SQLite::Database db(dbpath, SQLite::OPEN_READWRITE, 5000);
-    db.exec("CREATE TABLE IF NOT EXISTS backup_probe(id INTEGER PRIMARY KEY, v TEXT)");
+    // BEGIN IMMEDIATE: a read that upgrades to a write fails at once (SQLITE_BUSY_SNAPSHOT) when
+    // the server commits in between; taking the write lock first makes the busy timeout apply.
+    db.exec("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS backup_probe(id INTEGER PRIMARY KEY, v TEXT); COMMIT");
   }
   std::atomic<bool> stop{false};
   std::atomic<int64_t> committed{0};
