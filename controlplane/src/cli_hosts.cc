@@ -36,9 +36,24 @@ constexpr const char* kHostsUsage = R"(usage: hostplane hosts <command> [--confi
 HOST is a host id or name.
 )";
 
-const std::vector<std::string> kValueOptions = {"--config", "--var", "--name", "--uri", "--zone", "--kind", "--vcpus", "--ram-mib", "--disk-gib",
-                                                "--reserved-vcpus", "--reserved-ram-mib", "--reserved-disk-gib", "--cpu-ratio", "--ram-ratio",
-                                                "--disk-ratio", "--storage-pool", "--bridge", "--web-root"};
+const std::vector<std::string> kValueOptions = {"--config",
+                                                "--var",
+                                                "--name",
+                                                "--uri",
+                                                "--zone",
+                                                "--kind",
+                                                "--vcpus",
+                                                "--ram-mib",
+                                                "--disk-gib",
+                                                "--reserved-vcpus",
+                                                "--reserved-ram-mib",
+                                                "--reserved-disk-gib",
+                                                "--cpu-ratio",
+                                                "--ram-ratio",
+                                                "--disk-ratio",
+                                                "--storage-pool",
+                                                "--bridge",
+                                                "--web-root"};
 
 int Usage(const std::string& err) {
   if (!err.empty()) std::fprintf(stderr, "hostplane: %s\n\n", err.c_str());
@@ -73,7 +88,8 @@ core::Result<Json> AddBody(const std::map<std::string, std::string>& o) {
   auto str = [&](const char* opt, const char* key) {
     if (auto it = o.find(opt); it != o.end()) body[key] = it->second;
   };
-  auto num = [&](const char* opt, Json& into, const char* key, const std::string& field, bool real) -> core::Status {
+  auto num = [&](const char* opt, Json& into, const char* key, const std::string& field,
+                 bool real) -> core::Status {
     auto it = o.find(opt);
     if (it == o.end()) return core::Ok();
     try {
@@ -88,7 +104,8 @@ core::Result<Json> AddBody(const std::map<std::string, std::string>& o) {
       if (used == it->second.size()) return core::Ok();
     } catch (...) {
     }
-    return core::FailField(core::ErrorCode::kInvalidArgument, field, std::string(opt) + " must be a number, got '" + it->second + "'");
+    return core::FailField(core::ErrorCode::kInvalidArgument, field,
+                           std::string(opt) + " must be a number, got '" + it->second + "'");
   };
   str("--name", "name");
   str("--uri", "uri");
@@ -113,15 +130,16 @@ core::Result<Json> AddBody(const std::map<std::string, std::string>& o) {
 }
 
 void PrintHosts(const std::vector<prov::Host>& hosts) {
-  std::printf("%-24s %-22s %-10s %-10s %-11s %-17s %-17s %s\n", "ID", "NAME", "KIND", "ZONE", "STATE", "VCPU used/eff", "RAM MiB used/eff",
-              "ALLOC");
+  std::printf("%-24s %-22s %-10s %-10s %-11s %-17s %-17s %s\n", "ID", "NAME", "KIND", "ZONE",
+              "STATE", "VCPU used/eff", "RAM MiB used/eff", "ALLOC");
   for (const auto& h : hosts) {
     auto eff = h.Effective();
     std::string cpu = std::to_string(h.used.vcpus) + "/" + std::to_string(eff.vcpus);
     std::string ram = std::to_string(h.used.ram_mib) + "/" + std::to_string(eff.ram_mib);
-    std::printf("%-24s %-22s %-10s %-10s %-11s %-17s %-17s %lld\n", h.id.c_str(), h.spec.name.c_str(),
-                std::string(prov::HostKindName(h.spec.kind)).c_str(), h.spec.zone.c_str(), std::string(prov::HostStateName(h.state)).c_str(),
-                cpu.c_str(), ram.c_str(), static_cast<long long>(h.allocations));
+    std::printf("%-24s %-22s %-10s %-10s %-11s %-17s %-17s %lld\n", h.id.c_str(),
+                h.spec.name.c_str(), std::string(prov::HostKindName(h.spec.kind)).c_str(),
+                h.spec.zone.c_str(), std::string(prov::HostStateName(h.state)).c_str(), cpu.c_str(),
+                ram.c_str(), static_cast<long long>(h.allocations));
   }
 }
 
@@ -146,8 +164,10 @@ int RunHostsCommand(int argc, char** argv) {
     }
   }
   const std::string cmd = pos.empty() ? "" : pos[0];
-  if (cmd != "list" && cmd != "add" && cmd != "drain" && cmd != "activate" && cmd != "remove") return Usage("unknown hosts command '" + cmd + "'");
-  if ((cmd == "drain" || cmd == "activate" || cmd == "remove") && pos.size() != 2) return Usage(cmd + " needs one HOST (id or name)");
+  if (cmd != "list" && cmd != "add" && cmd != "drain" && cmd != "activate" && cmd != "remove")
+    return Usage("unknown hosts command '" + cmd + "'");
+  if ((cmd == "drain" || cmd == "activate" || cmd == "remove") && pos.size() != 2)
+    return Usage(cmd + " needs one HOST (id or name)");
 
   CommonFlags flags;
   flags.dev = true;  // database commands need no TLS settings
@@ -164,8 +184,11 @@ int RunHostsCommand(int argc, char** argv) {
   core::RandomIdSource ids;
   prov::Inventory inv(db, clock, ids);
   ChainedAuditLog audit(clock);
-  auto record = [&](const std::string& action, const std::string& target, Json detail) -> core::Status {
-    return db.Write([&](SQLite::Database& tx) { return audit.Append(tx, CliEvent(action, target, std::move(detail))); });
+  auto record = [&](const std::string& action, const std::string& target,
+                    Json detail) -> core::Status {
+    return db.Write([&](SQLite::Database& tx) {
+      return audit.Append(tx, CliEvent(action, target, std::move(detail)));
+    });
   };
 
   if (cmd == "list") {
@@ -187,9 +210,14 @@ int RunHostsCommand(int argc, char** argv) {
     if (!spec) return CliFail(spec.error(), 2);
     auto h = inv.AddHost(*spec);
     if (!h) return CliFail(h.error(), h.error().code == core::ErrorCode::kInvalidArgument ? 2 : 1);
-    if (auto st = record("host.add", "host:" + h->id, {{"name", h->spec.name}, {"uri", h->spec.uri}}); !st) return CliFail(st.error());
-    if (json) std::printf("%s\n", HostJson(*h).dump(2).c_str());
-    else std::printf("host %s added (id %s)\n", h->spec.name.c_str(), h->id.c_str());
+    if (auto st =
+            record("host.add", "host:" + h->id, {{"name", h->spec.name}, {"uri", h->spec.uri}});
+        !st)
+      return CliFail(st.error());
+    if (json)
+      std::printf("%s\n", HostJson(*h).dump(2).c_str());
+    else
+      std::printf("host %s added (id %s)\n", h->spec.name.c_str(), h->id.c_str());
     return 0;
   }
   auto h = inv.GetHost(pos[1]);
@@ -199,12 +227,16 @@ int RunHostsCommand(int argc, char** argv) {
   if (cmd == "remove") {
     st = inv.RemoveHost(h->id);
   } else {
-    st = inv.SetHostState(h->id, cmd == "drain" ? prov::HostState::kDraining : prov::HostState::kActive);
+    st = inv.SetHostState(h->id,
+                          cmd == "drain" ? prov::HostState::kDraining : prov::HostState::kActive);
   }
   if (!st) return CliFail(st.error());
-  if (auto a = record("host." + cmd, "host:" + h->id, {{"name", h->spec.name}}); !a) return CliFail(a.error());
-  if (cmd == "remove") std::printf("host %s removed\n", h->spec.name.c_str());
-  else std::printf("host %s is %s\n", h->spec.name.c_str(), cmd == "drain" ? "draining" : "active");
+  if (auto a = record("host." + cmd, "host:" + h->id, {{"name", h->spec.name}}); !a)
+    return CliFail(a.error());
+  if (cmd == "remove")
+    std::printf("host %s removed\n", h->spec.name.c_str());
+  else
+    std::printf("host %s is %s\n", h->spec.name.c_str(), cmd == "drain" ? "draining" : "active");
   return 0;
 }
 

@@ -40,31 +40,111 @@ constexpr const char* kDevTemplate = "tiny";
 
 void AddConfig(core::ConfigSchema& s) {
   using core::ConfigType;
-  s.Add({.key = "provisioning.enabled", .type = ConfigType::kBool, .default_value = "true", .doc = "Serve VPS, shared hosting and dedicated servers (routes and jobs)."});
-  s.Add({.key = "provisioning.domain_type", .default_value = "auto", .doc = "libvirt domain type of guests: kvm, qemu (TCG, no hardware virtualisation) or auto (qemu under --dev, else kvm).",
+  s.Add({.key = "provisioning.enabled",
+         .type = ConfigType::kBool,
+         .default_value = "true",
+         .doc = "Serve VPS, shared hosting and dedicated servers (routes and jobs)."});
+  s.Add({.key = "provisioning.domain_type",
+         .default_value = "auto",
+         .doc = "libvirt domain type of guests: kvm, qemu (TCG, no hardware virtualisation) or "
+                "auto (qemu under --dev, else kvm).",
          .allowed = {"auto", "kvm", "qemu"}});
-  s.Add({.key = "provisioning.console_log_dir", .default_value = "", .doc = "Directory of serial console logs (<dir>/hp-<id>.log, written by virtlogd on the host); empty means var_dir/provisioning/console."});
-  s.Add({.key = "provisioning.weigher", .default_value = "spread", .doc = "Placement among hosts that fit: spread (most free RAM first) or pack (least free RAM first).",
+  s.Add({.key = "provisioning.console_log_dir",
+         .default_value = "",
+         .doc = "Directory of serial console logs (<dir>/hp-<id>.log, written by virtlogd on the "
+                "host); empty means var_dir/provisioning/console."});
+  s.Add({.key = "provisioning.weigher",
+         .default_value = "spread",
+         .doc = "Placement among hosts that fit: spread (most free RAM first) or pack (least free "
+                "RAM first).",
          .allowed = {"spread", "pack"}});
-  s.Add({.key = "provisioning.default_zone", .default_value = "", .doc = "Zone used when a request names none; empty means requests must name one (dev-1 under --dev)."});
-  s.Add({.key = "provisioning.keepalive_interval_s", .type = ConfigType::kInt, .default_value = "5", .doc = "libvirt keepalive interval for remote hosts.", .min = 1, .max = 600});
-  s.Add({.key = "provisioning.keepalive_count", .type = ConfigType::kInt, .default_value = "3", .doc = "Missed keepalives before a remote host connection is dead.", .min = 1, .max = 100});
-  s.Add({.key = "provisioning.create_max_attempts", .type = ConfigType::kInt, .default_value = "5", .doc = "Attempts of a VPS create job before it rolls back.", .min = 1, .max = 100});
-  s.Add({.key = "provisioning.delete_max_attempts", .type = ConfigType::kInt, .default_value = "10", .doc = "Attempts of a VPS delete job.", .min = 1, .max = 100});
-  s.Add({.key = "provisioning.lifecycle_max_attempts", .type = ConfigType::kInt, .default_value = "10", .doc = "Attempts of a VPS lifecycle operation (start, stop, resize ...).", .min = 1, .max = 100});
-  s.Add({.key = "provisioning.stop_timeout_s", .type = ConfigType::kInt, .default_value = "60", .doc = "Graceful stop: seconds after the ACPI press before the guest is destroyed.", .min = 0, .max = 3600});
-  s.Add({.key = "provisioning.stop_wait_ms", .type = ConfigType::kInt, .default_value = "10000", .doc = "Graceful stop: how long one job attempt waits in-process before retrying.", .min = 0, .max = 600000});
-  s.Add({.key = "provisioning.max_snapshots", .type = ConfigType::kInt, .default_value = "5", .doc = "Snapshots per VPS.", .min = 0, .max = 100});
-  s.Add({.key = "provisioning.dedicated.max_attempts", .type = ConfigType::kInt, .default_value = "10", .doc = "Attempts of a dedicated-server job.", .min = 1, .max = 100});
-  s.Add({.key = "provisioning.web.enabled", .type = ConfigType::kBool, .default_value = "true", .doc = "Run the local shared-web node (an nginx that hostplane starts, supervises and reloads)."});
-  s.Add({.key = "provisioning.web.listen", .default_value = "127.0.0.1:0", .doc = "Address the local shared-web node's nginx serves sites on (80 in production); port 0 picks a free port, written to var_dir/run/web.addr.",
+  s.Add({.key = "provisioning.default_zone",
+         .default_value = "",
+         .doc = "Zone used when a request names none; empty means requests must name one (dev-1 "
+                "under --dev)."});
+  s.Add({.key = "provisioning.keepalive_interval_s",
+         .type = ConfigType::kInt,
+         .default_value = "5",
+         .doc = "libvirt keepalive interval for remote hosts.",
+         .min = 1,
+         .max = 600});
+  s.Add({.key = "provisioning.keepalive_count",
+         .type = ConfigType::kInt,
+         .default_value = "3",
+         .doc = "Missed keepalives before a remote host connection is dead.",
+         .min = 1,
+         .max = 100});
+  s.Add({.key = "provisioning.create_max_attempts",
+         .type = ConfigType::kInt,
+         .default_value = "5",
+         .doc = "Attempts of a VPS create job before it rolls back.",
+         .min = 1,
+         .max = 100});
+  s.Add({.key = "provisioning.delete_max_attempts",
+         .type = ConfigType::kInt,
+         .default_value = "10",
+         .doc = "Attempts of a VPS delete job.",
+         .min = 1,
+         .max = 100});
+  s.Add({.key = "provisioning.lifecycle_max_attempts",
+         .type = ConfigType::kInt,
+         .default_value = "10",
+         .doc = "Attempts of a VPS lifecycle operation (start, stop, resize ...).",
+         .min = 1,
+         .max = 100});
+  s.Add({.key = "provisioning.stop_timeout_s",
+         .type = ConfigType::kInt,
+         .default_value = "60",
+         .doc = "Graceful stop: seconds after the ACPI press before the guest is destroyed.",
+         .min = 0,
+         .max = 3600});
+  s.Add({.key = "provisioning.stop_wait_ms",
+         .type = ConfigType::kInt,
+         .default_value = "10000",
+         .doc = "Graceful stop: how long one job attempt waits in-process before retrying.",
+         .min = 0,
+         .max = 600000});
+  s.Add({.key = "provisioning.max_snapshots",
+         .type = ConfigType::kInt,
+         .default_value = "5",
+         .doc = "Snapshots per VPS.",
+         .min = 0,
+         .max = 100});
+  s.Add({.key = "provisioning.dedicated.max_attempts",
+         .type = ConfigType::kInt,
+         .default_value = "10",
+         .doc = "Attempts of a dedicated-server job.",
+         .min = 1,
+         .max = 100});
+  s.Add({.key = "provisioning.web.enabled",
+         .type = ConfigType::kBool,
+         .default_value = "true",
+         .doc = "Run the local shared-web node (an nginx that hostplane starts, supervises and "
+                "reloads)."});
+  s.Add({.key = "provisioning.web.listen",
+         .default_value = "127.0.0.1:0",
+         .doc = "Address the local shared-web node's nginx serves sites on (80 in production); "
+                "port 0 picks a free port, written to var_dir/run/web.addr.",
          .validate = core::ValidateHostPort});
-  s.Add({.key = "provisioning.web.nginx_binary", .default_value = "/usr/sbin/nginx", .doc = "nginx binary of the local shared-web node."});
-  s.Add({.key = "provisioning.web.user", .default_value = "", .doc = "User the web node's nginx workers run as when started as root; empty means nginx's default (nobody), or root under --dev (var_dir is often private)."});
-  s.Add({.key = "provisioning.web.root", .default_value = "", .doc = "Where site files of the seeded dev web host live; empty means var_dir/web/www."});
-  s.Add({.key = "provisioning.web.accounts", .default_value = "auto", .doc = "Site owners' accounts: linux (real users, needs root), directory (--dev only: directories but no OS users) or auto (directory under --dev, else linux).",
+  s.Add({.key = "provisioning.web.nginx_binary",
+         .default_value = "/usr/sbin/nginx",
+         .doc = "nginx binary of the local shared-web node."});
+  s.Add({.key = "provisioning.web.user",
+         .default_value = "",
+         .doc = "User the web node's nginx workers run as when started as root; empty means "
+                "nginx's default (nobody), or root under --dev (var_dir is often private)."});
+  s.Add({.key = "provisioning.web.root",
+         .default_value = "",
+         .doc = "Where site files of the seeded dev web host live; empty means var_dir/web/www."});
+  s.Add({.key = "provisioning.web.accounts",
+         .default_value = "auto",
+         .doc = "Site owners' accounts: linux (real users, needs root), directory (--dev only: "
+                "directories but no OS users) or auto (directory under --dev, else linux).",
          .allowed = {"auto", "linux", "directory"}});
-  s.Add({.key = "provisioning.dev_inventory", .default_value = "auto", .doc = "Seed a working inventory (test:/// hosts, documentation IP ranges) into an empty one: true, false or auto (only under --dev).",
+  s.Add({.key = "provisioning.dev_inventory",
+         .default_value = "auto",
+         .doc = "Seed a working inventory (test:/// hosts, documentation IP ranges) into an empty "
+                "one: true, false or auto (only under --dev).",
          .allowed = {"auto", "true", "false"}});
 }
 
@@ -143,7 +223,9 @@ core::Result<std::string> ResolveListen(const std::string& listen) {
   std::string bare = host.size() > 1 && host[0] == '[' ? host.substr(1, host.size() - 2) : host;
   const bool v6 = bare.find(':') != std::string::npos;
   int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return core::FailField(ErrorCode::kInvalidArgument, "provisioning.web.listen", "cannot open a socket");
+  if (fd < 0)
+    return core::FailField(ErrorCode::kInvalidArgument, "provisioning.web.listen",
+                           "cannot open a socket");
   sockaddr_storage ss{};
   socklen_t len = 0;
   bool ok = false;
@@ -161,9 +243,11 @@ core::Result<std::string> ResolveListen(const std::string& listen) {
   if (!ok || ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
     ::close(fd);
-    return core::FailField(ErrorCode::kInvalidArgument, "provisioning.web.listen", "cannot bind " + listen + " to pick a free port");
+    return core::FailField(ErrorCode::kInvalidArgument, "provisioning.web.listen",
+                           "cannot bind " + listen + " to pick a free port");
   }
-  const int p = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  const int p = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                         : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   ::close(fd);
   return host + ":" + std::to_string(p);
 }
@@ -173,37 +257,63 @@ core::Status StartWebNode(ServeContext& ctx, Mounted& m) {
   const auto& cfg = ctx.config;
   const fs::path dir = fs::absolute(fs::path(ctx.var_dir) / "web");
   std::error_code ec;
-  for (const char* sub : {"sites", "suspended", "www", "tmp"}) fs::create_directories(dir / sub, ec);
-  if (ec) return core::FailField(ErrorCode::kInvalidArgument, "var_dir", "cannot create " + dir.string() + ": " + ec.message());
+  for (const char* sub : {"sites", "suspended", "www", "tmp"})
+    fs::create_directories(dir / sub, ec);
+  if (ec)
+    return core::FailField(ErrorCode::kInvalidArgument, "var_dir",
+                           "cannot create " + dir.string() + ": " + ec.message());
   HP_ASSIGN_OR_RETURN(std::string listen, ResolveListen(cfg.GetString("provisioning.web.listen")));
   std::string user = cfg.GetString("provisioning.web.user");
   if (user.empty() && ctx.dev && ::geteuid() == 0) user = "root";  // workers must read var_dir
-  std::string conf = "# Generated by hostplane (local shared-web node); changes are overwritten.\n"
-                     "daemon off;\nmaster_process on;\nworker_processes 1;\n";
+  std::string conf =
+      "# Generated by hostplane (local shared-web node); changes are overwritten.\n"
+      "daemon off;\nmaster_process on;\nworker_processes 1;\n";
   if (!user.empty() && ::geteuid() == 0) conf += "user " + user + ";\n";
   const std::string d = dir.string();
-  conf += "pid " + d + "/nginx.pid;\nerror_log " + d + "/error.log warn;\n"
+  conf += "pid " + d + "/nginx.pid;\nerror_log " + d +
+          "/error.log warn;\n"
           "events { worker_connections 512; }\n"
           "http {\n"
-          "  access_log " + d + "/access.log;\n"
-          "  types { text/html html htm; text/css css; application/javascript js; image/png png; image/jpeg jpg jpeg;"
+          "  access_log " +
+          d +
+          "/access.log;\n"
+          "  types { text/html html htm; text/css css; application/javascript js; image/png png; "
+          "image/jpeg jpg jpeg;"
           " image/svg+xml svg; text/plain txt; application/json json; }\n"
           "  default_type application/octet-stream;\n"
           "  server_tokens off;\n"
-          "  client_body_temp_path " + d + "/tmp/body;\n  proxy_temp_path " + d + "/tmp/proxy;\n"
-          "  fastcgi_temp_path " + d + "/tmp/fastcgi;\n  uwsgi_temp_path " + d + "/tmp/uwsgi;\n"
-          "  scgi_temp_path " + d + "/tmp/scgi;\n"
-          "  server { listen " + listen + " default_server; return 404; }\n"
-          "  include " + d + "/sites/*.conf;\n"
+          "  client_body_temp_path " +
+          d + "/tmp/body;\n  proxy_temp_path " + d +
+          "/tmp/proxy;\n"
+          "  fastcgi_temp_path " +
+          d + "/tmp/fastcgi;\n  uwsgi_temp_path " + d +
+          "/tmp/uwsgi;\n"
+          "  scgi_temp_path " +
+          d +
+          "/tmp/scgi;\n"
+          "  server { listen " +
+          listen +
+          " default_server; return 404; }\n"
+          "  include " +
+          d +
+          "/sites/*.conf;\n"
           "}\n";
   if (!WriteText(dir / "nginx.conf", conf))
-    return core::FailField(ErrorCode::kInvalidArgument, "var_dir", "cannot write " + d + "/nginx.conf");
+    return core::FailField(ErrorCode::kInvalidArgument, "var_dir",
+                           "cannot write " + d + "/nginx.conf");
   const std::string binary = cfg.GetString("provisioning.web.nginx_binary");
-  HP_ASSIGN_OR_RETURN(m.nginx, ManagedNginx::Start({.binary = binary, .prefix_dir = d, .config_file = d + "/nginx.conf",
-                                                    .wait_for = listen, .config_key = "provisioning.web.listen"}));
-  HP_ASSIGN_OR_RETURN(m.web, prov::NginxWebServer::Create({.binary = binary, .main_config = d + "/nginx.conf", .sites_dir = d + "/sites",
-                                                           .error_log = d + "/error.log", .listen = {listen},
-                                                           .suspended_page_dir = d + "/suspended"}));
+  HP_ASSIGN_OR_RETURN(m.nginx, ManagedNginx::Start({.binary = binary,
+                                                    .prefix_dir = d,
+                                                    .config_file = d + "/nginx.conf",
+                                                    .wait_for = listen,
+                                                    .config_key = "provisioning.web.listen"}));
+  HP_ASSIGN_OR_RETURN(m.web,
+                      prov::NginxWebServer::Create({.binary = binary,
+                                                    .main_config = d + "/nginx.conf",
+                                                    .sites_dir = d + "/sites",
+                                                    .error_log = d + "/error.log",
+                                                    .listen = {listen},
+                                                    .suspended_page_dir = d + "/suspended"}));
   fs::create_directories(fs::path(ctx.var_dir) / "run", ec);
   WriteText(fs::path(ctx.var_dir) / "run" / "web.addr", listen + "\n");
   core::log::Info("shared-web node ready", {{"listen", listen}});
@@ -212,16 +322,21 @@ core::Status StartWebNode(ServeContext& ctx, Mounted& m) {
 
 // A libvirt test-driver node file (private state per connection) with a "default" dir pool that
 // holds the template volume.
-std::string WriteTestHost(const fs::path& dir, const std::string& name, int cores, int64_t mem_kib) {
+std::string WriteTestHost(const fs::path& dir, const std::string& name, int cores,
+                          int64_t mem_kib) {
   const fs::path pool = dir / (name + "-pool");
   std::error_code ec;
   fs::create_directories(pool, ec);
   const fs::path file = dir / (name + ".xml");
-  WriteText(file, "<node>\n  <cpu><nodes>1</nodes><sockets>1</sockets><cores>" + std::to_string(cores) + "</cores><threads>1</threads><active>" +
-                      std::to_string(cores) + "</active><mhz>2000</mhz><model>x86_64</model></cpu>\n  <memory>" + std::to_string(mem_kib) +
-                      "</memory>\n  <pool type='dir'><name>default</name><target><path>" + pool.string() +
-                      "</path></target>\n    <volume><name>" + kDevTemplate +
-                      ".qcow2</name><capacity unit='GiB'>1</capacity><target><format type='qcow2'/></target></volume>\n  </pool>\n</node>\n");
+  WriteText(file, "<node>\n  <cpu><nodes>1</nodes><sockets>1</sockets><cores>" +
+                      std::to_string(cores) + "</cores><threads>1</threads><active>" +
+                      std::to_string(cores) +
+                      "</active><mhz>2000</mhz><model>x86_64</model></cpu>\n  <memory>" +
+                      std::to_string(mem_kib) +
+                      "</memory>\n  <pool type='dir'><name>default</name><target><path>" +
+                      pool.string() + "</path></target>\n    <volume><name>" + kDevTemplate +
+                      ".qcow2</name><capacity unit='GiB'>1</capacity><target><format "
+                      "type='qcow2'/></target></volume>\n  </pool>\n</node>\n");
   return "test://" + file.string();
 }
 
@@ -233,28 +348,53 @@ core::Status SeedDevInventory(ServeContext& ctx, Mounted& m) {
   const fs::path dir = fs::absolute(fs::path(ctx.var_dir) / "provisioning");
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return core::FailField(ErrorCode::kInvalidArgument, "var_dir", "cannot create " + dir.string());
-  prov::HostSpec vps{.name = "dev-vps-01", .uri = WriteTestHost(dir, "dev-vps-01", 8, 16777216), .zone = kDevZone,
-                     .kind = prov::HostKind::kVps, .capacity = {8, 16384, 90}, .cpu_ratio = 4.0};
+  if (ec)
+    return core::FailField(ErrorCode::kInvalidArgument, "var_dir", "cannot create " + dir.string());
+  prov::HostSpec vps{.name = "dev-vps-01",
+                     .uri = WriteTestHost(dir, "dev-vps-01", 8, 16777216),
+                     .zone = kDevZone,
+                     .kind = prov::HostKind::kVps,
+                     .capacity = {8, 16384, 90},
+                     .cpu_ratio = 4.0};
   HP_TRY(m.inventory->AddHost(vps));
-  prov::HostSpec ded{.name = "dev-dedicated-01", .uri = WriteTestHost(dir, "dev-dedicated-01", 4, 8388608), .zone = kDevZone,
-                     .kind = prov::HostKind::kDedicated, .capacity = {4, 8192, 40}, .cpu_ratio = 1.0};
+  prov::HostSpec ded{.name = "dev-dedicated-01",
+                     .uri = WriteTestHost(dir, "dev-dedicated-01", 4, 8388608),
+                     .zone = kDevZone,
+                     .kind = prov::HostKind::kDedicated,
+                     .capacity = {4, 8192, 40},
+                     .cpu_ratio = 1.0};
   HP_TRY(m.inventory->AddHost(ded));
   if (m.web) {
     std::string root = ctx.config.GetString("provisioning.web.root");
     if (root.empty()) root = fs::absolute(fs::path(ctx.var_dir) / "web" / "www").string();
-    prov::HostSpec web{.name = "dev-web-01", .uri = "local:///dev-web-01", .zone = kDevZone, .kind = prov::HostKind::kSharedWeb,
-                       .capacity = {8, 16384, 500}, .web_root = root};
+    prov::HostSpec web{.name = "dev-web-01",
+                       .uri = "local:///dev-web-01",
+                       .zone = kDevZone,
+                       .kind = prov::HostKind::kSharedWeb,
+                       .capacity = {8, 16384, 500},
+                       .web_root = root};
     HP_TRY(m.inventory->AddHost(web));
   }
   auto t = m.inventory->GetTemplateByName(kDevTemplate);
-  if (!t) HP_TRY(m.inventory->AddTemplate({.name = kDevTemplate, .pool = "default", .volume = std::string(kDevTemplate) + ".qcow2"}));
+  if (!t)
+    HP_TRY(m.inventory->AddTemplate(
+        {.name = kDevTemplate, .pool = "default", .volume = std::string(kDevTemplate) + ".qcow2"}));
   HP_ASSIGN_OR_RETURN(auto pools, m.inventory->ListIpPools());
   if (pools.empty()) {
-    HP_TRY(m.inventory->AddIpPool({.name = "dev-v4", .zone = kDevZone, .family = 4, .first = "192.0.2.10", .last = "192.0.2.250",
-                                   .prefix_length = 24, .gateway = "192.0.2.1"}));
-    HP_TRY(m.inventory->AddIpPool({.name = "dev-v6", .zone = kDevZone, .family = 6, .first = "2001:db8::10", .last = "2001:db8::ffff",
-                                   .prefix_length = 64, .gateway = "2001:db8::1"}));
+    HP_TRY(m.inventory->AddIpPool({.name = "dev-v4",
+                                   .zone = kDevZone,
+                                   .family = 4,
+                                   .first = "192.0.2.10",
+                                   .last = "192.0.2.250",
+                                   .prefix_length = 24,
+                                   .gateway = "192.0.2.1"}));
+    HP_TRY(m.inventory->AddIpPool({.name = "dev-v6",
+                                   .zone = kDevZone,
+                                   .family = 6,
+                                   .first = "2001:db8::10",
+                                   .last = "2001:db8::ffff",
+                                   .prefix_length = 64,
+                                   .gateway = "2001:db8::1"}));
   }
   core::log::Info("dev inventory seeded", {{"zone", kDevZone}, {"dir", dir.string()}});
   return core::Ok();
@@ -264,11 +404,18 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   auto m = std::make_unique<Mounted>();
   const auto& cfg = ctx.config;
   if (!cfg.GetBool("provisioning.enabled")) return std::unique_ptr<ServedModule>(std::move(m));
-  HP_ASSIGN_OR_RETURN(m->hvs, prov::LibvirtHypervisors::Create({.keepalive_interval_s = static_cast<int>(cfg.GetInt("provisioning.keepalive_interval_s")),
-                                                               .keepalive_count = static_cast<int>(cfg.GetInt("provisioning.keepalive_count"))}));
+  HP_ASSIGN_OR_RETURN(
+      m->hvs,
+      prov::LibvirtHypervisors::Create(
+          {.keepalive_interval_s =
+               static_cast<int>(cfg.GetInt("provisioning.keepalive_interval_s")),
+           .keepalive_count = static_cast<int>(cfg.GetInt("provisioning.keepalive_count"))}));
   m->inventory = std::make_unique<prov::Inventory>(ctx.db, ctx.clock, m->ids);
   m->placer = std::make_unique<prov::Placer>(
-      ctx.db, ctx.clock, prov::PlacementOptions{.weigher = cfg.GetString("provisioning.weigher") == "pack" ? prov::Weigher::kPack : prov::Weigher::kSpread});
+      ctx.db, ctx.clock,
+      prov::PlacementOptions{.weigher = cfg.GetString("provisioning.weigher") == "pack"
+                                            ? prov::Weigher::kPack
+                                            : prov::Weigher::kSpread});
   m->ips = std::make_unique<prov::IpAllocator>(ctx.db, ctx.clock);
   // PTRs stay in our store: dns/'s ZoneService is organization-scoped and has no reverse zones
   // owned by the platform yet.
@@ -277,22 +424,31 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   std::string domain_type = cfg.GetString("provisioning.domain_type");
   if (domain_type == "auto") domain_type = ctx.dev ? "qemu" : "kvm";
   std::string console_dir = cfg.GetString("provisioning.console_log_dir");
-  if (console_dir.empty()) console_dir = fs::absolute(fs::path(ctx.var_dir) / "provisioning" / "console").string();
+  if (console_dir.empty())
+    console_dir = fs::absolute(fs::path(ctx.var_dir) / "provisioning" / "console").string();
   std::error_code ec;
   fs::create_directories(console_dir, ec);
-  HP_ASSIGN_OR_RETURN(m->vps, prov::VpsService::Create({&ctx.db, &ctx.clock, &ctx.jobs, &m->ids, m->hvs.get(), m->inventory.get(), m->placer.get(),
-                                                         m->ips.get(), m->rdns.get()},
-                                                        {.domain_type = domain_type,
-                                                         .console_log_dir = console_dir,
-                                                         .create_max_attempts = static_cast<int>(cfg.GetInt("provisioning.create_max_attempts")),
-                                                         .delete_max_attempts = static_cast<int>(cfg.GetInt("provisioning.delete_max_attempts")),
-                                                         .lifecycle_max_attempts = static_cast<int>(cfg.GetInt("provisioning.lifecycle_max_attempts")),
-                                                         .stop_timeout = std::chrono::seconds(cfg.GetInt("provisioning.stop_timeout_s")),
-                                                         .stop_wait = std::chrono::milliseconds(cfg.GetInt("provisioning.stop_wait_ms")),
-                                                         .max_snapshots = static_cast<int>(cfg.GetInt("provisioning.max_snapshots"))}));
-  HP_ASSIGN_OR_RETURN(m->dedicated, prov::DedicatedService::Create({&ctx.db, &ctx.clock, &ctx.jobs, &m->ids, m->hvs.get(), m->inventory.get(), m->placer.get()},
-                                                                   {.domain_type = domain_type,
-                                                                    .max_attempts = static_cast<int>(cfg.GetInt("provisioning.dedicated.max_attempts"))}));
+  HP_ASSIGN_OR_RETURN(
+      m->vps,
+      prov::VpsService::Create(
+          {&ctx.db, &ctx.clock, &ctx.jobs, &m->ids, m->hvs.get(), m->inventory.get(),
+           m->placer.get(), m->ips.get(), m->rdns.get()},
+          {.domain_type = domain_type,
+           .console_log_dir = console_dir,
+           .create_max_attempts = static_cast<int>(cfg.GetInt("provisioning.create_max_attempts")),
+           .delete_max_attempts = static_cast<int>(cfg.GetInt("provisioning.delete_max_attempts")),
+           .lifecycle_max_attempts =
+               static_cast<int>(cfg.GetInt("provisioning.lifecycle_max_attempts")),
+           .stop_timeout = std::chrono::seconds(cfg.GetInt("provisioning.stop_timeout_s")),
+           .stop_wait = std::chrono::milliseconds(cfg.GetInt("provisioning.stop_wait_ms")),
+           .max_snapshots = static_cast<int>(cfg.GetInt("provisioning.max_snapshots"))}));
+  HP_ASSIGN_OR_RETURN(
+      m->dedicated,
+      prov::DedicatedService::Create(
+          {&ctx.db, &ctx.clock, &ctx.jobs, &m->ids, m->hvs.get(), m->inventory.get(),
+           m->placer.get()},
+          {.domain_type = domain_type,
+           .max_attempts = static_cast<int>(cfg.GetInt("provisioning.dedicated.max_attempts"))}));
 
   // Shared hosting needs the web node and accounts; without them the site routes say why (503).
   std::string sites_unavailable;
@@ -300,7 +456,8 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   if (accounts == "auto") accounts = ctx.dev ? "directory" : "linux";
   if (accounts == "directory" && !ctx.dev)
     return core::FailField(ErrorCode::kInvalidArgument, "provisioning.web.accounts",
-                           "config key 'provisioning.web.accounts': directory is for --dev only (site owners would get no OS user)");
+                           "config key 'provisioning.web.accounts': directory is for --dev only "
+                           "(site owners would get no OS user)");
   if (!cfg.GetBool("provisioning.web.enabled")) {
     sites_unavailable = "the local shared-web node is disabled (provisioning.web.enabled)";
   } else {
@@ -315,8 +472,9 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
     }
   }
   if (m->web && m->accounts) {
-    HP_ASSIGN_OR_RETURN(m->sites, prov::SharedHostingService::Create({&ctx.db, &ctx.clock, &ctx.jobs, &m->ids, m->inventory.get(), m->placer.get(),
-                                                                       m->web.get(), m->accounts.get()}));
+    HP_ASSIGN_OR_RETURN(m->sites, prov::SharedHostingService::Create(
+                                      {&ctx.db, &ctx.clock, &ctx.jobs, &m->ids, m->inventory.get(),
+                                       m->placer.get(), m->web.get(), m->accounts.get()}));
   }
 
   const std::string dev_inventory = cfg.GetString("provisioning.dev_inventory");
@@ -332,9 +490,15 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   if (default_zone.empty() && ctx.dev) default_zone = kDevZone;
   if (Api* api = ctx.services->Get<Api>())
     RegisterProvisioningRoutes(*api, ctx.router,
-                               {.inventory = m->inventory.get(), .placer = m->placer.get(), .ips = m->ips.get(), .vps = m->vps.get(),
-                                .dedicated = m->dedicated.get(), .sites = m->sites.get(), .sites_unavailable = sites_unavailable,
-                                .default_zone = default_zone, .console_log_dir = console_dir});
+                               {.inventory = m->inventory.get(),
+                                .placer = m->placer.get(),
+                                .ips = m->ips.get(),
+                                .vps = m->vps.get(),
+                                .dedicated = m->dedicated.get(),
+                                .sites = m->sites.get(),
+                                .sites_unavailable = sites_unavailable,
+                                .default_zone = default_zone,
+                                .console_log_dir = console_dir});
   ctx.services->Put<prov::VpsService>(m->vps.get());
   ctx.services->Put<prov::DedicatedService>(m->dedicated.get());
   if (m->sites) ctx.services->Put<prov::SharedHostingService>(m->sites.get());

@@ -28,11 +28,12 @@ struct ProvisioningRouteDeps {
   // Null when shared hosting is unavailable (routes answer 503 with `sites_unavailable`).
   provisioning::SharedHostingService* sites = nullptr;
   std::string sites_unavailable;
-  std::string default_zone;      // used when a request names no zone
-  std::string console_log_dir;   // <dir>/<domain>.log is a VPS's serial console
+  std::string default_zone;     // used when a request names no zone
+  std::string console_log_dir;  // <dir>/<domain>.log is a VPS's serial console
 };
 
-void RegisterProvisioningRoutes(Api& api, core::http::Router& router, const ProvisioningRouteDeps& deps);
+void RegisterProvisioningRoutes(Api& api, core::http::Router& router,
+                                const ProvisioningRouteDeps& deps);
 
 // Shared with `hostplane hosts` (cli_hosts.cc).
 core::Json HostJson(const provisioning::Host& h);
