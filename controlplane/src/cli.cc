@@ -38,6 +38,7 @@ commands:
                               audit events of a period as CSV
   partners create --name N --channel agency|reseller|oem | partners list
   orgs list [--partner ID] | orgs suspend ID [--reason R] | orgs unsuspend ID
+  secrets rotate-master-key   re-wrap every data key under a new master key (safe while serving)
   version                     print the version
 
 common options: --config FILE (JSON), --var DIR (default ./var); environment variables
@@ -262,7 +263,7 @@ int Main(int argc, char** argv) {
   if (cmd == "ca") return RunCaCommand(argc, argv);
   if (cmd == "hosts") return RunHostsCommand(argc, argv);
   if (cmd == "acme") return RunAcmeCommand(argc, argv);
-  if (cmd == "roles" || cmd == "staff" || cmd == "audit" || cmd == "partners" || cmd == "orgs") {
+  if (cmd == "roles" || cmd == "staff" || cmd == "audit" || cmd == "partners" || cmd == "orgs" || cmd == "secrets") {
     if (int rc = CheckOptions(*args, {"--config", "--var", "--email", "--password-file", "--from", "--to",
                                       "--organization", "--name", "--channel", "--partner", "--reason"}))
       return rc;

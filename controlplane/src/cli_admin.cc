@@ -11,6 +11,7 @@
 #include "hp/core/log.h"
 #include "hp/core/mailer.h"
 #include "hp/core/password.h"
+#include "hp/core/sealer.h"
 #include "rbac.h"
 #include "serve.h"
 #include "tenancy_store.h"
@@ -85,6 +86,20 @@ int RunAdminCommand(const std::vector<std::string>& pos, const std::map<std::str
     auto rows = ChainedAuditLog::Query(db, q);
     if (!rows) return Fail(rows.error().ToString());
     std::fputs(ChainedAuditLog::ToCsv(*rows).c_str(), stdout);
+    return 0;
+  }
+  if (cmd == "secrets" && sub == "rotate-master-key") {
+    // Safe while `serve` runs: the server holds its data keys unwrapped in memory and never wraps
+    // new ones on its own; after a restart it reads the new master key file.
+    std::string key_file = cfg->GetString("secrets.master_key_file");
+    if (key_file.empty()) key_file = cfg->GetString("var_dir") + "/keys/master.key";
+    auto sealer = core::StoreSealer::Create(db, key_file);
+    if (!sealer) return Fail(sealer.error().ToString());
+    if (auto st = (*sealer)->RotateMasterKey(); !st) return Fail(st.error().ToString());
+    auto st = db.Write([&](SQLite::Database& tx) { return audit.Append(tx, CliEvent("secrets.rotate_master_key", "file:" + key_file)); });
+    if (!st) return Fail(st.error().ToString());
+    std::printf("master key rotated: data keys re-wrapped, new key in %s, old key kept as %s.previous\n", key_file.c_str(),
+                key_file.c_str());
     return 0;
   }
   if (cmd == "staff" && sub == "create") {

@@ -10,6 +10,7 @@ namespace hp::cp {
 //   audit verify | audit export --from T --to T [--organization ID]
 //   partners create --name N --channel agency|reseller|oem | partners list
 //   orgs list [--partner ID] | orgs suspend ID [--reason R] | orgs unsuspend ID
+//   secrets rotate-master-key
 //   roles docs
 // Returns the exit code; `positional[0]` is the command name.
 int RunAdminCommand(const std::vector<std::string>& positional, const std::map<std::string, std::string>& options,

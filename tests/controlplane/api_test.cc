@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "api_fixture.h"
+#include "hp/core/totp.h"
 
 namespace hp::testing {
 namespace {
@@ -235,6 +236,29 @@ TEST_F(Api, DatabaseHoldsNoSecretsInTheClear) {
   auto mail = s_->WaitMail(a.email, "Confirm");
   std::string verify_token = ApiServer::TokenIn(mail);
   EXPECT_EQ(raw.find(verify_token), std::string::npos) << "e-mail verification token stored in the clear";
+}
+
+TEST_F(Api, MasterKeyRotationWhileServingKeepsSecretsReadable) {
+  auto a = s_->SignUp("rotate@x.example", "Rotate");
+  auto enroll = s_->Call("POST", "/api/v1/me/totp", Json::object(), a.session);
+  ASSERT_EQ(enroll.status, 201);
+  const std::string key_file = s_->var() + "/keys/master.key";
+  const std::string before = ReadFile(key_file);
+  auto [rc, out] = hp::testing::Run({HostplaneBinary(), "secrets", "rotate-master-key", "--var", s_->var()});
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(ReadFile(key_file), before);
+  EXPECT_EQ(ReadFile(key_file + ".previous"), before);
+  // The running server still opens the TOTP secret sealed before the rotation.
+  auto secret = core::Base32Decode(enroll.json["secret"].get<std::string>());
+  ASSERT_TRUE(secret);
+  const int64_t step = (static_cast<int64_t>(std::time(nullptr)) + static_cast<int64_t>(s_->offset())) / 30;
+  auto confirm = s_->Call("POST", "/api/v1/me/totp/confirm", {{"code", core::TotpCode(*secret, step)}}, a.session);
+  EXPECT_EQ(confirm.status, 200) << confirm.body;
+  // The data keys are wrapped by the new file: a second rotation must open them all with it.
+  auto [rc2, out2] = hp::testing::Run({HostplaneBinary(), "secrets", "rotate-master-key", "--var", s_->var()});
+  EXPECT_EQ(rc2, 0) << out2;
+  auto [rc3, out3] = hp::testing::Run({HostplaneBinary(), "audit", "export", "--from", "2020-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z", "--var", s_->var()});
+  EXPECT_NE(out3.find("secrets.rotate_master_key"), std::string::npos);
 }
 
 TEST_F(Api, StaffCreatePartnersAndSuspendOrganizations) {
