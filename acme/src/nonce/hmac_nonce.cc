@@ -10,6 +10,7 @@
 #include "hp/core/openssl.h"
 #include "hp/core/random.h"
 #include "hp/core/secret.h"
+#include "sa/group_commit.h"
 
 namespace hp::acme {
 namespace {
@@ -60,78 +61,47 @@ class HmacNonceService final : public NonceService {
   }
 
  private:
-  struct Pending {
-    std::string id;
-    int64_t expires = 0;
-    bool done = false;
-    core::Status result;
-  };
-
-  // Group commit: the first waiter becomes the leader and writes every pending nonce in one
-  // transaction; the others wait for it. Under load this turns N fsyncs into one.
+  // Recorded through the store's group committer: concurrent redemptions (and the requests'
+  // own writes) share one commit. Expired rows are pruned a few hundred at a time, at most once
+  // a second, so no single batch carries a large delete.
   core::Status Record(std::string id, int64_t expires) {
-    auto me = std::make_shared<Pending>();
-    me->id = std::move(id);
-    me->expires = expires;
-    std::unique_lock lock(mu_);
-    queue_.push_back(me);
-    while (!me->done) {
-      if (!leader_) {
-        leader_ = true;
-        std::vector<std::shared_ptr<Pending>> batch(queue_.begin(), queue_.end());
-        queue_.clear();
-        lock.unlock();
-        WriteBatch(batch);
-        lock.lock();
-        leader_ = false;
-        cv_.notify_all();
-      } else {
-        cv_.wait(lock);
+    const int64_t now = core::ToUnixMicros(clock_.Now());
+    bool prune = false;
+    {
+      std::lock_guard lock(mu_);
+      if (now - last_prune_ > 1'000'000) {
+        last_prune_ = now;
+        prune = true;
       }
     }
-    return me->result;
-  }
-
-  void WriteBatch(std::vector<std::shared_ptr<Pending>>& batch) {
-    const int64_t now = core::ToUnixMicros(clock_.Now());
-    const bool prune = now - last_prune_ > 60'000'000;
-    auto st = db_.Write([&](SQLite::Database& db) -> core::Status {
+    core::Status result;
+    auto st = committer_->Run([&](SQLite::Database& db) -> core::Status {
       SQLite::Statement ins(db, "INSERT OR IGNORE INTO acme_used_nonces(id, expires) VALUES(?, ?)");
-      for (auto& p : batch) {
-        ins.bind(1, p->id.data(), static_cast<int>(p->id.size()));
-        ins.bind(2, static_cast<int64_t>(p->expires));
-        ins.exec();
-        p->result = db.getChanges() == 1
-                        ? core::Ok()
-                        : core::Status(Fail(ErrorCode::kAcmeBadNonce,
-                                            "JWS nonce has already been used"));
-        ins.reset();
-      }
+      ins.bind(1, id.data(), static_cast<int>(id.size()));
+      ins.bind(2, static_cast<int64_t>(expires));
+      ins.exec();
+      result = db.getChanges() == 1
+                   ? core::Ok()
+                   : core::Status(Fail(ErrorCode::kAcmeBadNonce, "JWS nonce has already been used"));
       if (prune) {
-        SQLite::Statement del(db, "DELETE FROM acme_used_nonces WHERE expires < ?");
+        SQLite::Statement del(db, "DELETE FROM acme_used_nonces WHERE id IN (SELECT id FROM "
+                                  "acme_used_nonces WHERE expires < ? ORDER BY expires LIMIT 500)");
         del.bind(1, static_cast<int64_t>(now));
         del.exec();
       }
       return core::Ok();
     });
-    if (prune && st) last_prune_ = now;
-    for (auto& p : batch) {
-      if (!st) {
-        p->result = Fail(ErrorCode::kUnavailable, "could not record nonce: " + st.error().detail);
-      }
-      p->done = true;
-    }
+    if (!st) return Fail(ErrorCode::kUnavailable, "could not record nonce: " + st.error().detail);
+    return result;
   }
 
   core::Database& db_;
   const core::Clock& clock_;
   NonceOptions options_;
   core::Secret key_;
+  std::shared_ptr<GroupCommitter> committer_ = GroupCommitter::For(db_);
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::shared_ptr<Pending>> queue_;
-  bool leader_ = false;
-  int64_t last_prune_ = 0;  // guarded by leader_
+  int64_t last_prune_ = 0;  // guarded by mu_
 };
 
 }  // namespace

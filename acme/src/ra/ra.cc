@@ -184,12 +184,29 @@ Result<Ra::NewAccountResult> Ra::NewAccount(const Jwk& key, const Json& payload,
 }
 
 Result<AccountRow> Ra::AuthenticatedAccount(const std::string& public_id) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(accounts_mu_);
+    auto it = accounts_.find(public_id);
+    if (it != accounts_.end() && it->second.second > now) return it->second.first;
+  }
   HP_ASSIGN_OR_RETURN(auto row, sa_.Read([&](SaTx& tx) { return tx.AccountByPublicId(public_id); }));
   if (!row) return Fail(ErrorCode::kAcmeAccountDoesNotExist, "account does not exist");
   if (row->status != "valid") {
     return Fail(ErrorCode::kAcmeUnauthorized, "account is " + row->status);
   }
+  if (config_.account_cache_ttl.count() > 0) {
+    std::lock_guard lock(accounts_mu_);
+    if (accounts_.size() >= 100000) accounts_.clear();  // bounded; refilled by the next requests
+    accounts_[public_id] = {*row, now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                            config_.account_cache_ttl)};
+  }
   return *row;
+}
+
+void Ra::ForgetAccount(const std::string& public_id) {
+  std::lock_guard lock(accounts_mu_);
+  accounts_.erase(public_id);
 }
 
 Result<AccountRow> Ra::UpdateAccount(AccountRow account, const Json& payload) {
@@ -214,11 +231,20 @@ Result<AccountRow> Ra::UpdateAccount(AccountRow account, const Json& payload) {
     changed = true;
   }
   if (!changed) return account;
-  HP_TRY(sa_.Write([&](SaTx& tx) { return tx.UpdateAccount(account); }));
+  ForgetAccount(account.public_id);
+  auto st = sa_.Write([&](SaTx& tx) { return tx.UpdateAccount(account); });
+  ForgetAccount(account.public_id);  // also drop a copy cached while the write ran
+  HP_TRY(st);
   return account;
 }
 
 Result<AccountRow> Ra::ChangeKey(AccountRow account, const Jwk& new_key) {
+  ForgetAccount(account.public_id);
+  struct Forget {
+    Ra* ra;
+    std::string id;
+    ~Forget() { ra->ForgetAccount(id); }
+  } forget{this, account.public_id};
   return sa_.Write([&](SaTx& tx) -> Result<AccountRow> {
     HP_ASSIGN_OR_RETURN(auto other, tx.AccountByThumbprint(new_key.thumbprint()));
     if (other) {
@@ -524,11 +550,14 @@ Result<AuthzRow> Ra::RespondChallenge(const AccountRow& account, const std::stri
     }
     a.chall_type = type;
     a.chall_status = "processing";
+    a.processing_since = tx.now();
     HP_TRY(tx.UpdateAuthz(a));
     enqueue = true;
     return a;
   }));
-  if (enqueue) {
+  if (enqueue && config_.validation.in_process && dispatch_) {
+    dispatch_(a.public_id);
+  } else if (enqueue) {
     core::EnqueueOptions opts;
     opts.idempotency_key = a.public_id;
     opts.max_attempts = 3;

@@ -3,8 +3,12 @@
 // limits, EAB), the order state machine of RFC 8555 §7.1.6, and the glue to VA and CA. Called by
 // the WFE with authenticated requests; never renders HTTP. Thread-safe.
 
+#include <chrono>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "hp/acme/ca.h"
@@ -36,6 +40,12 @@ class Ra {
       : config_(config), sa_(sa), ca_(ca), va_(va), dns_(dns), jobs_(jobs), workers_(workers),
         keys_(keys) {}
 
+  // With validation.in_process, RespondChallenge hands the authorization's public id to this
+  // (the WFE's validation threads) instead of enqueueing a durable job.
+  void SetValidationDispatcher(std::function<void(const std::string&)> dispatch) {
+    dispatch_ = std::move(dispatch);
+  }
+
   std::string AccountUrl(const std::string& public_id) const {
     return config_.base_url + "/acme/acct/" + public_id;
   }
@@ -49,6 +59,7 @@ class Ra {
                                             const std::string& remote_ip,
                                             const std::string& request_url);
   // A valid account by its URL id; kAcmeAccountDoesNotExist / kAcmeUnauthorized (deactivated).
+  // Answered from memory for up to config.account_cache_ttl; writes through this Ra invalidate.
   core::Result<AccountRow> AuthenticatedAccount(const std::string& public_id);
   core::Result<AccountRow> UpdateAccount(AccountRow account, const core::Json& payload);
   // Replaces the account key; kConflict with instance = the other account's URL when in use.
@@ -91,7 +102,13 @@ class Ra {
   core::Status CheckCertsPerDomain(SaTx& tx, const std::vector<core::Identifier>& ids,
                                    bool spend);
 
+  void ForgetAccount(const std::string& public_id);
+
   const AcmeConfig& config_;
+  std::function<void(const std::string&)> dispatch_;
+  std::mutex accounts_mu_;
+  std::unordered_map<std::string, std::pair<AccountRow, std::chrono::steady_clock::time_point>>
+      accounts_;  // public id -> row, cached until
   Sa& sa_;
   CertificateAuthority& ca_;
   Va& va_;

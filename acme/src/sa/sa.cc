@@ -55,7 +55,7 @@ AccountRow ReadAccount(SQLite::Statement& q) {
 constexpr char kAuthzCols[] =
     "id, public_id, account_id, identifier_type, identifier_value, wildcard, status, expires, "
     "token, challenge_types, chall_type, chall_status, validated_at, error, validation_record, "
-    "created_at";
+    "created_at, processing_since";
 
 AuthzRow ReadAuthz(SQLite::Statement& q) {
   AuthzRow r;
@@ -74,6 +74,7 @@ AuthzRow ReadAuthz(SQLite::Statement& q) {
   r.error = q.getColumn(13).getString();
   r.validation_record = q.getColumn(14).getString();
   r.created_at = Tp(q.getColumn(15).getInt64());
+  r.processing_since = Tp(q.getColumn(16).getInt64());
   return r;
 }
 
@@ -263,8 +264,8 @@ Status SaTx::InsertAuthz(AuthzRow& r) {
 Status SaTx::UpdateAuthz(const AuthzRow& r) {
   SQLite::Statement q(db_,
                       "UPDATE acme_authz SET status = ?, chall_type = ?, chall_status = ?, "
-                      "validated_at = ?, error = ?, validation_record = ?, expires = ? "
-                      "WHERE id = ?");
+                      "validated_at = ?, error = ?, validation_record = ?, expires = ?, "
+                      "processing_since = ? WHERE id = ?");
   q.bind(1, r.status);
   q.bind(2, r.chall_type);
   q.bind(3, r.chall_status);
@@ -272,9 +273,20 @@ Status SaTx::UpdateAuthz(const AuthzRow& r) {
   q.bind(5, r.error);
   q.bind(6, r.validation_record);
   q.bind(7, Us(r.expires));
-  q.bind(8, r.id);
+  q.bind(8, r.chall_status == "processing" ? Us(r.processing_since) : int64_t{0});
+  q.bind(9, r.id);
   q.exec();
   return core::Ok();
+}
+
+Result<std::vector<std::string>> SaTx::StaleProcessingAuthz(TimePoint before, int limit) {
+  SQLite::Statement q(db_, "SELECT public_id FROM acme_authz WHERE chall_status = 'processing' "
+                           "AND processing_since < ? ORDER BY processing_since LIMIT ?");
+  q.bind(1, Us(before));
+  q.bind(2, limit);
+  std::vector<std::string> out;
+  while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+  return out;
 }
 
 Result<std::optional<AuthzRow>> SaTx::AuthzByPublicId(const std::string& id) {

@@ -1,7 +1,8 @@
 #pragma once
 // Storage authority: all ACME persistence. Callers group their reads and writes into one
-// transaction per request through Sa::Read / Sa::Write and the typed operations of SaTx, so an
-// issuance costs a handful of write transactions in total.
+// transaction per request through Sa::Read / Sa::Write and the typed operations of SaTx. Writes
+// of concurrent requests share one SQLite transaction and one commit (GroupCommitter), so an
+// issuance costs a fraction of an fsync.
 
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include "hp/core/error.h"
 #include "hp/core/json.h"
 #include "hp/core/store.h"
+#include "sa/group_commit.h"
 
 namespace hp::acme {
 
@@ -43,6 +45,7 @@ struct AuthzRow {
   std::string error;  // problem JSON
   std::string validation_record;
   core::TimePoint created_at;
+  core::TimePoint processing_since;  // when chall_status became processing
 };
 
 struct OrderRow {
@@ -122,7 +125,10 @@ class SaTx {
   core::Status BindEabKey(int64_t eab_id, int64_t account_id);
 
   core::Status InsertAuthz(AuthzRow& row);
-  core::Status UpdateAuthz(const AuthzRow& row);  // status, chall_*, validated_at, error, expires
+  // status, chall_*, validated_at, error, expires, processing_since (kept only while processing)
+  core::Status UpdateAuthz(const AuthzRow& row);
+  // Public ids of authorizations whose validation has been processing since before `before`.
+  core::Result<std::vector<std::string>> StaleProcessingAuthz(core::TimePoint before, int limit);
   core::Result<std::optional<AuthzRow>> AuthzByPublicId(const std::string& id);
   // A reusable authorization: same account and identifier, valid and not expiring before
   // `valid_until`, or pending and not expired. Newest first.
@@ -169,13 +175,21 @@ class SaTx {
 
 class Sa {
  public:
-  Sa(core::Database& db, const core::Clock& clock) : db_(db), clock_(clock) {}
+  Sa(core::Database& db, const core::Clock& clock)
+      : db_(db), clock_(clock), committer_(GroupCommitter::For(db)) {}
+  // fn(SaTx&) inside a savepoint of a group-committed write transaction; returns once durable.
   template <typename F>
   auto Write(F&& fn) {
-    return db_.Write([&](SQLite::Database& d) {
+    using R = decltype(fn(std::declval<SaTx&>()));
+    R out = std::unexpected(core::Error(core::ErrorCode::kInternal, "not run"));
+    core::Status st = committer_->Run([&](SQLite::Database& d) -> core::Status {
       SaTx tx(d, clock_.Now());
-      return fn(tx);
+      out = fn(tx);
+      if (!out) return std::unexpected(out.error());
+      return core::Ok();
     });
+    if (!st && out) return R(std::unexpected(st.error()));
+    return out;
   }
   template <typename F>
   auto Read(F&& fn) {
@@ -185,10 +199,12 @@ class Sa {
     });
   }
   const core::Clock& clock() const { return clock_; }
+  GroupCommitter& committer() { return *committer_; }
 
  private:
   core::Database& db_;
   const core::Clock& clock_;
+  std::shared_ptr<GroupCommitter> committer_;
 };
 
 }  // namespace hp::acme

@@ -9,6 +9,7 @@
 #include "hp/core/log.h"
 #include "hp/core/problem.h"
 #include "ra/ra.h"
+#include "ra/task_pool.h"
 #include "sa/sa.h"
 #include "va/va.h"
 
@@ -43,7 +44,26 @@ class AcmeServerImpl final : public AcmeServer {
         deps_(deps),
         sa_(*deps.db, *deps.clock),
         va_(config_.validation, *deps.dns),
-        ra_(config_, sa_, *deps.ca, va_, *deps.dns, *deps.jobs, deps.workers, keys_) {}
+        ra_(config_, sa_, *deps.ca, va_, *deps.dns, *deps.jobs, deps.workers, keys_),
+        requests_(std::make_unique<TaskPool>(std::max(1, config_.request_threads))) {
+    if (config_.validation.in_process) {
+      validations_ = std::make_unique<TaskPool>(std::max(1, config_.validation.threads));
+      ra_.SetValidationDispatcher([this](const std::string& id) { DispatchValidation(id); });
+      sweeper_ = std::thread([this] { Sweep(); });
+    }
+  }
+
+  ~AcmeServerImpl() override {
+    {
+      std::lock_guard lock(sweep_mu_);
+      stopping_ = true;
+    }
+    sweep_cv_.notify_all();
+    if (sweeper_.joinable()) sweeper_.join();
+    requests_.reset();  // answers the requests still queued (they may dispatch validations)
+    if (validations_) validations_->Clear();  // queued ones stay processing: the sweeper re-runs
+    validations_.reset();
+  }
 
   void RegisterRoutes(core::http::Router& r) override {
     auto get = [&](const std::string& pattern, const std::string& summary,
@@ -83,17 +103,22 @@ class AcmeServerImpl final : public AcmeServer {
 
     auto post = [&](const std::string& pattern, const std::string& summary, KeyMode mode,
                     std::function<Result<Response>(const Request&, Authed&)> fn) {
+      // The reactor thread only hands the request over: authentication, the group-committed
+      // write and the reply happen on a request thread.
       r.Add({"POST", pattern, summary, "acme", "", true, {}, {}, "application/json"},
             [this, mode, fn](Request&& req, Reply reply) {
-              reply(Finish(Guard(
-                  [&](const Request& rq) -> Response {
-                    auto authed = Authenticate(rq, mode);
-                    if (!authed) return Problem(authed.error());
-                    auto resp = fn(rq, *authed);
-                    if (!resp) return Problem(resp.error());
-                    return std::move(*resp);
-                  },
-                  req)));
+              auto shared = std::make_shared<Request>(std::move(req));
+              requests_->Submit([this, mode, fn, shared, reply = std::move(reply)] {
+                reply(Finish(Guard(
+                    [&](const Request& rq) -> Response {
+                      auto authed = Authenticate(rq, mode);
+                      if (!authed) return Problem(authed.error());
+                      auto resp = fn(rq, *authed);
+                      if (!resp) return Problem(resp.error());
+                      return std::move(*resp);
+                    },
+                    *shared)));
+              });
             });
     };
     post("/acme/new-account", "Create or find an account", KeyMode::kJwk,
@@ -197,6 +222,45 @@ class AcmeServerImpl final : public AcmeServer {
   }
 
  private:
+  void DispatchValidation(const std::string& authz_id) {
+    validations_->Submit([this, authz_id] {
+      auto r = ra_.RunValidation(Json{{"authz", authz_id}});
+      if (!r) {
+        // Left processing: the sweeper runs it again once it is stale.
+        core::log::Warn("validation failed to complete",
+                        {{"authz", authz_id}, {"error", r.error().ToString()}});
+      }
+    });
+  }
+
+  // Re-runs validations that a crash (or a store error) left processing: at start-up and then
+  // every stale_after / 4.
+  void Sweep() {
+    const auto every = std::max<core::Duration>(config_.validation.stale_after / 4,
+                                                std::chrono::seconds(1));
+    std::unique_lock lock(sweep_mu_);
+    while (!stopping_) {
+      lock.unlock();
+      const auto before = deps_.clock->Now() - config_.validation.stale_after;
+      auto stale = sa_.Read([&](SaTx& tx) { return tx.StaleProcessingAuthz(before, 1000); });
+      if (stale) {
+        for (const auto& id : *stale) {
+          core::log::Info("re-running an interrupted validation", {{"authz", id}});
+          // Mark it as restarted so that the next sweep does not dispatch it twice.
+          auto st = sa_.Write([&](SaTx& tx) -> core::Status {
+            HP_ASSIGN_OR_RETURN(auto a, tx.AuthzByPublicId(id));
+            if (!a || a->chall_status != "processing") return core::Ok();
+            a->processing_since = tx.now();
+            return tx.UpdateAuthz(*a);
+          });
+          if (st) DispatchValidation(id);
+        }
+      }
+      lock.lock();
+      sweep_cv_.wait_for(lock, every, [&] { return stopping_; });
+    }
+  }
+
   std::string Url(const std::string& path) const { return config_.base_url + path; }
   std::string OrderUrl(const std::string& id) const { return Url("/acme/order/" + id); }
   std::string AuthzUrl(const std::string& id) const { return Url("/acme/authz/" + id); }
@@ -436,6 +500,12 @@ class AcmeServerImpl final : public AcmeServer {
   Sa sa_;
   Va va_;
   Ra ra_;
+  std::unique_ptr<TaskPool> requests_;
+  std::unique_ptr<TaskPool> validations_;
+  std::mutex sweep_mu_;
+  std::condition_variable sweep_cv_;
+  bool stopping_ = false;
+  std::thread sweeper_;
 };
 
 }  // namespace

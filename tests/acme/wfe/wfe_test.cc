@@ -4,6 +4,7 @@
 
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "hp/acme/ca.h"
 #include "hp/acme/jws.h"
@@ -31,6 +32,7 @@ class AcmeServerTest : public ::testing::Test {
   }
 
   void Start(std::function<void(AcmeConfig&)> tweak) {
+    acme_.reset();  // it uses the previous database and its threads must stop first
     dir_ = testing::TempDir();
     auto db = core::Database::Open({.path = dir_ + "/db.sqlite", .synchronous_full = false});
     ASSERT_TRUE(db);
@@ -68,6 +70,8 @@ class AcmeServerTest : public ::testing::Test {
     cfg.terms_of_service_url = base_ + "/terms";
     cfg.caa_identities = {"ca.test"};
     cfg.validation.http_port = chall_server_->port();
+    // Durable jobs, run by RunJobs() on this thread; InProcessTest covers the default.
+    cfg.validation.in_process = in_process_;
     if (tweak) tweak(cfg);
     auto acme = AcmeServer::Create(cfg, {db_.get(), &clock_, jobs_.get(), nullptr, ca_.get(),
                                          dns_.get(), nonces_.get()});
@@ -79,10 +83,22 @@ class AcmeServerTest : public ::testing::Test {
 
   std::string Dir() const { return base_ + "/acme/directory"; }
 
-  // Runs queued validation/finalize jobs on this thread.
+  // Runs queued validation/finalize jobs on this thread, then waits (with a deadline) until no
+  // in-process validation is still processing.
   void RunJobs() {
     while (*pool_->RunOnce()) {
     }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline && Processing() > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  int64_t Processing() {
+    auto n = db_->Read([](SQLite::Database& d) -> core::Result<int64_t> {
+      return d.execAndGet("SELECT COUNT(*) FROM acme_authz WHERE chall_status = 'processing'")
+          .getInt64();
+    });
+    return n ? *n : -1;
   }
 
   Json NewOrder(AcmeClient& c, const std::vector<std::string>& names, Json extra = Json::object(),
@@ -154,6 +170,7 @@ class AcmeServerTest : public ::testing::Test {
                         out);
   }
 
+  bool in_process_ = false;
   std::string dir_, base_;
   core::SystemClock clock_;
   core::MetricsRegistry metrics_;
@@ -583,6 +600,88 @@ TEST_F(AcmeServerTest, OrdersListIsPaginatedAndLimitsAreReadable) {
   auto limits = c.Post(c.kid + "/limits", "");
   ASSERT_EQ(limits.status, 200) << limits.body;
   EXPECT_EQ(limits.json()["newOrdersPerAccount"]["used"], 3);
+}
+
+// The default set-up of `hostplane serve`: validations on the server's own threads, no job rows.
+class InProcessTest : public AcmeServerTest {
+ protected:
+  void SetUp() override {
+    in_process_ = true;
+    Start({});
+  }
+  int64_t ValidateJobs() {
+    auto jobs = jobs_->List({.kind = "acme.validate"});
+    return jobs ? static_cast<int64_t>(jobs->size()) : -1;
+  }
+};
+
+TEST_F(InProcessTest, IssuesWithoutDurableJobsAndFailuresStillReachTheClient) {
+  AcmeClient c(Dir());
+  ASSERT_EQ(c.Register().status, 201);
+  auto k = testing::MakeKey("ES256");
+  std::string chain = Issue(c, {"www.example.test", "example.test"}, k.key.get());
+  std::string out;
+  EXPECT_EQ(VerifyChain(chain, &out), 0) << out;
+  Json order = NewOrder(c, {"*.wild.test"});
+  Authorize(c, order);  // dns-01 through the static DNS checker
+  EXPECT_EQ(c.Post(order["url"], "").json()["status"], "ready");
+  // A wrong key authorization: invalid, with the problem on the challenge.
+  Json bad = NewOrder(c, {"bad.example.test"});
+  Json authz = c.Post(bad["authorizations"][0], "").json();
+  for (const auto& ch : authz["challenges"]) {
+    if (ch["type"] != "http-01") continue;
+    {
+      std::lock_guard l(mu_);
+      tokens_[ch["token"]] = "wrong";
+    }
+    ASSERT_EQ(c.Post(ch["url"], "{}").status, 200);
+  }
+  RunJobs();
+  authz = c.Post(bad["authorizations"][0], "").json();
+  EXPECT_EQ(authz["status"], "invalid") << authz.dump();
+  EXPECT_EQ(ValidateJobs(), 0);
+}
+
+TEST_F(InProcessTest, AValidationInterruptedByACrashIsRunAgainAtStartUp) {
+  AcmeClient c(Dir());
+  ASSERT_EQ(c.Register().status, 201);
+  Json order = NewOrder(c, {"crash.example.test"});
+  Json authz = c.Post(order["authorizations"][0], "").json();
+  std::string token;
+  for (const auto& ch : authz["challenges"]) {
+    if (ch["type"] == "http-01") token = ch["token"];
+  }
+  {
+    std::lock_guard l(mu_);
+    tokens_[token] = token + "." + (*Jwk::Parse(c.key.jwk))->thumbprint();
+  }
+  // What a crash right after the challenge response leaves behind: processing, long ago, and no
+  // validation running.
+  ASSERT_TRUE(db_->Write([](SQLite::Database& d) -> core::Status {
+    d.exec("UPDATE acme_authz SET chall_type = 'http-01', chall_status = 'processing', "
+           "processing_since = 1 WHERE status = 'pending'");
+    return core::Ok();
+  }));
+  // The restarted server's sweeper finds it and validates it.
+  AcmeConfig cfg;
+  cfg.base_url = base_;
+  cfg.terms_of_service_url = base_ + "/terms";
+  cfg.caa_identities = {"ca.test"};
+  cfg.validation.http_port = chall_server_->port();
+  acme_.reset();
+  auto again = AcmeServer::Create(cfg, {db_.get(), &clock_, jobs_.get(), nullptr, ca_.get(),
+                                        dns_.get(), nonces_.get()});
+  ASSERT_TRUE(again);
+  acme_ = std::move(*again);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline && Processing() > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(Processing(), 0);
+  auto status = db_->Read([](SQLite::Database& d) -> core::Result<std::string> {
+    return d.execAndGet("SELECT status FROM acme_authz").getString();
+  });
+  EXPECT_EQ(*status, "valid");
 }
 
 }  // namespace

@@ -40,6 +40,13 @@ struct ValidationConfig {
   core::Duration timeout = std::chrono::seconds(10);
   int max_redirects = 10;
   size_t max_response_bytes = 16 * 1024;
+  // true: validations run at once on the acme module's own threads; the authorization row
+  // (status processing, since when) is the durable record, and a sweeper re-runs a validation
+  // a crash interrupted once it is older than `stale_after`. false: each validation is a
+  // durable job on the core worker pool (a job row and three more write transactions).
+  bool in_process = true;
+  int threads = 32;  // concurrent in-process validations (blocking network I/O)
+  core::Duration stale_after = std::chrono::minutes(2);
 };
 
 struct AcmeConfig {
@@ -59,6 +66,12 @@ struct AcmeConfig {
   int orders_page_size = 100;
   RateLimitConfig limits;
   ValidationConfig validation;
+  // Threads that run authenticated POST requests; they mostly wait for group commits, so the
+  // HTTP reactor threads only hand requests over and never block on the store.
+  int request_threads = 64;
+  // How long an account (status, key) may be answered from memory. Changes made through this
+  // process are seen at once; the TTL bounds staleness for changes made by another replica.
+  core::Duration account_cache_ttl = std::chrono::seconds(10);
 };
 
 struct AcmeDeps {
@@ -84,7 +97,8 @@ class AcmeServer {
   // Routes of RFC 8555 under /acme/ (directory, new-nonce, new-account, ...), plus CRLs
   // (/acme/crl/{issuer}) and issuer certificates (/acme/issuer/{issuer}).
   virtual void RegisterRoutes(core::http::Router& router) = 0;
-  // Job kinds "acme.validate" and "acme.finalize".
+  // Job kinds "acme.validate" (validation.in_process = false, or jobs left by an older version)
+  // and "acme.finalize" (issuance deferred for a CAA recheck).
   virtual void RegisterJobs(core::WorkerPool& pool) = 0;
   // A new EAB MAC key for `owner` ("operator", a partner id); it binds to one account only.
   virtual core::Result<EabCredentials> CreateEabKey(const std::string& owner) = 0;
