@@ -265,10 +265,15 @@ class OpenSslAuthority final : public CertificateAuthority {
       return Fail(ErrorCode::kAcmeInvalidProfile, "unknown profile \"" + req.profile + "\"");
     }
     if (req.identifiers.empty()) return Fail(ErrorCode::kInternal, "no identifiers");
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(req.csr_der.data());
-    core::ossl::X509Req csr(d2i_X509_REQ(nullptr, &p, static_cast<long>(req.csr_der.size())));
-    if (!csr) return Fail(ErrorCode::kAcmeBadCsr, "CSR is not DER");
-    EVP_PKEY* key = X509_REQ_get0_pubkey(csr.get());
+    core::ossl::X509Req parsed;
+    X509_REQ* csr = req.csr;
+    if (!csr) {
+      const unsigned char* p = reinterpret_cast<const unsigned char*>(req.csr_der.data());
+      parsed.reset(d2i_X509_REQ(nullptr, &p, static_cast<long>(req.csr_der.size())));
+      if (!parsed) return Fail(ErrorCode::kAcmeBadCsr, "CSR is not DER");
+      csr = parsed.get();
+    }
+    EVP_PKEY* key = X509_REQ_get0_pubkey(csr);
     if (!key) return Fail(ErrorCode::kAcmeBadCsr, "CSR has no key");
     const bool rsa = EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA;
 
@@ -350,7 +355,11 @@ class OpenSslAuthority final : public CertificateAuthority {
     const ASN1_INTEGER* sn = X509_get0_serialNumber(cert.get());
     out.serial_der = std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(sn)),
                                  static_cast<size_t>(ASN1_STRING_length(sn)));
-    HP_ASSIGN_OR_RETURN(out.spki_sha256, SpkiSha256Hex(key));
+    if (!req.spki_sha256.empty()) {
+      out.spki_sha256 = req.spki_sha256;
+    } else {
+      HP_ASSIGN_OR_RETURN(out.spki_sha256, SpkiSha256Hex(key));
+    }
     out.not_before = nb;
     out.not_after = na;
     return out;

@@ -180,7 +180,14 @@ core::Result<CheckedCsr> CheckCsr(std::string_view der,
   CheckedCsr out;
   out.der = std::string(der);
   out.rsa = EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA;
-  HP_ASSIGN_OR_RETURN(out.spki_sha256, SpkiSha256Hex(key));
+  // The SPKI as the CSR carries it: plain DER re-encoding, no key encoder round trip.
+  unsigned char* spki = nullptr;
+  const int len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req.get()), &spki);
+  if (len <= 0) return Fail(core::ossl::LastError(ErrorCode::kInternal, "i2d_X509_PUBKEY"));
+  out.spki_sha256 = core::HexEncode(core::AsBytes(core::ossl::Sha256(
+      std::string_view(reinterpret_cast<char*>(spki), static_cast<size_t>(len)))));
+  OPENSSL_free(spki);
+  out.req = std::shared_ptr<X509_REQ>(req.release(), X509_REQ_free);
   return out;
 }
 

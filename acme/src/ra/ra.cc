@@ -636,9 +636,14 @@ Result<Json> Ra::RunValidation(const Json& payload) {
 // ---- Finalize and certificates ----------------------------------------------------------
 
 Result<CertRow> Ra::IssueInTx(SaTx& tx, OrderRow& order, const AccountRow& account,
-                              const std::string& csr_der) {
+                              const std::string& csr_der, const CheckedCsr* checked) {
   HP_TRY(CheckCertsPerDomain(tx, order.identifiers, true));
-  auto issued = ca_.Issue({csr_der, order.identifiers, order.profile, {}});
+  IssueRequest req{csr_der, order.identifiers, order.profile, {}};
+  if (checked) {
+    req.csr = checked->req.get();
+    req.spki_sha256 = checked->spki_sha256;
+  }
+  auto issued = ca_.Issue(req);
   if (!issued) return std::unexpected(issued.error());
   CertRow c;
   c.public_id = core::NewPublicId();
@@ -669,8 +674,7 @@ Result<OrderRow> Ra::Finalize(const AccountRow& account, const std::string& orde
   }
   HP_ASSIGN_OR_RETURN(auto csr, CheckCsr(csr_der, order.identifiers));
   HP_ASSIGN_OR_RETURN(auto acct_key, keys_.GetCanonical(account.jwk));
-  auto acct_spki = SpkiSha256Hex(acct_key->pkey());
-  if (acct_spki && *acct_spki == csr.spki_sha256) {
+  if (EVP_PKEY_eq(acct_key->pkey(), X509_REQ_get0_pubkey(csr.req.get())) == 1) {
     return Fail(ErrorCode::kAcmeBadCsr, "the certificate key must differ from the account key");
   }
   bool deferred = false;
@@ -697,7 +701,7 @@ Result<OrderRow> Ra::Finalize(const AccountRow& account, const std::string& orde
       deferred = true;
       return o;
     }
-    auto cert = IssueInTx(tx, o, account, csr.der);
+    auto cert = IssueInTx(tx, o, account, csr.der, &csr);
     if (!cert) {
       if (cert.error().code == ErrorCode::kAcmeRateLimited) return std::unexpected(cert.error());
       return std::unexpected(cert.error());

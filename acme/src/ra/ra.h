@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "hp/acme/ca.h"
+#include "hp/acme/csr.h"
 #include "hp/acme/jws.h"
 #include "hp/acme/server.h"
 #include "hp/core/jobs.h"
@@ -98,7 +99,7 @@ class Ra {
   core::Status Derive(SaTx& tx, OrderRow& order);
   core::Result<std::vector<core::Identifier>> CheckIdentifiers(const core::Json& ids);
   core::Result<CertRow> IssueInTx(SaTx& tx, OrderRow& order, const AccountRow& account,
-                                  const std::string& csr_der);
+                                  const std::string& csr_der, const CheckedCsr* checked = nullptr);
   core::Status CheckCertsPerDomain(SaTx& tx, const std::vector<core::Identifier>& ids,
                                    bool spend);
 

@@ -18,7 +18,8 @@ std::shared_ptr<GroupCommitter> GroupCommitter::For(core::Database& db) {
 }
 
 core::Status GroupCommitter::Run(const std::function<core::Status(SQLite::Database&)>& fn) {
-  Pending me{&fn, core::Ok(), false};
+  Pending me;
+  me.fn = &fn;
   std::unique_lock lock(mu_);
   queue_.push_back(&me);
   while (!me.done) {
@@ -31,11 +32,15 @@ core::Status GroupCommitter::Run(const std::function<core::Status(SQLite::Databa
       lock.unlock();
       RunBatch(batch);
       lock.lock();
-      for (Pending* p : batch) p->done = true;
       leader_ = false;
-      cv_.notify_all();
+      // Wake exactly the writers of this batch, and hand the lead to the next waiting one.
+      for (Pending* p : batch) {
+        p->done = true;
+        if (p != &me) p->cv.notify_one();
+      }
+      if (!queue_.empty()) queue_.front()->cv.notify_one();
     } else {
-      cv_.wait(lock);
+      me.cv.wait(lock);
     }
   }
   return me.result;

@@ -38,12 +38,12 @@ class GroupCommitter {
     const std::function<core::Status(SQLite::Database&)>* fn;
     core::Status result;
     bool done = false;
+    std::condition_variable cv;  // woken only for this writer: done, or its turn to lead
   };
   void RunBatch(std::deque<Pending*>& batch);
 
   core::Database& db_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::deque<Pending*> queue_;
   bool leader_ = false;
   uint64_t commits_ = 0;

@@ -132,15 +132,52 @@ CertRow ReadCert(SQLite::Statement& q) {
 }
 
 template <typename Row, typename Reader, typename Bind>
-Result<std::optional<Row>> One(SQLite::Database& db, const std::string& sql, Reader read,
-                               Bind bind) {
-  SQLite::Statement q(db, sql);
+Result<std::optional<Row>> One(SaTx& tx, const std::string& sql, Reader read, Bind bind) {
+  SQLite::Statement& q = tx.Stmt(sql);
   bind(q);
   if (!q.executeStep()) return std::optional<Row>();
   return std::optional<Row>(read(q));
 }
 
 }  // namespace
+
+SQLite::Statement& StatementCache::Get(SQLite::Database& db, const std::string& sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    it = statements_.emplace(sql, std::make_unique<SQLite::Statement>(db, sql)).first;
+  }
+  return *it->second;
+}
+
+SaTx::~SaTx() {
+  for (SQLite::Statement* q : used_) {
+    try {
+      q->reset();  // a cached SELECT must not keep its read transaction open
+    } catch (...) {
+    }
+  }
+}
+
+SQLite::Statement& SaTx::Stmt(const std::string& sql) {
+  SQLite::Statement* q = nullptr;
+  if (cache_) {
+    q = &cache_->Get(db_, sql);
+    q->reset();
+    q->clearBindings();
+  } else {
+    own_.push_back(std::make_unique<SQLite::Statement>(db_, sql));
+    q = own_.back().get();
+  }
+  used_.push_back(q);
+  return *q;
+}
+
+StatementCache* Sa::CacheFor(SQLite::Database& d) {
+  std::lock_guard lock(caches_mu_);
+  auto& c = caches_[d.getHandle()];
+  if (!c) c = std::make_unique<StatementCache>();
+  return c.get();
+}
 
 core::Json IdentifiersToJson(const std::vector<core::Identifier>& ids) {
   core::Json a = core::Json::array();
@@ -156,26 +193,25 @@ std::vector<core::Identifier> IdentifiersFromJson(const core::Json& j) {
 }
 
 Result<std::optional<AccountRow>> SaTx::AccountByPublicId(const std::string& id) {
-  return One<AccountRow>(db_, std::string("SELECT ") + kAccountCols +
+  return One<AccountRow>(*this, std::string("SELECT ") + kAccountCols +
                                   " FROM acme_accounts WHERE public_id = ?",
                          ReadAccount, [&](SQLite::Statement& q) { q.bind(1, id); });
 }
 
 Result<std::optional<AccountRow>> SaTx::AccountByThumbprint(const std::string& tp) {
-  return One<AccountRow>(db_, std::string("SELECT ") + kAccountCols +
+  return One<AccountRow>(*this, std::string("SELECT ") + kAccountCols +
                                   " FROM acme_accounts WHERE key_thumbprint = ?",
                          ReadAccount, [&](SQLite::Statement& q) { q.bind(1, tp); });
 }
 
 Result<std::optional<AccountRow>> SaTx::AccountById(int64_t id) {
-  return One<AccountRow>(db_, std::string("SELECT ") + kAccountCols +
+  return One<AccountRow>(*this, std::string("SELECT ") + kAccountCols +
                                   " FROM acme_accounts WHERE id = ?",
                          ReadAccount, [&](SQLite::Statement& q) { q.bind(1, id); });
 }
 
 Status SaTx::InsertAccount(AccountRow& r) {
-  SQLite::Statement q(db_,
-                      "INSERT INTO acme_accounts(public_id, key_thumbprint, jwk, contact, status, "
+  SQLite::Statement& q = Stmt("INSERT INTO acme_accounts(public_id, key_thumbprint, jwk, contact, status, "
                       "tos_agreed, eab_kid, created_ip, created_at) VALUES(?,?,?,?,?,?,?,?,?)");
   q.bind(1, r.public_id);
   q.bind(2, r.thumbprint);
@@ -192,8 +228,7 @@ Status SaTx::InsertAccount(AccountRow& r) {
 }
 
 Status SaTx::UpdateAccount(const AccountRow& r) {
-  SQLite::Statement q(db_,
-                      "UPDATE acme_accounts SET contact = ?, status = ?, jwk = ?, "
+  SQLite::Statement& q = Stmt("UPDATE acme_accounts SET contact = ?, status = ?, jwk = ?, "
                       "key_thumbprint = ?, tos_agreed = ? WHERE id = ?");
   q.bind(1, r.contact.dump());
   q.bind(2, r.status);
@@ -207,7 +242,7 @@ Status SaTx::UpdateAccount(const AccountRow& r) {
 
 Result<std::optional<EabKeyRow>> SaTx::EabKey(const std::string& kid) {
   return One<EabKeyRow>(
-      db_, "SELECT id, kid, hmac_key, owner, IFNULL(bound_account_id, 0) FROM acme_eab_keys "
+      *this, "SELECT id, kid, hmac_key, owner, IFNULL(bound_account_id, 0) FROM acme_eab_keys "
            "WHERE kid = ?",
       [](SQLite::Statement& q) {
         return EabKeyRow{q.getColumn(0).getInt64(), q.getColumn(1).getString(),
@@ -218,7 +253,7 @@ Result<std::optional<EabKeyRow>> SaTx::EabKey(const std::string& kid) {
 }
 
 Status SaTx::InsertEabKey(const EabKeyRow& r) {
-  SQLite::Statement q(db_, "INSERT INTO acme_eab_keys(kid, hmac_key, owner, created_at) "
+  SQLite::Statement& q = Stmt("INSERT INTO acme_eab_keys(kid, hmac_key, owner, created_at) "
                            "VALUES(?,?,?,?)");
   q.bind(1, r.kid);
   q.bind(2, r.hmac_key.data(), static_cast<int>(r.hmac_key.size()));
@@ -229,7 +264,7 @@ Status SaTx::InsertEabKey(const EabKeyRow& r) {
 }
 
 Status SaTx::BindEabKey(int64_t eab_id, int64_t account_id) {
-  SQLite::Statement q(db_, "UPDATE acme_eab_keys SET bound_account_id = ?, bound_at = ? "
+  SQLite::Statement& q = Stmt("UPDATE acme_eab_keys SET bound_account_id = ?, bound_at = ? "
                            "WHERE id = ? AND bound_account_id IS NULL");
   q.bind(1, account_id);
   q.bind(2, Us(now_));
@@ -242,8 +277,7 @@ Status SaTx::BindEabKey(int64_t eab_id, int64_t account_id) {
 }
 
 Status SaTx::InsertAuthz(AuthzRow& r) {
-  SQLite::Statement q(db_,
-                      "INSERT INTO acme_authz(public_id, account_id, identifier_type, "
+  SQLite::Statement& q = Stmt("INSERT INTO acme_authz(public_id, account_id, identifier_type, "
                       "identifier_value, wildcard, status, expires, token, challenge_types, "
                       "created_at) VALUES(?,?,?,?,?,?,?,?,?,?)");
   q.bind(1, r.public_id);
@@ -262,8 +296,7 @@ Status SaTx::InsertAuthz(AuthzRow& r) {
 }
 
 Status SaTx::UpdateAuthz(const AuthzRow& r) {
-  SQLite::Statement q(db_,
-                      "UPDATE acme_authz SET status = ?, chall_type = ?, chall_status = ?, "
+  SQLite::Statement& q = Stmt("UPDATE acme_authz SET status = ?, chall_type = ?, chall_status = ?, "
                       "validated_at = ?, error = ?, validation_record = ?, expires = ?, "
                       "processing_since = ? WHERE id = ?");
   q.bind(1, r.status);
@@ -280,7 +313,7 @@ Status SaTx::UpdateAuthz(const AuthzRow& r) {
 }
 
 Result<std::vector<std::string>> SaTx::StaleProcessingAuthz(TimePoint before, int limit) {
-  SQLite::Statement q(db_, "SELECT public_id FROM acme_authz WHERE chall_status = 'processing' "
+  SQLite::Statement& q = Stmt("SELECT public_id FROM acme_authz WHERE chall_status = 'processing' "
                            "AND processing_since < ? ORDER BY processing_since LIMIT ?");
   q.bind(1, Us(before));
   q.bind(2, limit);
@@ -290,7 +323,7 @@ Result<std::vector<std::string>> SaTx::StaleProcessingAuthz(TimePoint before, in
 }
 
 Result<std::optional<AuthzRow>> SaTx::AuthzByPublicId(const std::string& id) {
-  return One<AuthzRow>(db_, std::string("SELECT ") + kAuthzCols +
+  return One<AuthzRow>(*this, std::string("SELECT ") + kAuthzCols +
                                 " FROM acme_authz WHERE public_id = ?",
                        ReadAuthz, [&](SQLite::Statement& q) { q.bind(1, id); });
 }
@@ -298,7 +331,7 @@ Result<std::optional<AuthzRow>> SaTx::AuthzByPublicId(const std::string& id) {
 Result<std::optional<AuthzRow>> SaTx::ReusableAuthz(int64_t account_id, const core::Identifier& id,
                                                     bool wildcard, TimePoint valid_until) {
   return One<AuthzRow>(
-      db_,
+      *this,
       std::string("SELECT ") + kAuthzCols +
           " FROM acme_authz WHERE account_id = ? AND identifier_type = ? AND "
           "identifier_value = ? AND wildcard = ? AND ((status = 'valid' AND expires > ?) OR "
@@ -314,8 +347,7 @@ Result<std::optional<AuthzRow>> SaTx::ReusableAuthz(int64_t account_id, const co
 }
 
 Result<bool> SaTx::HasValidAuthzFor(int64_t account_id, const std::vector<core::Identifier>& ids) {
-  SQLite::Statement q(db_,
-                      "SELECT 1 FROM acme_authz WHERE account_id = ? AND identifier_type = ? AND "
+  SQLite::Statement& q = Stmt("SELECT 1 FROM acme_authz WHERE account_id = ? AND identifier_type = ? AND "
                       "identifier_value = ? AND status = 'valid' AND expires > ? LIMIT 1");
   for (const auto& id : ids) {
     std::string value = id.value;
@@ -331,8 +363,7 @@ Result<bool> SaTx::HasValidAuthzFor(int64_t account_id, const std::vector<core::
 }
 
 Status SaTx::InsertOrder(OrderRow& r) {
-  SQLite::Statement q(db_,
-                      "INSERT INTO acme_orders(public_id, account_id, status, identifiers, authz, "
+  SQLite::Statement& q = Stmt("INSERT INTO acme_orders(public_id, account_id, status, identifiers, authz, "
                       "profile, replaces, not_before, not_after, expires, created_at, updated_at) "
                       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
   q.bind(1, r.public_id);
@@ -353,7 +384,7 @@ Status SaTx::InsertOrder(OrderRow& r) {
 }
 
 Status SaTx::UpdateOrder(const OrderRow& r) {
-  SQLite::Statement q(db_, "UPDATE acme_orders SET status = ?, error = ?, certificate_id = ?, "
+  SQLite::Statement& q = Stmt("UPDATE acme_orders SET status = ?, error = ?, certificate_id = ?, "
                            "updated_at = ? WHERE id = ?");
   q.bind(1, r.status);
   q.bind(2, r.error);
@@ -365,20 +396,20 @@ Status SaTx::UpdateOrder(const OrderRow& r) {
 }
 
 Result<std::optional<OrderRow>> SaTx::OrderByPublicId(const std::string& id) {
-  return One<OrderRow>(db_, std::string("SELECT ") + kOrderCols +
+  return One<OrderRow>(*this, std::string("SELECT ") + kOrderCols +
                                 " FROM acme_orders WHERE public_id = ?",
                        ReadOrder, [&](SQLite::Statement& q) { q.bind(1, id); });
 }
 
 Result<std::optional<OrderRow>> SaTx::OrderById(int64_t id) {
-  return One<OrderRow>(db_, std::string("SELECT ") + kOrderCols + " FROM acme_orders WHERE id = ?",
+  return One<OrderRow>(*this, std::string("SELECT ") + kOrderCols + " FROM acme_orders WHERE id = ?",
                        ReadOrder, [&](SQLite::Statement& q) { q.bind(1, id); });
 }
 
 Result<std::vector<std::pair<int64_t, std::string>>> SaTx::OrdersOfAccount(int64_t account_id,
                                                                            int64_t after,
                                                                            int limit) {
-  SQLite::Statement q(db_, "SELECT id, public_id FROM acme_orders WHERE account_id = ? AND id > ? "
+  SQLite::Statement& q = Stmt("SELECT id, public_id FROM acme_orders WHERE account_id = ? AND id > ? "
                            "ORDER BY id LIMIT ?");
   q.bind(1, account_id);
   q.bind(2, after);
@@ -389,8 +420,7 @@ Result<std::vector<std::pair<int64_t, std::string>>> SaTx::OrdersOfAccount(int64
 }
 
 Status SaTx::InsertCertificate(CertRow& r) {
-  SQLite::Statement q(db_,
-                      "INSERT INTO acme_certificates(public_id, serial, ari_id, account_id, "
+  SQLite::Statement& q = Stmt("INSERT INTO acme_certificates(public_id, serial, ari_id, account_id, "
                       "order_id, issuer_id, profile, names, spki_hash, der, not_before, not_after, "
                       "created_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
   q.bind(1, r.public_id);
@@ -412,25 +442,25 @@ Status SaTx::InsertCertificate(CertRow& r) {
 }
 
 Result<std::optional<CertRow>> SaTx::CertByPublicId(const std::string& id) {
-  return One<CertRow>(db_, std::string("SELECT ") + kCertCols +
+  return One<CertRow>(*this, std::string("SELECT ") + kCertCols +
                                " FROM acme_certificates WHERE public_id = ?",
                       ReadCert, [&](SQLite::Statement& q) { q.bind(1, id); });
 }
 
 Result<std::optional<CertRow>> SaTx::CertBySerial(const std::string& serial) {
-  return One<CertRow>(db_, std::string("SELECT ") + kCertCols +
+  return One<CertRow>(*this, std::string("SELECT ") + kCertCols +
                                " FROM acme_certificates WHERE serial = ?",
                       ReadCert, [&](SQLite::Statement& q) { q.bind(1, serial); });
 }
 
 Result<std::optional<CertRow>> SaTx::CertByAriId(const std::string& ari_id) {
-  return One<CertRow>(db_, std::string("SELECT ") + kCertCols +
+  return One<CertRow>(*this, std::string("SELECT ") + kCertCols +
                                " FROM acme_certificates WHERE ari_id = ?",
                       ReadCert, [&](SQLite::Statement& q) { q.bind(1, ari_id); });
 }
 
 Status SaTx::MarkReplaced(int64_t cert_id, const std::string& order_public_id) {
-  SQLite::Statement q(db_, "UPDATE acme_certificates SET replaced_by = ? WHERE id = ?");
+  SQLite::Statement& q = Stmt("UPDATE acme_certificates SET replaced_by = ? WHERE id = ?");
   q.bind(1, order_public_id);
   q.bind(2, cert_id);
   q.exec();
@@ -438,7 +468,7 @@ Status SaTx::MarkReplaced(int64_t cert_id, const std::string& order_public_id) {
 }
 
 Status SaTx::Revoke(int64_t cert_id, int reason) {
-  SQLite::Statement q(db_, "UPDATE acme_certificates SET revoked_at = ?, revoked_reason = ? "
+  SQLite::Statement& q = Stmt("UPDATE acme_certificates SET revoked_at = ?, revoked_reason = ? "
                            "WHERE id = ? AND revoked_at = 0");
   q.bind(1, Us(now_));
   q.bind(2, reason);
@@ -452,7 +482,7 @@ Status SaTx::Revoke(int64_t cert_id, int reason) {
 Result<std::vector<std::pair<std::string, std::pair<TimePoint, int>>>> SaTx::RevokedOf(
     const std::string& issuer_id) {
   // Expired certificates drop off the CRL an hour after notAfter.
-  SQLite::Statement q(db_, "SELECT serial, revoked_at, revoked_reason FROM acme_certificates "
+  SQLite::Statement& q = Stmt("SELECT serial, revoked_at, revoked_reason FROM acme_certificates "
                            "WHERE issuer_id = ? AND revoked_at > 0 AND not_after > ?");
   q.bind(1, issuer_id);
   q.bind(2, Us(now_ - std::chrono::hours(1)));
@@ -465,13 +495,13 @@ Result<std::vector<std::pair<std::string, std::pair<TimePoint, int>>>> SaTx::Rev
 }
 
 Result<bool> SaTx::IsKeyBlocked(const std::string& spki_hash) {
-  SQLite::Statement q(db_, "SELECT 1 FROM acme_blocked_keys WHERE spki_hash = ?");
+  SQLite::Statement& q = Stmt("SELECT 1 FROM acme_blocked_keys WHERE spki_hash = ?");
   q.bind(1, spki_hash);
   return q.executeStep();
 }
 
 Status SaTx::BlockKey(const std::string& spki_hash, const std::string& reason) {
-  SQLite::Statement q(db_, "INSERT OR IGNORE INTO acme_blocked_keys(spki_hash, reason, added_at) "
+  SQLite::Statement& q = Stmt("INSERT OR IGNORE INTO acme_blocked_keys(spki_hash, reason, added_at) "
                            "VALUES(?,?,?)");
   q.bind(1, spki_hash);
   q.bind(2, reason);
@@ -482,7 +512,7 @@ Status SaTx::BlockKey(const std::string& spki_hash, const std::string& reason) {
 
 Result<std::optional<CrlRow>> SaTx::Crl(const std::string& issuer_id) {
   return One<CrlRow>(
-      db_, "SELECT issuer_id, number, der, this_update, next_update, dirty_since FROM acme_crls "
+      *this, "SELECT issuer_id, number, der, this_update, next_update, dirty_since FROM acme_crls "
            "WHERE issuer_id = ?",
       [](SQLite::Statement& q) {
         return CrlRow{q.getColumn(0).getString(), q.getColumn(1).getInt64(),
@@ -493,7 +523,7 @@ Result<std::optional<CrlRow>> SaTx::Crl(const std::string& issuer_id) {
 }
 
 Status SaTx::PutCrl(const CrlRow& r) {
-  SQLite::Statement q(db_, "INSERT OR REPLACE INTO acme_crls(issuer_id, number, der, this_update, "
+  SQLite::Statement& q = Stmt("INSERT OR REPLACE INTO acme_crls(issuer_id, number, der, this_update, "
                            "next_update, dirty_since) VALUES(?,?,?,?,?,?)");
   q.bind(1, r.issuer_id);
   q.bind(2, r.number);
@@ -506,7 +536,7 @@ Status SaTx::PutCrl(const CrlRow& r) {
 }
 
 Status SaTx::MarkCrlDirty(const std::string& issuer_id) {
-  SQLite::Statement q(db_, "UPDATE acme_crls SET dirty_since = ? WHERE issuer_id = ? AND "
+  SQLite::Statement& q = Stmt("UPDATE acme_crls SET dirty_since = ? WHERE issuer_id = ? AND "
                            "dirty_since = 0");
   q.bind(1, Us(now_));
   q.bind(2, issuer_id);
@@ -520,7 +550,7 @@ Result<RateDecision> SaTx::RateLimit(const std::string& key, int64_t count, core
   if (count <= 0) return d;  // 0 disables the limit
   const int64_t now = Us(now_);
   const int64_t interval = period.count() / count;
-  SQLite::Statement q(db_, "SELECT tat FROM acme_rate_limits WHERE key = ?");
+  SQLite::Statement& q = Stmt("SELECT tat FROM acme_rate_limits WHERE key = ?");
   q.bind(1, key);
   int64_t tat = now;
   if (q.executeStep()) tat = std::max(now, q.getColumn(0).getInt64());
@@ -532,7 +562,7 @@ Result<RateDecision> SaTx::RateLimit(const std::string& key, int64_t count, core
     d.retry_after_seconds = static_cast<int>((new_tat - period.count() - now) / 1000000 + 1);
     return d;
   }
-  SQLite::Statement up(db_, "INSERT OR REPLACE INTO acme_rate_limits(key, tat) VALUES(?, ?)");
+  SQLite::Statement& up = Stmt("INSERT OR REPLACE INTO acme_rate_limits(key, tat) VALUES(?, ?)");
   up.bind(1, key);
   up.bind(2, new_tat);
   up.exec();

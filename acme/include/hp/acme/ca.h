@@ -97,6 +97,10 @@ struct IssueRequest {
   std::vector<core::Identifier> identifiers;
   std::string profile;
   core::TimePoint not_before;  // 0: now - backdate
+  // Optional, from CheckCsr: the parsed csr_der and its SPKI hash, so that they are not
+  // decoded and hashed twice (key decoding is the slow part of OpenSSL 3's d2i).
+  X509_REQ* csr = nullptr;
+  std::string spki_sha256;
 };
 
 struct IssuedCertificate {

@@ -3,9 +3,12 @@
 //
 // Thread safety: reentrant.
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <openssl/x509.h>
 
 #include "hp/core/error.h"
 
@@ -15,6 +18,7 @@ struct CheckedCsr {
   std::string der;
   std::string spki_sha256;  // hex SHA-256 of the SubjectPublicKeyInfo (blocked-key lookups)
   bool rsa = false;
+  std::shared_ptr<X509_REQ> req;  // `der` parsed and verified (so that the CA need not reparse)
 };
 
 // Accepts a DER PKCS#10 request whose self-signature verifies, whose key is RSA 2048/3072/4096
