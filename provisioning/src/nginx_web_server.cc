@@ -116,6 +116,13 @@ class Nginx final : public WebServer {
     o << "    server_name";
     for (const auto& d : s.domains) o << " " << d;
     o << ";\n";
+    // ACME http-01 (AutoSSL): key authorizations are written under the document root and served
+    // even while suspended; ^~ keeps the dot-file rule below from denying them.
+    o << "    location ^~ /.well-known/acme-challenge/ {\n"
+      << "        root " << s.document_root << ";\n"
+      << "        default_type text/plain;\n"
+      << "        try_files $uri =404;\n"
+      << "    }\n";
     if (s.suspended) {
       o << "    root " << o_.suspended_page_dir << ";\n"
         << "    error_page 503 /suspended.html;\n"

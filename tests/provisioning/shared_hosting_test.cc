@@ -214,5 +214,26 @@ TEST_F(SharedHostingTest, ABrokenServerBlockIsRejectedAndRolledBack) {
   ExpectNginxTestPasses();
 }
 
+// AutoSSL http-01: /.well-known/acme-challenge/ is served from the document root (text/plain),
+// also while suspended, while other dot files stay denied.
+TEST_F(SharedHostingTest, AcmeChallengesAreServedFromTheDocumentRootEvenWhileSuspended) {
+  const std::string root = dir_.path() + "/www/acme-site";
+  fs::create_directories(root + "/.well-known/acme-challenge");
+  hp::testing::WriteFile(root + "/.well-known/acme-challenge/tok1", "tok1.thumbprint");
+  hp::testing::WriteFile(root + "/.well-known/other", "secret");
+  SiteConfig site{.name = "acme-site", .domains = {"acme.test"}, .document_root = root};
+  ASSERT_TRUE(web_->ApplySite(site));
+  EXPECT_TRUE(Eventually("acme.test", "/.well-known/acme-challenge/tok1", 200, "tok1.thumbprint"));
+  auto r = Get("acme.test", "/.well-known/acme-challenge/tok1");
+  EXPECT_EQ(r.headers["content-type"].rfind("text/plain", 0), 0u) << r.headers["content-type"];
+  EXPECT_EQ(Get("acme.test", "/.well-known/acme-challenge/missing").status, 404);
+  EXPECT_EQ(Get("acme.test", "/.well-known/other").status, 403) << "other dot files stay denied";
+  site.suspended = true;
+  ASSERT_TRUE(web_->ApplySite(site));
+  EXPECT_TRUE(Eventually("acme.test", "/", 503, ""));
+  EXPECT_EQ(Get("acme.test", "/.well-known/acme-challenge/tok1").status, 200);
+  ExpectNginxTestPasses();
+}
+
 }  // namespace
 }  // namespace hp::provisioning
