@@ -11,6 +11,9 @@
 #include "hp/core/http_client.h"
 #include "hp/core/log.h"
 #include "hp/core/random.h"
+#include "hp/provisioning/dedicated.h"
+#include "hp/provisioning/shared_hosting.h"
+#include "hp/provisioning/vps.h"
 #include "module.h"
 #include "rbac.h"
 #include "tenancy_store.h"
@@ -18,12 +21,16 @@
 namespace hp::cp {
 namespace {
 
+namespace prov = hp::provisioning;
 using billing::Date;
 using core::ErrorCode;
 using core::Json;
 
 // Placeholder issuer of --dev; refused outside --dev so no real invoice carries it.
 constexpr const char* kDevRegistrationNumber = "T0000000000000";
+// Durable job: on the content deletion date of a terminated organization, terminate its sites,
+// delete its VPS and release its dedicated servers (docs/billing.md, Dunning).
+constexpr const char* kContentDeletionJob = "billing.dunning.content_deletion";
 
 std::string ValidateRegistration(const std::string& v) {
   auto st = billing::ValidateRegistrationNumber(v);
@@ -113,15 +120,24 @@ class NoCardGateway final : public billing::PaymentGateway {
   }
 };
 
-// Dunning's view of the control plane: suspends and reactivates the organization itself
-// (organizations.status; members can read and pay but not change anything) and e-mails the
-// organization's owners, admins and billing members.
-// TODO(provisioning): suspend/unsuspend/terminate the organization's shared-hosting sites
-// (suspension page), stop/delete VPS and release dedicated servers here, and turn
-// ScheduleContentDeletion into a durable deletion job. Each call must stay idempotent.
+// Dunning's view of the control plane and provisioning. Suspension: organizations.status =
+// suspended (members can read and pay but not change anything), every active shared-hosting site
+// serves the suspension page, running VPS are stopped gracefully, powered-on dedicated servers
+// are powered off; the services taken down are remembered (dunning_suspended_services) so that
+// resumption brings back exactly those. Termination keeps everything down; the content goes on
+// the deletion date (kContentDeletionJob). Reminders and state changes are e-mailed to the
+// organization's owners, admins and billing members. Every step is audited; every call is
+// idempotent (a crash before the dunning step is recorded repeats it).
+//
+// The provisioning services are looked up in the registry when dunning acts, not at mount, so
+// the mount order does not matter (provisioning disabled: nothing to take down). A failing provisioning call is audited
+// with result "failure" and does not fail the sweep: one stuck VPS must not stop dunning for
+// every other organization.
 class ControlPlaneSuspender final : public billing::ServiceSuspender {
  public:
-  ControlPlaneSuspender(Api& api, billing::InvoiceStore& invoices) : api_(api), invoices_(invoices) {}
+  ControlPlaneSuspender(Api& api, billing::InvoiceStore& invoices, const ServiceRegistry& registry,
+                        core::JobQueue& jobs)
+      : api_(api), invoices_(invoices), registry_(registry), jobs_(jobs) {}
 
   core::Status SendReminder(const std::string& org_id, const std::string& invoice_id, int n) override {
     HP_ASSIGN_OR_RETURN(billing::Invoice inv, invoices_.Get(org_id, invoice_id));
@@ -137,42 +153,205 @@ class ControlPlaneSuspender final : public billing::ServiceSuspender {
 
   core::Status SuspendServices(const std::string& org_id, const std::string& reason) override {
     HP_ASSIGN_OR_RETURN(bool changed, SetStatus(org_id, "active", "suspended", "organization.suspend", {{"by", "billing"}, {"reason", reason}}));
+    // Also on a repeat (changed == false): the crash may have come between the two.
+    HP_TRY(TakeDown(org_id, /*remember=*/true));
     if (!changed) return core::Ok();
     return MailBilling(org_id, "Your services are suspended for an unpaid invoice",
                        "Your organization was suspended because an invoice is unpaid (" + reason +
-                           ").\nMembers can still sign in and see invoices. Your services resume once it is paid.\n");
+                           ").\nYour websites show a suspension page and your servers are stopped.\n"
+                           "Members can still sign in, see invoices and pay. Your services resume once it is paid.\n");
   }
 
   core::Status ResumeServices(const std::string& org_id) override {
-    // Lift only a suspension billing made; an operator's suspension stays.
+    // Lift only a suspension billing made; an operator's suspension stays (and so do the services).
     HP_ASSIGN_OR_RETURN(bool ours, LastSuspensionByBilling(org_id));
-    if (!ours) return core::Ok();
+    if (!ours) {
+      // A repeat after our own unsuspend: finish bringing the services back.
+      HP_ASSIGN_OR_RETURN(store::Organization o, api_.db().Read([&](SQLite::Database& tx) { return store::GetOrganization(tx, org_id); }));
+      if (o.status == "active") HP_TRY(BringBack(org_id));
+      return core::Ok();
+    }
+    HP_TRY(BringBack(org_id));
     HP_ASSIGN_OR_RETURN(bool changed, SetStatus(org_id, "suspended", "active", "organization.unsuspend", {{"by", "billing"}}));
     if (!changed) return core::Ok();
-    return MailBilling(org_id, "Your services are active again", "Thank you for your payment. Your organization is active again.\n");
+    return MailBilling(org_id, "Your services are active again",
+                       "Thank you for your payment. Your organization is active again and your services are resuming.\n");
   }
 
   core::Status TerminateServices(const std::string& org_id) override {
     HP_TRY(SetStatus(org_id, "suspended", "terminated", "organization.terminate", {{"by", "billing"}}));
-    return core::Ok();
-  }
-
-  core::Status ScheduleContentDeletion(const std::string& org_id, Date on) override {
+    // Everything stays down until the content is deleted; nothing will be resumed.
+    HP_TRY(TakeDown(org_id, /*remember=*/false));
     return api_.db().Write([&](SQLite::Database& tx) -> core::Status {
-      HP_ASSIGN_OR_RETURN(store::Organization o, store::GetOrganization(tx, org_id));
-      return api_.audit().Append(tx, Event(o, "organization.content_deletion.schedule", {{"on", billing::FormatDate(on)}}));
+      SQLite::Statement d(tx, "DELETE FROM dunning_suspended_services WHERE organization_id = ?");
+      d.bind(1, org_id);
+      d.exec();
+      return core::Ok();
     });
   }
 
+  core::Status ScheduleContentDeletion(const std::string& org_id, Date on) override {
+    core::EnqueueOptions o;
+    o.idempotency_key = "content-deletion:" + org_id;
+    o.organization_id = org_id;
+    o.run_at = billing::StartOfDay(on);
+    HP_ASSIGN_OR_RETURN(core::Job job, jobs_.Enqueue(kContentDeletionJob, Json{{"organization_id", org_id}, {"on", billing::FormatDate(on)}}, o));
+    return api_.db().Write([&](SQLite::Database& tx) -> core::Status {
+      HP_ASSIGN_OR_RETURN(store::Organization org, store::GetOrganization(tx, org_id));
+      return api_.audit().Append(tx, Event(org, "organization.content_deletion.schedule", "organization:" + org_id,
+                                           {{"on", billing::FormatDate(on)}, {"job", job.id}}));
+    });
+  }
+
+  // kContentDeletionJob: terminate sites (user, files, server block), delete VPS (disks,
+  // addresses) and release dedicated servers (disk wiped). Skipped when an operator reinstated
+  // the organization. A provisioning error fails the job, which is retried; finished services
+  // are not listed again, so a retry continues where it stopped.
+  core::Result<Json> DeleteContent(const std::string& org_id) {
+    HP_ASSIGN_OR_RETURN(store::Organization o, api_.db().Read([&](SQLite::Database& tx) { return store::GetOrganization(tx, org_id); }));
+    if (o.status != "terminated") return Json{{"skipped", "organization is " + o.status}};
+    int sites_n = 0, vps_n = 0, dedicated_n = 0;
+    if (auto* sites = registry_.Get<prov::SharedHostingService>()) {
+      HP_ASSIGN_OR_RETURN(auto list, sites->List(org_id));
+      for (const auto& s : list) {
+        if (s.state == prov::SiteState::kTerminating) continue;
+        HP_TRY(Audited(org_id, "site", s.id, "site.terminate", sites->TerminateSite(org_id, s.id)));
+        ++sites_n;
+      }
+    }
+    if (auto* vps = registry_.Get<prov::VpsService>()) {
+      HP_ASSIGN_OR_RETURN(auto list, vps->List(org_id));
+      for (const auto& v : list) {
+        if (v.state == prov::VpsState::kDeleting || v.state == prov::VpsState::kDeleted) continue;
+        HP_TRY(Audited(org_id, "vps", v.id, "vps.delete", vps->DeleteVps(org_id, v.id)));
+        ++vps_n;
+      }
+    }
+    if (auto* ded = registry_.Get<prov::DedicatedService>()) {
+      HP_ASSIGN_OR_RETURN(auto list, ded->List(org_id));
+      for (const auto& d : list) {
+        if (d.state != prov::DedicatedState::kActive && d.state != prov::DedicatedState::kFailed) continue;
+        HP_TRY(Audited(org_id, "dedicated", d.id, "dedicated.release", ded->Release(org_id, d.id)));
+        ++dedicated_n;
+      }
+    }
+    return Json{{"sites", sites_n}, {"vps", vps_n}, {"dedicated", dedicated_n}};
+  }
+
  private:
+  // Suspends active sites, stops running VPS (graceful, then forced after the configured
+  // timeout) and powers off dedicated servers. With `remember`, each one is recorded before the
+  // call, so ResumeServices brings back exactly these.
+  core::Status TakeDown(const std::string& org_id, bool remember) {
+    if (auto* sites = registry_.Get<prov::SharedHostingService>()) {
+      HP_ASSIGN_OR_RETURN(auto list, sites->List(org_id));
+      for (const auto& s : list) {
+        if (s.state != prov::SiteState::kActive) continue;  // already down, or not serving yet
+        HP_TRY(TakeDownOne(org_id, "site", s.id, "site.suspend", remember, [&] { return sites->SuspendSite(org_id, s.id); }));
+      }
+    }
+    if (auto* vps = registry_.Get<prov::VpsService>()) {
+      HP_ASSIGN_OR_RETURN(auto list, vps->List(org_id));
+      for (const auto& v : list) {
+        if (v.state != prov::VpsState::kRunning) continue;  // a VPS the customer stopped stays stopped
+        HP_TRY(TakeDownOne(org_id, "vps", v.id, "vps.stop", remember, [&] { return vps->StopVps(org_id, v.id); }));
+      }
+    }
+    if (auto* ded = registry_.Get<prov::DedicatedService>()) {
+      HP_ASSIGN_OR_RETURN(auto list, ded->List(org_id));
+      for (const auto& d : list) {
+        if (d.state != prov::DedicatedState::kActive || !d.powered_on) continue;
+        HP_TRY(TakeDownOne(org_id, "dedicated", d.id, "dedicated.power_off", remember,
+                           [&] { return ded->Power(org_id, d.id, prov::PowerAction::kOff); }));
+      }
+    }
+    return core::Ok();
+  }
+
+  template <typename Call>
+  core::Status TakeDownOne(const std::string& org_id, const std::string& kind, const std::string& id, const std::string& action,
+                           bool remember, Call call) {
+    if (remember) HP_TRY(Remember(org_id, kind, id, true));
+    auto r = call();
+    if (!r && remember) HP_TRY(Remember(org_id, kind, id, false));  // not ours to bring back
+    return Audited(org_id, kind, id, action, r, /*fail=*/false);
+  }
+
+  // Brings back the remembered services that are still down and forgets them.
+  core::Status BringBack(const std::string& org_id) {
+    HP_ASSIGN_OR_RETURN(auto rows, api_.db().Read([&](SQLite::Database& tx) -> core::Result<std::vector<std::pair<std::string, std::string>>> {
+      SQLite::Statement q(tx, "SELECT kind, resource_id FROM dunning_suspended_services WHERE organization_id = ? ORDER BY suspended_at, kind, resource_id");
+      q.bind(1, org_id);
+      std::vector<std::pair<std::string, std::string>> out;
+      while (q.executeStep()) out.emplace_back(q.getColumn(0).getString(), q.getColumn(1).getString());
+      return out;
+    }));
+    for (const auto& [kind, id] : rows) {
+      if (kind == "site") {
+        if (auto* sites = registry_.Get<prov::SharedHostingService>()) {
+          auto s = sites->Get(org_id, id);
+          if (s && (s->state == prov::SiteState::kSuspended || s->state == prov::SiteState::kActive))
+            HP_TRY(Audited(org_id, kind, id, "site.unsuspend", sites->UnsuspendSite(org_id, id), false));
+        }
+      } else if (kind == "vps") {
+        if (auto* vps = registry_.Get<prov::VpsService>()) {
+          auto v = vps->Get(org_id, id);
+          if (v && v->state == prov::VpsState::kStopped) HP_TRY(Audited(org_id, kind, id, "vps.start", vps->StartVps(org_id, id), false));
+        }
+      } else if (kind == "dedicated") {
+        if (auto* ded = registry_.Get<prov::DedicatedService>()) {
+          auto d = ded->Get(org_id, id);
+          if (d && d->state == prov::DedicatedState::kActive && !d->powered_on)
+            HP_TRY(Audited(org_id, kind, id, "dedicated.power_on", ded->Power(org_id, id, prov::PowerAction::kOn), false));
+        }
+      }
+      HP_TRY(Remember(org_id, kind, id, false));
+    }
+    return core::Ok();
+  }
+
+  core::Status Remember(const std::string& org_id, const std::string& kind, const std::string& id, bool on) {
+    return api_.db().Write([&](SQLite::Database& tx) -> core::Status {
+      SQLite::Statement q(tx, on ? "INSERT OR IGNORE INTO dunning_suspended_services(organization_id, kind, resource_id, suspended_at) VALUES (?,?,?,?)"
+                                 : "DELETE FROM dunning_suspended_services WHERE organization_id = ? AND kind = ? AND resource_id = ?");
+      q.bind(1, org_id);
+      q.bind(2, kind);
+      q.bind(3, id);
+      if (on) q.bind(4, api_.Now());
+      q.exec();
+      return core::Ok();
+    });
+  }
+
+  // Audits a provisioning call made for billing ({by: billing, operation} or the error); with
+  // `fail`, a failed call is returned as the error.
+  core::Status Audited(const std::string& org_id, const std::string& kind, const std::string& id, const std::string& action,
+                       const core::Result<prov::Operation>& r, bool fail = true) {
+    Json detail{{"by", "billing"}};
+    if (r) detail["operation"] = r->id;
+    else detail["error"] = r.error().detail;
+    if (!r) core::log::Warn("billing: provisioning call failed", {{"organization", org_id}, {"action", action}, {"target", id}, {"error", r.error().detail}});
+    HP_TRY(api_.db().Write([&](SQLite::Database& tx) -> core::Status {
+      HP_ASSIGN_OR_RETURN(store::Organization o, store::GetOrganization(tx, org_id));
+      core::AuditEvent e = Event(o, action, kind + ":" + id, detail);
+      if (!r) e.result = "failure";
+      return api_.audit().Append(tx, e);
+    }));
+    if (!r && fail) return std::unexpected(r.error());
+    return core::Ok();
+  }
+
   core::AuditEvent Event(const store::Organization& o, const std::string& action, Json detail) {
+    return Event(o, action, "organization:" + o.id, std::move(detail));
+  }
+  core::AuditEvent Event(const store::Organization& o, const std::string& action, const std::string& target, Json detail) {
     core::AuditEvent e;
     e.actor_type = "system";
     e.actor_id = "billing-dunning";
     e.organization_id = o.id;
     e.partner_id = o.partner_id;
     e.action = action;
-    e.target = "organization:" + o.id;
+    e.target = target;
     e.detail = std::move(detail);
     return e;
   }
@@ -220,6 +399,8 @@ class ControlPlaneSuspender final : public billing::ServiceSuspender {
 
   Api& api_;
   billing::InvoiceStore& invoices_;
+  const ServiceRegistry& registry_;
+  core::JobQueue& jobs_;
 };
 
 class Mounted final : public ServedModule {
@@ -299,7 +480,7 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   m->subs = std::make_unique<billing::Subscriptions>(deps, *m->prices, *m->catalog);
   m->usage = std::make_unique<billing::UsageMeter>(deps);
   m->run = std::make_unique<billing::BillingRun>(deps, bc, *m->catalog, *m->prices, *m->invoices);
-  m->suspender = std::make_unique<ControlPlaneSuspender>(*api, *m->invoices);
+  m->suspender = std::make_unique<ControlPlaneSuspender>(*api, *m->invoices, *ctx.services, ctx.jobs);
   m->dunning = std::make_unique<billing::Dunning>(deps, policy, *m->suspender);
   billing::Dunning* dunning = m->dunning.get();
   m->run->OnInvoiceIssued([dunning](SQLite::Database& tx, const billing::Invoice& inv) { return dunning->Open(tx, inv); });
@@ -352,6 +533,10 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   // Jobs.
   m->dunning->RegisterHandlers(ctx.workers, ctx.jobs);
   HP_TRY(m->dunning->Start(ctx.jobs));
+  ControlPlaneSuspender* suspender = m->suspender.get();
+  ctx.workers.Register(kContentDeletionJob, [suspender](core::JobContext& jc) -> core::Result<Json> {
+    return suspender->DeleteContent(jc.job().payload.value("organization_id", ""));
+  });
   m->ledger->RegisterHandlers(ctx.workers, ctx.jobs);
   HP_TRY(m->ledger->ScheduleDailyCheck(ctx.jobs));
   billing::BillingRun* run = m->run.get();

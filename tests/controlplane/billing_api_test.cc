@@ -4,6 +4,7 @@
 // var/mail) and suspension of the organization as the dev clock moves, and payment lifts it.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <set>
 #include <tuple>
 
@@ -249,6 +250,114 @@ TEST(BillingApi, UnpaidInvoiceRemindsThenSuspendsAndPaymentReactivates) {
   for (const auto& e : audit.json["items"])
     if (e["action"] == "organization.suspend" || e["action"] == "organization.unsuspend") actions.push_back(e["action"]);
   EXPECT_EQ(actions, (std::vector<std::string>{"organization.suspend", "organization.unsuspend"})) << audit.body;
+}
+
+// Acceptance 4 of issue 8: dunning reaches provisioning. The site of an unpaid customer serves the
+// suspension page (503 through the local web nginx) once the dev clock reaches the suspension
+// day; a card payment (allowed while suspended) and the next sweep bring back exactly the site
+// dunning suspended, not the one the customer had suspended themselves.
+TEST(BillingApi, DunningSuspendsTheSitesAndPaymentBringsBackOnlyThoseItSuspended) {
+  ApiServer s({{"HOSTPLANE_BILLING_DUNNING_REMINDER_DAYS", "1,3"},
+               {"HOSTPLANE_BILLING_DUNNING_SUSPEND_DAY", "5"},
+               {"HOSTPLANE_BILLING_DUNNING_TERMINATE_DAY", "30"}});
+  Caller staff = CreateStaff(s);
+  ASSERT_FALSE(staff.cookie.empty());
+  CreateCatalog(s, staff);
+  auto a = s.SignUp("webshop@late.example", "Late Web Shop");
+  const std::string org = "/api/v1/organizations/" + a.org_id;
+
+  std::string web_addr = ReadFile(s.var() + "/run/web.addr");
+  while (!web_addr.empty() && std::isspace(static_cast<unsigned char>(web_addr.back()))) web_addr.pop_back();
+  ASSERT_FALSE(web_addr.empty()) << "the local web node is not running";
+  auto web = [&](const std::string& host) {
+    HttpOptions o;
+    o.headers = {"Host: " + host};
+    return HttpRequest("http://" + web_addr + "/", o);
+  };
+  auto wait_operation = [&](const Reply& accepted, const Caller& who) {
+    EXPECT_EQ(accepted.status, 202) << accepted.body;
+    const std::string url = accepted.json["operation"].value("url", "");
+    Json last;
+    EXPECT_TRUE(PollUntil([&] {
+      last = s.Call("GET", url, nullptr, who).json;
+      const std::string st = last.value("state", "");
+      return st == "succeeded" || st == "failed" || st == "cancelled";
+    }, std::chrono::seconds(20))) << last.dump();
+    return last.value("state", "");
+  };
+  // Two sites with their own index page; the customer suspends the second one themselves.
+  std::vector<std::string> site_ids;
+  for (const std::string domain : {"late-shop.example", "late-blog.example"}) {
+    auto created = s.Call("POST", org + "/sites", {{"domain", domain}, {"quota_mib", 100}}, a.session);
+    ASSERT_EQ(created.status, 202) << created.body;
+    ASSERT_EQ(wait_operation(created, a.session), "succeeded");
+    const std::string id = created.json["site"]["id"];
+    site_ids.push_back(id);
+    auto site = s.Call("GET", org + "/sites/" + id, nullptr, a.session);
+    ASSERT_EQ(site.json["state"], "active") << site.body;
+    WriteFile(site.json["document_root"].get<std::string>() + "/index.html", "<h1>Welcome to " + domain + "</h1>\n");
+    ASSERT_TRUE(PollUntil([&] { return web(domain).body.find("Welcome to " + domain) != std::string::npos; }, std::chrono::seconds(10)))
+        << domain << ": " << web(domain).status;
+  }
+  ASSERT_EQ(wait_operation(s.Call("POST", org + "/sites/" + site_ids[1] + "/actions/suspend", Json::object(), a.session), a.session), "succeeded");
+  ASSERT_TRUE(PollUntil([&] { return web("late-blog.example").status == 503; }, std::chrono::seconds(10)));
+
+  ASSERT_EQ(s.Call("POST", org + "/subscriptions", {{"product", "shared-s"}}, a.session).status, 201);
+  RunBilling(s, staff);
+  Json inv = Invoices(s, a)[0];
+  const std::string invoice = org + "/invoices/" + inv["id"].get<std::string>();
+  // Sessions expire while the clock moves by days: the customer uses an API token.
+  Caller token = s.Token(a.session, a.org_id, {"org.read", "billing.read", "billing.manage", "audit.read", "services.read"});
+  ASSERT_FALSE(token.token.empty());
+  auto status = [&] {
+    auto r = s.Call("GET", org, nullptr, token);
+    return r.json["status"].is_string() ? r.json["status"].get<std::string>() : r.body;
+  };
+
+  s.Advance(15 * kDay);  // one day past the due date (issue + 14)
+  ASSERT_FALSE(s.WaitMail(a.email, "Payment reminder 1").empty()) << "first reminder not sent";
+  s.Advance(2 * kDay);
+  ASSERT_FALSE(s.WaitMail(a.email, "Payment reminder 2").empty()) << "second reminder not sent";
+  EXPECT_EQ(web("late-shop.example").body.find("Welcome to late-shop.example") != std::string::npos, true)
+      << "reminders do not touch the site";
+
+  s.Advance(2 * kDay);  // day 5 after the due date: suspension
+  EXPECT_TRUE(PollUntil([&] { return status() == "suspended"; }, std::chrono::seconds(10)));
+  HttpResult page;
+  EXPECT_TRUE(PollUntil([&] {
+    page = web("late-shop.example");
+    return page.status == 503 && page.body.find("suspended") != std::string::npos;
+  }, std::chrono::seconds(15))) << "the site serves the suspension page: " << page.status << " " << page.body;
+  EXPECT_TRUE(PollUntil([&] { return s.Call("GET", org + "/sites/" + site_ids[0], nullptr, token).json.value("state", "") == "suspended"; },
+                        std::chrono::seconds(10)));
+
+  // The customer pays by card while suspended; the next sweep brings the site back.
+  auto pay = s.Call("POST", invoice + "/payments", {{"card_token", "tok_visa"}}, token);
+  ASSERT_EQ(pay.status, 202) << "a suspended customer must be able to pay: " << pay.body;
+  Json now;
+  ASSERT_TRUE(PollUntil([&] {
+    now = s.Call("GET", invoice, nullptr, token).json;
+    return now.value("status", "") == "paid";
+  }, std::chrono::seconds(10))) << now.dump();
+  s.Advance(3601);
+  EXPECT_TRUE(PollUntil([&] { return status() == "active"; }, std::chrono::seconds(10)));
+  EXPECT_TRUE(PollUntil([&] { return web("late-shop.example").body.find("Welcome to late-shop.example") != std::string::npos; },
+                        std::chrono::seconds(15)))
+      << "the site serves its files again: " << web("late-shop.example").status;
+  EXPECT_FALSE(s.WaitMail(a.email, "active again").empty());
+  EXPECT_EQ(web("late-blog.example").status, 503) << "the site the customer suspended stays suspended";
+  EXPECT_EQ(s.Call("GET", org + "/sites/" + site_ids[1], nullptr, token).json["state"], "suspended");
+
+  // Every step is in the audit log, attributed to billing.
+  auto audit = s.Call("GET", org + "/audit-events?action=site.", nullptr, token);
+  std::vector<std::string> site_actions;
+  for (const auto& e : audit.json["items"])
+    if (e["actor_id"] == "billing-dunning") {
+      site_actions.push_back(e["action"].get<std::string>() + " " + e["target"].get<std::string>());
+      EXPECT_EQ(e["result"], "success") << e.dump();
+    }
+  EXPECT_EQ(site_actions, (std::vector<std::string>{"site.suspend site:" + site_ids[0], "site.unsuspend site:" + site_ids[0]}))
+      << audit.body;
 }
 
 }  // namespace
