@@ -27,6 +27,7 @@
 #include "managed_nginx.h"
 #include "module.h"
 #include "provisioning_routes.h"
+#include "reverse_dns_zones.h"
 
 namespace hp::cp {
 namespace {
@@ -191,7 +192,7 @@ class Mounted final : public ServedModule {
   std::unique_ptr<prov::Inventory> inventory;
   std::unique_ptr<prov::Placer> placer;
   std::unique_ptr<prov::IpAllocator> ips;
-  std::unique_ptr<prov::StoreReverseDns> rdns;
+  std::unique_ptr<prov::ReverseDns> rdns;
   std::unique_ptr<ManagedNginx> nginx;
   std::unique_ptr<prov::WebServer> web;
   std::unique_ptr<prov::SystemAccounts> accounts;
@@ -417,9 +418,11 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
                                             ? prov::Weigher::kPack
                                             : prov::Weigher::kSpread});
   m->ips = std::make_unique<prov::IpAllocator>(ctx.db, ctx.clock);
-  // PTRs stay in our store: dns/'s ZoneService is organization-scoped and has no reverse zones
-  // owned by the platform yet.
-  m->rdns = std::make_unique<prov::StoreReverseDns>(ctx.db, ctx.clock);
+  // PTRs go into platform-owned reverse zones served by dns/ (our own table when dns/ is absent).
+  if (auto* zones = ctx.services->Get<dns::ZoneService>())
+    m->rdns = std::make_unique<ZoneReverseDns>(*zones, *m->inventory);
+  else
+    m->rdns = std::make_unique<prov::StoreReverseDns>(ctx.db, ctx.clock);
 
   std::string domain_type = cfg.GetString("provisioning.domain_type");
   if (domain_type == "auto") domain_type = ctx.dev ? "qemu" : "kvm";

@@ -344,5 +344,73 @@ TEST_F(ProvisioningApi, StaffAddAndDrainHostsThroughTheApiAndTheCli) {
     EXPECT_TRUE(actions.count(want)) << want << " not audited: " << audit.body;
 }
 
+// Reverse DNS through dns/: the PTRs of a VPS's addresses are answered by the built-in
+// authoritative server (platform-owned reverse zones) and disappear when the VPS is deleted.
+TEST_F(ProvisioningApi, VpsAddressesHavePtrRecordsServedByTheBuiltInDnsServer) {
+  std::string addr = ReadFile(s_->var() + "/run/dns.addr");
+  while (!addr.empty() && (addr.back() == '\n' || addr.back() == ' ')) addr.pop_back();
+  const size_t colon = addr.rfind(':');
+  ASSERT_NE(colon, std::string::npos) << addr;
+  const std::string host = addr.substr(0, colon), port = addr.substr(colon + 1);
+  // kdig's whole answer (status line and answer section) for the PTR of `ip`.
+  auto dig = [&](const std::string& ip) {
+    return hp::testing::Run(
+               {"kdig", "@" + host, "-p", port, "-x", ip, "+norecurse", "+timeout=2", "+retry=0"})
+        .second;
+  };
+  auto ptr = [&](const std::string& ip) {
+    return hp::testing::Run({"kdig", "@" + host, "-p", port, "-x", ip, "+norecurse", "+timeout=2",
+                             "+retry=0", "+short"})
+        .second;
+  };
+
+  auto b = s_->SignUp("ptr-owner@b.example", "PTR Org");
+  const std::string base = "/api/v1/organizations/" + b.org_id + "/vps";
+  auto created = s_->Call("POST", base,
+                          {{"hostname", "mail.b.example"},
+                           {"template", "tiny"},
+                           {"plan", {{"vcpus", 1}, {"ram_mib", 512}, {"disk_gib", 5}}}},
+                          b.session);
+  ASSERT_EQ(created.status, 202) << created.body;
+  const std::string id = created.json["vps"]["id"];
+  Json op = WaitOperation(created, b.session);
+  ASSERT_EQ(op["state"], "succeeded") << op.dump();
+  auto vps = s_->Call("GET", base + "/" + id, nullptr, b.session);
+  ASSERT_EQ(vps.status, 200) << vps.body;
+  const std::string v4 = vps.json.value("ipv4", ""), v6 = vps.json.value("ipv6", "");
+  ASSERT_FALSE(v4.empty()) << vps.body;
+  ASSERT_FALSE(v6.empty()) << vps.body;
+
+  for (const std::string& ip : {v4, v6}) {
+    std::string out;
+    EXPECT_TRUE(PollUntil([&] { return (out = ptr(ip)) == "mail.b.example.\n"; },
+                          std::chrono::seconds(5), std::chrono::milliseconds(50)))
+        << "PTR of " << ip << ": " << out << dig(ip);
+  }
+  // The reverse zones belong to the platform: not listed to the customer, and the customer
+  // cannot take the name over.
+  const std::string zones = "/api/v1/organizations/" + b.org_id + "/zones";
+  auto listed = s_->Call("GET", zones, nullptr, b.session);
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_TRUE(listed.json["items"].empty()) << listed.body;
+  auto grab = s_->Call("POST", zones, {{"name", "2.0.192.in-addr.arpa"}}, b.session);
+  EXPECT_EQ(grab.status, 409) << grab.body;
+
+  Json del = WaitOperation(s_->Call("DELETE", base + "/" + id, nullptr, b.session), b.session);
+  ASSERT_EQ(del["state"], "succeeded") << del.dump();
+  for (const std::string& ip : {v4, v6}) {
+    std::string out;
+    EXPECT_TRUE(PollUntil(
+        [&] {
+          out = dig(ip);
+          return out.find("status: NXDOMAIN") != std::string::npos ||
+                 (out.find("status: NOERROR") != std::string::npos && ptr(ip).empty());
+        },
+        std::chrono::seconds(5), std::chrono::milliseconds(50)))
+        << "PTR of " << ip << " after delete: " << out;
+    EXPECT_EQ(out.find("mail.b.example."), std::string::npos) << out;
+  }
+}
+
 }  // namespace
 }  // namespace hp::testing
