@@ -10,6 +10,7 @@ ModuleSpec ProvisioningModuleSpec();  // mount_provisioning.cc
 ModuleSpec BillingModuleSpec();  // mount_billing.cc
 ModuleSpec AcmeModuleSpec();  // mount_acme.cc
 ModuleSpec PartnerModuleSpec();  // mount_partner.cc
+ModuleSpec WebPanelModuleSpec();  // web_panel.cc
 
 const std::vector<ModuleSpec>& AllModules() {
   static const std::vector<ModuleSpec> kModules = {
@@ -19,6 +20,7 @@ const std::vector<ModuleSpec>& AllModules() {
       BillingModuleSpec(),
       AcmeModuleSpec(),
       PartnerModuleSpec(),
+      WebPanelModuleSpec(),  // last: the panel only serves files
   };
   return kModules;
 }

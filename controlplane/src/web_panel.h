@@ -1,0 +1,18 @@
+#pragma once
+// The customer web control panel: static files from controlplane/web/, embedded into the binary
+// at build time (cmake/embed_files.cmake) and served under /app/ with a strict
+// Content-Security-Policy. The panel is a client of /api/v1 like any other; it holds no logic of
+// its own that the API does not enforce.
+
+#include "module.h"
+
+namespace hp::cp {
+
+// GET /app/ and /app/<file> for every embedded file; GET /app redirects to /app/; the links the
+// e-mails carry (/verify-email, /reset-password, /accept-invitation ?token=...) redirect into the
+// panel's matching page with the token in the fragment, which browsers never send to a server.
+void RegisterWebPanelRoutes(core::http::Router& router);
+
+ModuleSpec WebPanelModuleSpec();
+
+}  // namespace hp::cp
