@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <filesystem>
 #include <set>
 #include <tuple>
 
@@ -358,6 +359,63 @@ TEST(BillingApi, DunningSuspendsTheSitesAndPaymentBringsBackOnlyThoseItSuspended
     }
   EXPECT_EQ(site_actions, (std::vector<std::string>{"site.suspend site:" + site_ids[0], "site.unsuspend site:" + site_ids[0]}))
       << audit.body;
+}
+
+// Termination keeps the site on the suspension page with its files; on the content deletion date
+// (last day of the month after next) the durable deletion job terminates it.
+TEST(BillingApi, TerminationKeepsTheSiteSuspendedAndTheDeletionDateRemovesIt) {
+  ApiServer s({{"HOSTPLANE_BILLING_DUNNING_REMINDER_DAYS", "1"},
+               {"HOSTPLANE_BILLING_DUNNING_SUSPEND_DAY", "2"},
+               {"HOSTPLANE_BILLING_DUNNING_TERMINATE_DAY", "4"}});
+  Caller staff = CreateStaff(s);
+  ASSERT_FALSE(staff.cookie.empty());
+  CreateCatalog(s, staff);
+  auto a = s.SignUp("gone@never.example", "Never Pays");
+  const std::string org = "/api/v1/organizations/" + a.org_id;
+  std::string web_addr = ReadFile(s.var() + "/run/web.addr");
+  while (!web_addr.empty() && std::isspace(static_cast<unsigned char>(web_addr.back()))) web_addr.pop_back();
+  ASSERT_FALSE(web_addr.empty());
+  auto web = [&](const std::string& host) {
+    HttpOptions o;
+    o.headers = {"Host: " + host};
+    return HttpRequest("http://" + web_addr + "/", o);
+  };
+  auto created = s.Call("POST", org + "/sites", {{"domain", "never-pays.example"}, {"quota_mib", 100}}, a.session);
+  ASSERT_EQ(created.status, 202) << created.body;
+  const std::string id = created.json["site"]["id"];
+  std::string docroot;
+  ASSERT_TRUE(PollUntil([&] {
+    auto site = s.Call("GET", org + "/sites/" + id, nullptr, a.session);
+    docroot = site.json.value("document_root", "");
+    return site.json.value("state", "") == "active" && !docroot.empty();
+  }, std::chrono::seconds(20)));
+  WriteFile(docroot + "/index.html", "<h1>Never pays</h1>\n");
+  ASSERT_TRUE(PollUntil([&] { return web("never-pays.example").body.find("Never pays") != std::string::npos; }, std::chrono::seconds(10)));
+  ASSERT_EQ(s.Call("POST", org + "/subscriptions", {{"product", "shared-s"}}, a.session).status, 201);
+  RunBilling(s, staff);
+
+  s.Advance(16 * kDay);  // due + 2: reminder and suspension
+  EXPECT_TRUE(PollUntil([&] { return web("never-pays.example").status == 503; }, std::chrono::seconds(15)));
+  s.Advance(2 * kDay);  // due + 4: termination
+  EXPECT_FALSE(s.WaitMail(a.email, "suspended").empty());
+  Json jobs;
+  ASSERT_TRUE(PollUntil([&] {
+    staff = s.SignIn("billing-ops@hostplane.example", "Staff password 77");
+    jobs = s.Call("GET", "/api/v1/admin/jobs?kind=billing.dunning.content_deletion", nullptr, staff).json;
+    return jobs["items"].size() == 1;
+  }, std::chrono::seconds(15))) << jobs.dump();
+  EXPECT_EQ(web("never-pays.example").status, 503) << "terminated: still the suspension page";
+  EXPECT_TRUE(std::filesystem::exists(docroot + "/index.html")) << "content is kept until the deletion date";
+
+  s.Advance(100 * kDay);  // past the last day of the month after next
+  EXPECT_TRUE(PollUntil([&] { return web("never-pays.example").status == 404; }, std::chrono::seconds(20)))
+      << "the server block is gone: " << web("never-pays.example").status;
+  EXPECT_TRUE(PollUntil([&] { return !std::filesystem::exists(docroot); }, std::chrono::seconds(10))) << "the files are gone";
+  staff = s.SignIn("billing-ops@hostplane.example", "Staff password 77");  // the session expired with the clock
+  ASSERT_TRUE(PollUntil([&] {
+    jobs = s.Call("GET", "/api/v1/admin/jobs?kind=billing.dunning.content_deletion", nullptr, staff).json;
+    return jobs["items"].size() == 1 && jobs["items"][0]["state"] == "succeeded";
+  }, std::chrono::seconds(10))) << jobs.dump();
 }
 
 }  // namespace
