@@ -1,5 +1,5 @@
 // Entry point: hash router (#/path?query), header navigation, language toggle.
-import { h, announce } from './ui.js';
+import { h, announce, navigated } from './ui.js';
 import { t, lang, setLang, applyStaticText } from './i18n.js';
 import { api, session, setUnauthenticatedHandler } from './api.js';
 import * as auth from './pages/auth.js';
@@ -56,6 +56,7 @@ let renderSeq = 0;
 let firstRender = true;  // on load the page starts at the top (skip link first); later navigations focus the new <h1>
 export async function render() {
   const seq = ++renderSeq;
+  navigated();
   const { path, query, raw } = current();
   const main = document.getElementById('main');
   let found = null;

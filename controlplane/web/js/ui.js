@@ -104,9 +104,9 @@ export function showError(form, err) {
 
 // Wires a form: client-side check of required fields, busy state while the call runs, errors
 // shown by showError(). `onSubmit(values, form)` gets the named values (checkbox groups as arrays).
-export function form({ fields, submit, onSubmit, submitClass = 'primary', extra = [], label }) {
+export function form({ fields, submit, onSubmit, submitClass = 'primary', extra = [], label, formClass }) {
   const button = h('button', { type: 'submit', class: submitClass }, submit);
-  const el = h('form', { novalidate: true, 'aria-label': label },
+  const el = h('form', { novalidate: true, 'aria-label': label, class: formClass },
     h('div', { class: 'form-error', role: 'alert', tabindex: '-1' }),
     fields, extra, h('div', { class: 'row' }, button));
   el.addEventListener('submit', async (ev) => {
@@ -144,10 +144,18 @@ export function form({ fields, submit, onSubmit, submitClass = 'primary', extra 
   return el;
 }
 
-// A message in the page's polite live region (and visible under the header).
+// A message in the page's polite live region (and visible under the header). It stays for the
+// page it leads to (e.g. "Signed in" on the dashboard) and goes at the navigation after that.
+let generation = 0;
 export function announce(text, { busy = false } = {}) {
   const status = document.getElementById('status');
+  status.dataset.gen = String(generation);
   status.replaceChildren(text ? h('p', { class: busy ? 'busy' : '' }, text) : '');
+}
+export function navigated() {
+  generation += 1;
+  const status = document.getElementById('status');
+  if (Number(status.dataset.gen || 0) < generation - 1) status.replaceChildren();
 }
 
 // A modal confirmation; resolves true when confirmed. Keyboard: Escape cancels, focus starts on Cancel.

@@ -322,7 +322,7 @@ try {
   await page.getByRole('cell', { name: 'token.create', exact: true }).waitFor();
   await page.getByLabel('Action').fill('token.');
   await page.getByRole('button', { name: 'Show events' }).click();
-  await page.getByText('1 events shown.', { exact: true }).waitFor();
+  await page.getByText('Events shown: 1.', { exact: true }).waitFor();
   check(await page.getByRole('cell', { name: 'user.signup', exact: true }).count() === 0, 'action filter did not filter');
   await screenshot('audit-log');
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);
@@ -347,8 +347,9 @@ try {
   check(after.status === 401, `revoked token still answers ${after.status}`);
 
   // 10. Every visible form control has a label.
-  for (const route of ['#/account', `#/orgs/${/orgs\/([^/]+)/.exec(page.url())[1]}`]) {
+  for (const [route, heading] of [['#/account', 'Account security'], [`#/orgs/${/orgs\/([^/]+)/.exec(page.url())[1]}`, 'Ada Hosting']]) {
     await page.goto(`${base}/app/${route}`);
+    await page.getByRole('heading', { name: heading, level: 1, exact: true }).waitFor();
     await page.locator('main form').first().waitFor();
     const unlabelled = await page.evaluate(() => [...document.querySelectorAll('main input, main select, main textarea')]
       .filter((el) => el.offsetParent !== null && !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
@@ -359,10 +360,10 @@ try {
   // 11. 360 px wide: no horizontal scrolling on any page.
   await page.setViewportSize({ width: 360, height: 740 });
   const orgId = /orgs\/([^/]+)/.exec(page.url())[1];
-  for (const [route, name] of [['#/', 'dashboard'], [`#/orgs/${orgId}`, 'organization'], [`#/orgs/${orgId}/tokens`, 'tokens'],
-    [`#/orgs/${orgId}/audit`, 'audit'], ['#/account', 'account']]) {
+  for (const [route, name, heading] of [['#/', 'dashboard', 'Dashboard'], [`#/orgs/${orgId}`, 'organization', 'Ada Hosting'],
+    [`#/orgs/${orgId}/tokens`, 'tokens', 'API tokens'], [`#/orgs/${orgId}/audit`, 'audit', 'Audit log'], ['#/account', 'account', 'Account security']]) {
     await page.goto(`${base}/app/${route}`);
-    await page.locator('main h1').waitFor();
+    await page.getByRole('heading', { name: heading, level: 1, exact: true }).waitFor();
     await page.locator('main form, main table').first().waitFor();
     const { sw, cw } = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth }));
     check(sw <= cw, `${name} at 360 px scrolls sideways (${sw} > ${cw})`);

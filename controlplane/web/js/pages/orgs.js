@@ -10,9 +10,14 @@ const PERMISSIONS = ['org.read', 'org.update', 'members.manage', 'tokens.read', 
 const MANAGERS = new Set(['owner', 'admin']);
 
 const enc = encodeURIComponent;
-const table = (head, rows, caption) => h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption },
+// Cells carry their column's name (data-label) for the stacked layout on narrow screens.
+function labelCells(head, rows) {
+  for (const r of rows) [...r.children].forEach((td, i) => td.setAttribute('data-label', head[i] || ''));
+  return rows;
+}
+const table = (head, rows, caption) => h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption, 'data-head': JSON.stringify(head) },
   h('table', {}, h('caption', { class: 'sr-only' }, caption),
-    h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, rows)));
+    h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, labelCells(head, rows))));
 
 function orgNav(org, here) {
   const link = (href, label) => h('a', { href: `#${href}`, 'aria-current': here === href ? 'page' : null }, label);
@@ -171,7 +176,7 @@ export async function audit({ params }) {
   let cursor = null;
 
   const rowOf = (e) => h('tr', {},
-    h('td', { class: 'nowrap' }, fmtTime(e.time)), h('td', {}, h('code', {}, e.action)),
+    h('td', { class: 'nowrap' }, fmtTime(e.time)), h('td', { class: 'nowrap' }, h('code', {}, e.action)),
     h('td', {}, `${e.actor_type}${e.actor_id ? `:${e.actor_id}` : ''}`), h('td', {}, e.target),
     h('td', {}, h('span', { class: e.result === 'success' ? 'badge ok' : 'badge bad' }, e.result)),
     h('td', { class: 'nowrap' }, e.source_ip));
@@ -193,7 +198,7 @@ export async function audit({ params }) {
       results.replaceChildren(tbl);
       tbody = tbl.querySelector('tbody');
     }
-    tbody.append(...page.items.map(rowOf));
+    tbody.append(...labelCells(JSON.parse(tbody.closest('.table-wrap').dataset.head), page.items.map(rowOf)));
     results.querySelector('.more')?.remove();
     if (!page.items.length && !append) results.replaceChildren(h('p', { class: 'muted' }, t('audit.none')));
     if (cursor) results.append(h('button', { type: 'button', class: 'more', onclick: () => load(true).catch((e) => announce(e.message)) }, t('audit.more')));
@@ -207,7 +212,7 @@ export async function audit({ params }) {
   };
 
   const f = form({
-    label: t('audit.filters'),
+    label: t('audit.filters'), formClass: 'filters',
     fields: [
       field({ name: 'from', label: t('f.from'), type: 'datetime-local', value: localInput(new Date(now.getTime() - 30 * 86400000)) }),
       field({ name: 'to', label: t('f.to'), type: 'datetime-local', value: localInput(new Date(now.getTime() + 3600000)) }),
