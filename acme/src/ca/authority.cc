@@ -144,6 +144,46 @@ std::string SerialHex(const ASN1_INTEGER* serial) {
   return s;
 }
 
+// Gives `cert` the CSR's SubjectPublicKeyInfo by copying its algorithm and key bits.
+// X509_set_pubkey would encode the key and decode it again (two slow provider round trips in
+// OpenSSL 3); the bytes are the same. The certificate then has no decoded key object
+// (X509_get0_pubkey is null): callers use `key`.
+Status CopySpki(X509_REQ* csr, EVP_PKEY* key, X509* cert) {
+  ASN1_OBJECT* alg = nullptr;
+  const unsigned char* bits = nullptr;
+  int len = 0;
+  X509_ALGOR* algor = nullptr;
+  if (X509_PUBKEY_get0_param(&alg, &bits, &len, &algor, X509_REQ_get_X509_PUBKEY(csr)) == 1 &&
+      algor && len > 0) {
+    const ASN1_OBJECT* obj = nullptr;
+    int ptype = 0;
+    const void* pval = nullptr;
+    X509_ALGOR_get0(&obj, &ptype, &pval, algor);
+    void* param = nullptr;
+    bool ok = true;
+    if (ptype == V_ASN1_OBJECT) {
+      param = OBJ_dup(static_cast<const ASN1_OBJECT*>(pval));
+    } else if (ptype == V_ASN1_SEQUENCE) {
+      param = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(pval));
+    } else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) {
+      ok = false;
+    }
+    if (ok) {
+      auto* copy = static_cast<unsigned char*>(OPENSSL_memdup(bits, static_cast<size_t>(len)));
+      if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_dup(alg), ptype, param, copy,
+                                 len) == 1) {
+        return core::Ok();
+      }
+      OPENSSL_free(copy);
+    }
+    core::ossl::DrainErrors();
+  }
+  if (X509_set_pubkey(cert, key) != 1) {
+    return Fail(core::ossl::LastError(ErrorCode::kInternal, "X509_set_pubkey"));
+  }
+  return core::Ok();
+}
+
 std::string KeyType(EVP_PKEY* key) {
   if (!key) return "?";
   if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA) {
@@ -289,7 +329,11 @@ class OpenSslAuthority final : public CertificateAuthority {
     HP_TRY(SetRandomSerial(cert.get()));
     X509_set_issuer_name(cert.get(), X509_get_subject_name(iss.cert.get()));
     HP_TRY(SetValidity(cert.get(), nb, na));
-    X509_set_pubkey(cert.get(), key);
+    if (req.csr) {
+      HP_TRY(CopySpki(csr, key, cert.get()));  // lint then checks it against the CSR's bytes
+    } else if (X509_set_pubkey(cert.get(), key) != 1) {
+      return Fail(core::ossl::LastError(ErrorCode::kInternal, "X509_set_pubkey"));
+    }
 
     // Subject: CN = the first DNS name when it fits, else empty (SAN then critical).
     std::string cn;
@@ -336,6 +380,10 @@ class OpenSslAuthority final : public CertificateAuthority {
 
     LintPolicy policy{iss.cert.get(), req.identifiers, profile->validity, now,
                       iss.info.crl_url, iss.info.ca_issuers_url};
+    if (req.csr) {  // checked by CheckCsr: lint compares bytes instead of decoding the key again
+      policy.subject_key = key;
+      policy.subject_spki = X509_REQ_get_X509_PUBKEY(csr);
+    }
     auto violations = LintLeaf(cert.get(), policy);
     if (!violations.empty()) {
       std::string all;

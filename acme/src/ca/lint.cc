@@ -1,5 +1,6 @@
 #include "hp/acme/lint.h"
 
+#include <cstring>
 #include <ctime>
 #include <set>
 
@@ -68,11 +69,24 @@ std::vector<std::string> LintLeaf(X509* cert, const LintPolicy& policy) {
   }
 
   // Key.
-  EVP_PKEY* key = X509_get0_pubkey(cert);
+  EVP_PKEY* key = nullptr;
+  if (policy.subject_key && policy.subject_spki) {
+    key = policy.subject_key;
+    unsigned char *a = nullptr, *b = nullptr;
+    const int la = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &a);
+    const int lb = i2d_X509_PUBKEY(policy.subject_spki, &b);
+    if (la <= 0 || la != lb || std::memcmp(a, b, static_cast<size_t>(la)) != 0) {
+      v.push_back("public key differs from the checked CSR key");
+    }
+    OPENSSL_free(a);
+    OPENSSL_free(b);
+  } else {
+    key = X509_get0_pubkey(cert);
+  }
   const bool rsa = key && EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA;
   if (!key) {
     v.push_back("no public key");
-  } else if (auto st = CheckLeafKey(key); !st) {
+  } else if (auto st = CheckLeafKey(key, /*validate_point=*/!policy.subject_key); !st) {
     v.push_back("public key: " + st.error().detail);
   }
 

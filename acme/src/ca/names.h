@@ -18,7 +18,9 @@ bool LooksLikeIp(std::string_view s);
 core::Result<std::string> IpBytesToText(const std::string& raw);
 core::Result<std::string> IpTextToBytes(std::string_view text);
 // Key policy for certificate keys (CSR and lint share it).
-core::Status CheckLeafKey(EVP_PKEY* key);
+// validate_point = false skips the EC point check for a key checked before (it is the costly
+// part for P-256/P-384).
+core::Status CheckLeafKey(EVP_PKEY* key, bool validate_point = true);
 core::Result<std::string> SpkiSha256Hex(EVP_PKEY* key);
 core::Result<std::vector<core::Identifier>> GeneralNamesToIdentifiers(GENERAL_NAMES* names);
 

@@ -2,6 +2,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <atomic>
 #include <mutex>
 
 #include "hp/acme/nonce.h"
@@ -75,7 +76,7 @@ class HmacNonceService final : public NonceService {
     return core::Base64UrlEncode(raw);
   }
 
-  core::Status Redeem(std::string_view nonce) override {
+  core::Result<CheckedNonce> Check(std::string_view nonce) override {
     auto raw = core::Base64UrlDecodeToString(nonce);
     if (!raw || raw->size() != kIdLen + kTagLen) {
       return Fail(ErrorCode::kAcmeBadNonce, "JWS has an invalid anti-replay nonce");
@@ -93,46 +94,24 @@ class HmacNonceService final : public NonceService {
     if (issued > now + 60 || now - issued > life) {
       return Fail(ErrorCode::kAcmeBadNonce, "JWS nonce has expired");
     }
-    return Record(std::move(id), core::ToUnixMicros(core::FromUnixSeconds(issued + life + 60)));
+    return CheckedNonce{std::move(id), core::ToUnixMicros(core::FromUnixSeconds(issued + life + 60))};
+  }
+
+  core::Status Redeem(std::string_view nonce) override {
+    HP_ASSIGN_OR_RETURN(auto checked, Check(nonce));
+    return Record(checked);
   }
 
  private:
   // Recorded through the store's group committer: concurrent redemptions (and the requests'
   // own writes) share one commit. Expired rows are pruned a few hundred at a time, at most once
   // a second, so no single batch carries a large delete.
-  core::Status Record(std::string id, int64_t expires) {
-    const int64_t now = core::ToUnixMicros(clock_.Now());
-    bool prune = false;
-    {
-      std::lock_guard lock(mu_);
-      if (now - last_prune_ > 1'000'000) {
-        last_prune_ = now;
-        prune = true;
-      }
-    }
+  core::Status Record(const CheckedNonce& nonce) {
     core::Status result;
+    const int64_t now = core::ToUnixMicros(clock_.Now());
     auto st = committer_->Run([&](SQLite::Database& db) -> core::Status {
-      // Prepared once per connection (only the batch leader runs this, under the write lock).
-      if (!insert_ || insert_db_ != db.getHandle()) {
-        insert_ = std::make_unique<SQLite::Statement>(
-            db, "INSERT OR IGNORE INTO acme_used_nonces(id, expires) VALUES(?, ?)");
-        insert_db_ = db.getHandle();
-      }
-      SQLite::Statement& ins = *insert_;
-      ins.reset();
-      ins.bind(1, id.data(), static_cast<int>(id.size()));
-      ins.bind(2, static_cast<int64_t>(expires));
-      ins.exec();
-      ins.reset();
-      result = db.getChanges() == 1
-                   ? core::Ok()
-                   : core::Status(Fail(ErrorCode::kAcmeBadNonce, "JWS nonce has already been used"));
-      if (prune) {
-        SQLite::Statement del(db, "DELETE FROM acme_used_nonces WHERE id IN (SELECT id FROM "
-                                  "acme_used_nonces WHERE expires < ? ORDER BY expires LIMIT 500)");
-        del.bind(1, static_cast<int64_t>(now));
-        del.exec();
-      }
+      result = RecordNonce(db, nonce);
+      if (result) PruneUsedNonces(db, now);
       return core::Ok();
     });
     if (!st) return Fail(ErrorCode::kUnavailable, "could not record nonce: " + st.error().detail);
@@ -144,15 +123,32 @@ class HmacNonceService final : public NonceService {
   NonceOptions options_;
   core::Secret key_;
   std::shared_ptr<GroupCommitter> committer_ = GroupCommitter::For(db_);
-  std::mutex mu_;
-  int64_t last_prune_ = 0;  // guarded by mu_
   EVP_MD* md_ = nullptr;
   core::ossl::MdCtx inner_, outer_;  // only copied from after construction
-  std::unique_ptr<SQLite::Statement> insert_;  // guarded by the store's write lock
-  sqlite3* insert_db_ = nullptr;
 };
 
 }  // namespace
+
+void PruneUsedNonces(SQLite::Database& db, int64_t now_us) {
+  static std::atomic<int64_t> last{0};
+  int64_t prev = last.load();
+  if (now_us - prev < 1'000'000 || !last.compare_exchange_strong(prev, now_us)) return;
+  SQLite::Statement del(db, "DELETE FROM acme_used_nonces WHERE id IN (SELECT id FROM "
+                            "acme_used_nonces WHERE expires < ? ORDER BY expires LIMIT 500)");
+  del.bind(1, static_cast<int64_t>(now_us));
+  del.exec();
+}
+
+core::Status RecordNonce(SQLite::Database& db, const CheckedNonce& nonce) {
+  // The request path (WFE) records through SaTx::RecordNonce with a cached statement; this
+  // stand-alone form prepares its own.
+  SQLite::Statement ins(db, "INSERT OR IGNORE INTO acme_used_nonces(id, expires) VALUES(?, ?)");
+  ins.bind(1, nonce.id.data(), static_cast<int>(nonce.id.size()));
+  ins.bind(2, static_cast<int64_t>(nonce.expires));
+  ins.exec();
+  if (db.getChanges() != 1) return Fail(ErrorCode::kAcmeBadNonce, "JWS nonce has already been used");
+  return core::Ok();
+}
 
 core::Result<std::unique_ptr<NonceService>> CreateHmacNonceService(core::Database& db,
                                                                    const core::Clock& clock,

@@ -544,6 +544,18 @@ Status SaTx::MarkCrlDirty(const std::string& issuer_id) {
   return core::Ok();
 }
 
+Status SaTx::RecordNonce(const CheckedNonce& nonce) {
+  SQLite::Statement& q = Stmt("INSERT OR IGNORE INTO acme_used_nonces(id, expires) VALUES(?, ?)");
+  q.bind(1, nonce.id.data(), static_cast<int>(nonce.id.size()));
+  q.bind(2, static_cast<int64_t>(nonce.expires));
+  q.exec();
+  if (db_.getChanges() != 1) {
+    return Fail(core::ErrorCode::kAcmeBadNonce, "JWS nonce has already been used");
+  }
+  PruneUsedNonces(db_, Us(now_));
+  return core::Ok();
+}
+
 Result<RateDecision> SaTx::RateLimit(const std::string& key, int64_t count, core::Duration period,
                                      bool spend) {
   RateDecision d;

@@ -14,6 +14,7 @@
 #include "hp/core/clock.h"
 #include "hp/core/error.h"
 #include "hp/core/json.h"
+#include "hp/acme/nonce.h"
 #include "hp/core/store.h"
 #include "sa/group_commit.h"
 
@@ -183,6 +184,9 @@ class SaTx {
   core::Status PutCrl(const CrlRow& row);
   core::Status MarkCrlDirty(const std::string& issuer_id);
 
+  // Records a checked nonce as used (kAcmeBadNonce when it was) and prunes expired ones.
+  core::Status RecordNonce(const CheckedNonce& nonce);
+
   // GCRA: `count` events per `period` with a burst of `count`. Spends one when `spend`.
   core::Result<RateDecision> RateLimit(const std::string& key, int64_t count,
                                        core::Duration period, bool spend);
@@ -195,8 +199,32 @@ class SaTx {
   std::vector<std::unique_ptr<SQLite::Statement>> own_;
 };
 
+// A request's checked nonce that is not recorded yet (see Sa::NonceScope).
+struct PendingNonce {
+  CheckedNonce nonce;
+  bool recorded = false;
+};
+inline thread_local PendingNonce* t_pending_nonce = nullptr;
+
 class Sa {
  public:
+  // While alive, the first successful Write() on this thread also records `pending` inside its
+  // own savepoint: the nonce is used exactly when the request's changes commit, without a
+  // transaction of its own. A request without a write records it afterwards (pending->recorded
+  // says whether that is still needed).
+  class NonceScope {
+   public:
+    explicit NonceScope(PendingNonce* pending) : prev_(t_pending_nonce) {
+      t_pending_nonce = pending;
+    }
+    ~NonceScope() { t_pending_nonce = prev_; }
+    NonceScope(const NonceScope&) = delete;
+    NonceScope& operator=(const NonceScope&) = delete;
+
+   private:
+    PendingNonce* prev_;
+  };
+
   Sa(core::Database& db, const core::Clock& clock)
       : db_(db), clock_(clock), committer_(GroupCommitter::For(db)) {}
   // fn(SaTx&) inside a savepoint of a group-committed write transaction; returns once durable.
@@ -204,13 +232,21 @@ class Sa {
   auto Write(F&& fn) {
     using R = decltype(fn(std::declval<SaTx&>()));
     R out = std::unexpected(core::Error(core::ErrorCode::kInternal, "not run"));
+    PendingNonce* nonce = t_pending_nonce && !t_pending_nonce->recorded ? t_pending_nonce : nullptr;
     core::Status st = committer_->Run([&](SQLite::Database& d) -> core::Status {
       SaTx tx(d, clock_.Now(), CacheFor(d));
+      if (nonce) {
+        if (auto r = tx.RecordNonce(nonce->nonce); !r) {
+          out = std::unexpected(r.error());
+          return r;
+        }
+      }
       out = fn(tx);
       if (!out) return std::unexpected(out.error());
       return core::Ok();
     });
     if (!st && out) return R(std::unexpected(st.error()));
+    if (st && out && nonce) nonce->recorded = true;
     return out;
   }
   template <typename F>

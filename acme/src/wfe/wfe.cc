@@ -29,6 +29,7 @@ struct Authed {
   std::shared_ptr<const Jwk> key;
   std::optional<AccountRow> account;  // set for kid-signed requests
   Json payload;                       // null for POST-as-GET
+  CheckedNonce nonce;                 // checked, recorded with the request's write
 };
 
 enum class KeyMode { kKid, kJwk, kEither };
@@ -126,9 +127,18 @@ class AcmeServerImpl final : public AcmeServer {
                     [&](const Request& rq) -> Response {
                       auto authed = Authenticate(rq, mode);
                       if (!authed) return Problem(authed.error());
-                      auto resp = fn(rq, *authed);
-                      if (!resp) return Problem(resp.error());
-                      return std::move(*resp);
+                      PendingNonce nonce{authed->nonce};
+                      Response out;
+                      {
+                        Sa::NonceScope scope(&nonce);  // the handler's first write records it
+                        auto resp = fn(rq, *authed);
+                        out = resp ? std::move(*resp) : Problem(resp.error());
+                      }
+                      if (!nonce.recorded) {  // read-only (or failed) request
+                        auto st = sa_.Write([&](SaTx& tx) { return tx.RecordNonce(nonce.nonce); });
+                        if (!st) return Problem(st.error());
+                      }
+                      return out;
                     },
                     *shared)));
               });
@@ -353,8 +363,9 @@ class AcmeServerImpl final : public AcmeServer {
       HP_ASSIGN_OR_RETURN(a.key, keys_.Get(a.msg.jwk));
     }
     HP_TRY(VerifyJws(a.msg, *a.key));
-    // The nonce is redeemed only for requests that are otherwise genuine.
-    HP_TRY(deps_.nonces->Redeem(a.msg.nonce));
+    // The nonce is checked only for requests that are otherwise genuine; it is recorded as used
+    // with the request's own write (or on its own for a request that writes nothing).
+    HP_ASSIGN_OR_RETURN(a.nonce, deps_.nonces->Check(a.msg.nonce));
     if (!a.msg.post_as_get) {
       auto p = core::ParseJson(a.msg.payload);
       if (!p) return Fail(ErrorCode::kAcmeMalformed, "JWS payload is not valid JSON");

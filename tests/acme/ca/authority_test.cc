@@ -162,5 +162,31 @@ TEST_F(CaTest, CrlListsRevokedSerials) {
   EXPECT_NE(out.find("X509v3 CRL Number: \n                7"), std::string::npos) << out;
 }
 
+TEST_F(CaTest, ACheckedCsrIsIssuedWithoutReparsingAndKeepsItsExactKey) {
+  auto ca = MakeCa();
+  for (const char* alg : {"ES256", "ES384", "RS256"}) {
+    auto key = testing::MakeKey(alg);
+    std::vector<core::Identifier> ids = {{"dns", "fast.example.test"}};
+    auto csr = CheckCsr(testing::MakeCsr(key.key.get(), {"fast.example.test"}), ids);
+    ASSERT_TRUE(csr) << csr.error().detail;
+    IssueRequest req{csr->der, ids, "classic", {}};
+    req.csr = csr->req.get();
+    req.spki_sha256 = csr->spki_sha256;
+    auto cert = ca->Issue(req);
+    ASSERT_TRUE(cert) << cert.error().detail;
+    EXPECT_EQ(cert->spki_sha256, csr->spki_sha256);
+    int rc = -1;
+    std::string out = Verify(*ca, *cert, &rc);
+    EXPECT_EQ(rc, 0) << out;
+    // The leaf's key is the CSR's, byte for byte (openssl prints the same public key).
+    std::string leaf_key, csr_key;
+    Sh("openssl x509 -noout -pubkey -in " + dir_ + "/leaf.pem", &leaf_key);
+    testing::WriteFile(dir_ + "/req.der", csr->der);
+    Sh("openssl req -inform DER -noout -pubkey -in " + dir_ + "/req.der", &csr_key);
+    EXPECT_EQ(leaf_key, csr_key);
+    EXPECT_NE(leaf_key.find("BEGIN PUBLIC KEY"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace hp::acme

@@ -684,5 +684,27 @@ TEST_F(InProcessTest, AValidationInterruptedByACrashIsRunAgainAtStartUp) {
   EXPECT_EQ(*status, "valid");
 }
 
+TEST_F(InProcessTest, AReplayedWriteIsRejectedAndChangesNothing) {
+  AcmeClient c(Dir());
+  ASSERT_EQ(c.Register().status, 201);
+  const std::string payload =
+      Json{{"identifiers", Json::array({{{"type", "dns"}, {"value", "replay.example.test"}}})}}
+          .dump();
+  const std::string body = c.SignedBody(c.dir["newOrder"], payload, false, c.Nonce());
+  auto first = c.PostRaw(c.dir["newOrder"], body);
+  ASSERT_EQ(first.status, 201) << first.body;
+  auto replay = c.PostRaw(c.dir["newOrder"], body);
+  EXPECT_EQ(replay.status, 400);
+  EXPECT_NE(replay.body.find("badNonce"), std::string::npos) << replay.body;
+  auto orders = db_->Read([](SQLite::Database& d) -> core::Result<int64_t> {
+    return d.execAndGet("SELECT COUNT(*) FROM acme_orders").getInt64();
+  });
+  EXPECT_EQ(*orders, 1);
+  // A read-only request consumes its nonce too.
+  const std::string get = c.SignedBody(first.header("location"), "", false, c.Nonce());
+  EXPECT_EQ(c.PostRaw(first.header("location"), get).status, 200);
+  EXPECT_EQ(c.PostRaw(first.header("location"), get).status, 400);
+}
+
 }  // namespace
 }  // namespace hp::acme

@@ -21,6 +21,11 @@ struct LintPolicy {
   core::TimePoint now;
   std::string crl_url;
   std::string ca_issuers_url;
+  // Optional: the subject key as already decoded and checked (CheckCsr). The certificate must
+  // then carry exactly this SubjectPublicKeyInfo (compared byte for byte), and the key itself is
+  // not decoded again (OpenSSL 3's key decoding is slow).
+  EVP_PKEY* subject_key = nullptr;
+  X509_PUBKEY* subject_spki = nullptr;
 };
 
 // Returns every violation found (empty: the certificate conforms). Checked: version 3; serial

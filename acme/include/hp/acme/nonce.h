@@ -16,6 +16,12 @@
 
 namespace hp::acme {
 
+// A nonce that passed its stateless checks, not yet recorded as used.
+struct CheckedNonce {
+  std::string id;        // replay-window key
+  int64_t expires = 0;   // unix microseconds after which the row may be pruned
+};
+
 class NonceService {
  public:
   virtual ~NonceService() = default;
@@ -24,7 +30,18 @@ class NonceService {
   // Accepts a nonce exactly once within its lifetime. kAcmeBadNonce when it is malformed, forged,
   // expired or already used; kUnavailable when the store cannot record it.
   virtual core::Status Redeem(std::string_view nonce) = 0;
+  // Redeem in two steps, so that the record can join the request's own write transaction (the
+  // nonce is then used exactly when the request's changes commit): Check is stateless
+  // (kAcmeBadNonce when malformed, forged or expired); RecordNonce runs inside a write.
+  virtual core::Result<CheckedNonce> Check(std::string_view nonce) = 0;
 };
+
+// Records `nonce` as used inside the caller's write transaction on `db`; kAcmeBadNonce when it
+// was used already (the caller must then roll its changes back).
+core::Status RecordNonce(SQLite::Database& db, const CheckedNonce& nonce);
+// Deletes a few hundred expired replay-window rows, at most once a second per process (call it
+// after RecordNonce in the same transaction).
+void PruneUsedNonces(SQLite::Database& db, int64_t now_us);
 
 struct NonceOptions {
   // How long an issued nonce stays redeemable (and how long a used one is remembered).
