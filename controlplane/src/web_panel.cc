@@ -53,8 +53,10 @@ void SecurityHeaders(Response& r) {
 // binary's panel is picked up at once and an unchanged file costs a 304.
 core::http::SyncHandler FileHandler(std::string_view path, std::string_view data) {
   const std::string digest = core::ossl::Sha256(data);
-  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(digest.data()), digest.size());
-  auto etag = std::make_shared<const std::string>("\"" + core::HexEncode(bytes).substr(0, 32) + "\"");
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(digest.data()),
+                                       digest.size());
+  auto etag =
+      std::make_shared<const std::string>("\"" + core::HexEncode(bytes).substr(0, 32) + "\"");
   auto type = std::make_shared<const std::string>(ContentType(path));
   return [data, etag, type](const Request& req) {
     Response r;
@@ -99,20 +101,35 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
 void RegisterWebPanelRoutes(core::http::Router& router) {
   for (const auto& f : generated::web_panel_files()) {
     const std::string path(f.path);
-    router.AddSync({.method = "GET", .pattern = "/app/" + path, .summary = "Web control panel file.", .tag = "panel",
-                    .documented = false, .response_type = ContentType(path)},
+    router.AddSync({.method = "GET",
+                    .pattern = "/app/" + path,
+                    .summary = "Web control panel file.",
+                    .tag = "panel",
+                    .documented = false,
+                    .response_type = ContentType(path)},
                    FileHandler(f.path, f.data));
     if (path == "index.html")
-      router.AddSync({.method = "GET", .pattern = "/app/", .summary = "The web control panel.", .tag = "panel",
-                      .documented = false, .response_type = "text/html"},
+      router.AddSync({.method = "GET",
+                      .pattern = "/app/",
+                      .summary = "The web control panel.",
+                      .tag = "panel",
+                      .documented = false,
+                      .response_type = "text/html"},
                      FileHandler(f.path, f.data));
   }
-  router.AddSync({.method = "GET", .pattern = "/app", .summary = "Redirects to /app/.", .tag = "panel", .documented = false},
+  router.AddSync({.method = "GET",
+                  .pattern = "/app",
+                  .summary = "Redirects to /app/.",
+                  .tag = "panel",
+                  .documented = false},
                  [](const Request&) { return Redirect(308, "/app/"); });
   // The links in e-mails; the panel page of the same name finishes the job through /api/v1.
   for (const char* page : {"verify-email", "reset-password", "accept-invitation"}) {
-    router.AddSync({.method = "GET", .pattern = std::string("/") + page, .summary = "Link from an e-mail; opens the web control panel.",
-                    .tag = "panel", .documented = false},
+    router.AddSync({.method = "GET",
+                    .pattern = std::string("/") + page,
+                    .summary = "Link from an e-mail; opens the web control panel.",
+                    .tag = "panel",
+                    .documented = false},
                    [page](const Request& req) {
                      std::string to = std::string("/app/#/") + page;
                      if (auto t = req.QueryParam("token")) to += "?token=" + SafeToken(*t);
