@@ -503,18 +503,25 @@ Status Ra::Derive(SaTx& tx, OrderRow& o) {
 }
 
 Result<OrderRow> Ra::GetOrder(const AccountRow& account, const std::string& id) {
-  return sa_.Read([&](SaTx& tx) -> Result<OrderRow> {
+  return LoadOrder(account, id, true);
+}
+
+Result<OrderRow> Ra::LoadOrder(const AccountRow& account, const std::string& id,
+                               bool for_request) {
+  auto load = [&](SaTx& tx) -> Result<OrderRow> {
     HP_ASSIGN_OR_RETURN(auto o, Need(tx.OrderByPublicId(id), ErrorCode::kNotFound, "no such order"));
     if (o.account_id != account.id) {
       return Fail(ErrorCode::kAcmeUnauthorized, "this order belongs to another account");
     }
     HP_TRY(Derive(tx, o));
     return o;
-  });
+  };
+  return for_request ? sa_.ReadForRequest(load) : sa_.Read(load);
 }
 
 Result<AuthzRow> Ra::GetAuthz(const AccountRow& account, const std::string& id) {
-  HP_ASSIGN_OR_RETURN(auto a, sa_.Read([&](SaTx& tx) { return tx.AuthzByPublicId(id); }));
+  HP_ASSIGN_OR_RETURN(auto a,
+                      sa_.ReadForRequest([&](SaTx& tx) { return tx.AuthzByPublicId(id); }));
   if (!a) return Fail(ErrorCode::kNotFound, "no such authorization");
   if (a->account_id != account.id) {
     return Fail(ErrorCode::kAcmeUnauthorized, "this authorization belongs to another account");
@@ -667,7 +674,8 @@ Result<CertRow> Ra::IssueInTx(SaTx& tx, OrderRow& order, const AccountRow& accou
 
 Result<OrderRow> Ra::Finalize(const AccountRow& account, const std::string& order_id,
                               const std::string& csr_der) {
-  HP_ASSIGN_OR_RETURN(auto order, GetOrder(account, order_id));
+  // A plain read: the nonce goes with the issuing write below.
+  HP_ASSIGN_OR_RETURN(auto order, LoadOrder(account, order_id, false));
   if (order.status != "ready") {
     return Fail(ErrorCode::kAcmeOrderNotReady,
                 "order is " + order.status + ", not ready: complete its authorizations first");
@@ -772,7 +780,7 @@ Result<Json> Ra::RunFinalize(const Json& payload) {
 }
 
 Result<CertRow> Ra::GetCertificate(const AccountRow& account, const std::string& id) {
-  HP_ASSIGN_OR_RETURN(auto c, sa_.Read([&](SaTx& tx) { return tx.CertByPublicId(id); }));
+  HP_ASSIGN_OR_RETURN(auto c, sa_.ReadForRequest([&](SaTx& tx) { return tx.CertByPublicId(id); }));
   if (!c) return Fail(ErrorCode::kNotFound, "no such certificate");
   if (c->account_id != account.id) {
     return Fail(ErrorCode::kAcmeUnauthorized, "this certificate belongs to another account");

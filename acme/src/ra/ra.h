@@ -97,6 +97,9 @@ class Ra {
 
  private:
   core::Status Derive(SaTx& tx, OrderRow& order);
+  // for_request: inside the request's nonce write (Sa::ReadForRequest) rather than a read.
+  core::Result<OrderRow> LoadOrder(const AccountRow& account, const std::string& id,
+                                   bool for_request);
   core::Result<std::vector<core::Identifier>> CheckIdentifiers(const core::Json& ids);
   core::Result<CertRow> IssueInTx(SaTx& tx, OrderRow& order, const AccountRow& account,
                                   const std::string& csr_der, const CheckedCsr* checked = nullptr);

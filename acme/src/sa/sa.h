@@ -256,6 +256,14 @@ class Sa {
       return fn(tx);
     });
   }
+  // A read for a request whose nonce is still to be recorded runs as that write instead: one
+  // group-committed transaction does both, rather than a read transaction plus a write.
+  template <typename F>
+  auto ReadForRequest(F&& fn) {
+    if (t_pending_nonce && !t_pending_nonce->recorded) return Write(std::forward<F>(fn));
+    return Read(std::forward<F>(fn));
+  }
+
   const core::Clock& clock() const { return clock_; }
   GroupCommitter& committer() { return *committer_; }
 
