@@ -10,6 +10,7 @@ ModuleSpec ProvisioningModuleSpec();  // mount_provisioning.cc
 ModuleSpec BillingModuleSpec();  // mount_billing.cc
 ModuleSpec AcmeModuleSpec();  // mount_acme.cc
 ModuleSpec PartnerModuleSpec();  // mount_partner.cc
+ModuleSpec AutoSslModuleSpec();  // autossl/mount_autossl.cc
 ModuleSpec WebPanelModuleSpec();  // web_panel.cc
 
 const std::vector<ModuleSpec>& AllModules() {
@@ -20,6 +21,7 @@ const std::vector<ModuleSpec>& AllModules() {
       BillingModuleSpec(),
       AcmeModuleSpec(),
       PartnerModuleSpec(),
+      AutoSslModuleSpec(),
       WebPanelModuleSpec(),  // last: the panel only serves files
   };
   return kModules;
