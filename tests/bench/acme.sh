@@ -8,6 +8,8 @@
 #
 # Usage: tests/bench/acme.sh [build-dir]
 # Environment: DURATION=60 WARMUP=5 CONCURRENCY=32 ACCOUNTS=8 TARGETS="hostplane pebble"
+#   PEBBLE_CONCURRENCY=4  Pebble 2.4.0 stops answering (deadlock) at 8 or more concurrent
+#                 issuances with this driver; 4 is the most it sustains
 #   PREFILL=N     insert N certificates (+ their orders and authorizations) into hostplane's
 #                 database before it starts (bench-only generator acme_prefill, batched inserts)
 #   HP_ENV="K=V"  extra HOSTPLANE_* settings for the hostplane run
@@ -23,7 +25,7 @@ for f in "$BIN" "$DRIVER"; do
   [ -x "$f" ] || { echo "build first: ninja -C $BUILD hostplane acme_bench acme_prefill" >&2; exit 1; }
 done
 DURATION=${DURATION:-60} WARMUP=${WARMUP:-5} CONCURRENCY=${CONCURRENCY:-32} ACCOUNTS=${ACCOUNTS:-8}
-TARGETS=${TARGETS:-hostplane pebble} PREFILL=${PREFILL:-0}
+TARGETS=${TARGETS:-hostplane pebble} PREFILL=${PREFILL:-0} PEBBLE_CONCURRENCY=${PEBBLE_CONCURRENCY:-4}
 TMP=$(mktemp -d /tmp/hp-acme-bench-XXXXXX)
 PIDS=()
 cleanup() {
@@ -66,7 +68,7 @@ run_hostplane() {
   for kv in ${HP_ENV:-}; do export "${kv?}"; done
   if [ "$PREFILL" -gt 0 ]; then
     [ -x "$PREFILLER" ] || { echo "build acme_prefill first" >&2; exit 1; }
-    "$BIN" migrate --dev --var "$var" > /dev/null
+    "$BIN" migrate --var "$var" > /dev/null
     local t0=$SECONDS
     "$PREFILLER" --db "$var/hostplane.db" --certificates "$PREFILL"
     echo "# prefill: $PREFILL certificates in $((SECONDS - t0)) s, database $(du -h "$var/hostplane.db" | cut -f1)"
@@ -78,7 +80,7 @@ run_hostplane() {
   local master workers
   master=$(pgrep -f -- "$var/front" | head -1)
   workers=$(pgrep -P "$master" | paste -sd, -)
-  echo "# hostplane $("$BIN" version | cut -d' ' -f2): store.synchronous=$(grep -o 'synchronous[^,]*' /dev/null || echo full), pid $pid, nginx $master,$workers ${HP_ENV:-}"
+  echo "# hostplane $("$BIN" version | cut -d' ' -f2) ($(git rev-parse --short HEAD 2>/dev/null)): store.synchronous=${HOSTPLANE_STORE_SYNCHRONOUS:-full}, pid $pid, nginx $master,$workers ${HP_ENV:-}"
   if [ -n "${PERF:-}" ]; then
     (sleep "$WARMUP"; perf record -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$pid" \
        -o "$TMP/hp/perf.data" -- sleep "$(( DURATION < 20 ? DURATION : 20 ))" > /dev/null 2>&1) &
@@ -116,7 +118,7 @@ JSON
   wait_url "https://localhost:$port/dir" "$d/cert.pem" "$pid"
   echo "# pebble $(dpkg-query -W -f='${Version}' pebble 2>/dev/null): PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0, in-memory storage, pid $pid, challtestsrv $cpid"
   "${DRIVE[@]}" --directory "https://localhost:$port/dir" --cacert "$d/cert.pem" \
-    --cpu "pebble=$pid" --cpu "challtestsrv=$cpid" --label pebble
+    --cpu "pebble=$pid" --cpu "challtestsrv=$cpid" --label pebble --concurrency "$PEBBLE_CONCURRENCY"
   kill -TERM "$pid" "$cpid"; wait "$pid" "$cpid" 2>/dev/null || true
 }
 
