@@ -55,6 +55,10 @@ class Nginx final : public WebServer {
     if (site.domains.empty()) return core::FailField(ErrorCode::kInvalidArgument, "domain", "no domain");
     if (!SafePath(site.document_root))
       return core::FailField(ErrorCode::kInvalidArgument, "document_root", "bad document root");
+    if (!site.tls_certificate_file.empty() && !SafePath(site.tls_certificate_file))
+      return core::FailField(ErrorCode::kInvalidArgument, "tls_certificate_file", "bad path");
+    if (!site.tls_key_file.empty() && !SafePath(site.tls_key_file))
+      return core::FailField(ErrorCode::kInvalidArgument, "tls_key_file", "bad path");
     std::lock_guard lock(mu_);
     const fs::path file = fs::path(o_.sites_dir) / (site.name + ".conf");
     std::optional<std::string> previous;
@@ -113,6 +117,12 @@ class Nginx final : public WebServer {
     std::ostringstream o;
     o << "# Managed by hostplane (site " << s.name << "); changes are overwritten.\nserver {\n";
     for (const auto& l : o_.listen) o << "    listen " << l << ";\n";
+    if (!s.tls_certificate_file.empty() && !s.tls_key_file.empty() && !o_.tls_listen.empty()) {
+      for (const auto& l : o_.tls_listen) o << "    listen " << l << ";\n";
+      o << "    ssl_certificate " << s.tls_certificate_file << ";\n"
+        << "    ssl_certificate_key " << s.tls_key_file << ";\n"
+        << "    ssl_protocols TLSv1.2 TLSv1.3;\n";
+    }
     o << "    server_name";
     for (const auto& d : s.domains) o << " " << d;
     o << ";\n";

@@ -31,6 +31,10 @@ struct SiteConfig {
   std::vector<std::string> domains;  // server_name
   std::string document_root;
   bool suspended = false;            // serve the suspension page (503) instead of the files
+  // TLS (AutoSSL): when both are set and the web server has tls_listen addresses, the server
+  // block also listens there with this chain (leaf first) and key, TLS 1.2 and 1.3 only.
+  std::string tls_certificate_file;
+  std::string tls_key_file;
 };
 
 // The web server of a shared-web host. Thread-safe.
@@ -54,6 +58,8 @@ struct NginxOptions {
   std::string error_log;     // passed as -e; empty: nginx's default
   std::vector<std::string> listen = {"80", "[::]:80"};
   std::string suspended_page_dir;  // holds suspended.html
+  // Where sites with a certificate also listen, e.g. {"443 ssl", "[::]:443 ssl"}; empty: no TLS.
+  std::vector<std::string> tls_listen;
 };
 
 class NginxWebServer {
