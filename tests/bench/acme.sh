@@ -13,6 +13,7 @@
 #   PREFILL=N     insert N certificates (+ their orders and authorizations) into hostplane's
 #                 database before it starts (bench-only generator acme_prefill, batched inserts)
 #   HP_ENV="K=V"  extra HOSTPLANE_* settings for the hostplane run
+#   HP_PRELOAD=lib.so  LD_PRELOAD for the hostplane process only (allocator experiments)
 #   PERF=1        record a perf profile of the hostplane process during the measurement
 #   KEEP=1        keep the temporary directory (logs, databases, perf data)
 set -euo pipefail
@@ -73,14 +74,14 @@ run_hostplane() {
     "$PREFILLER" --db "$var/hostplane.db" --certificates "$PREFILL"
     echo "# prefill: $PREFILL certificates in $((SECONDS - t0)) s, database $(du -h "$var/hostplane.db" | cut -f1)"
   fi
-  "$BIN" serve --dev --var "$var" > "$TMP/hp/stdout.log" 2>&1 &
+  LD_PRELOAD=${HP_PRELOAD:-} "$BIN" serve --dev --var "$var" > "$TMP/hp/stdout.log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
   wait_url "https://localhost:$port/acme/directory" "$var/tls/server.crt" "$pid"
   local master workers
   master=$(pgrep -f -- "$var/front" | head -1)
   workers=$(pgrep -P "$master" | paste -sd, -)
-  echo "# hostplane $("$BIN" version | cut -d' ' -f2) ($(git rev-parse --short HEAD 2>/dev/null)): store.synchronous=${HOSTPLANE_STORE_SYNCHRONOUS:-full}, pid $pid, nginx $master,$workers ${HP_ENV:-}"
+  echo "# hostplane $("$BIN" version | cut -d' ' -f2) ($(git rev-parse --short HEAD 2>/dev/null)): store.synchronous=${HOSTPLANE_STORE_SYNCHRONOUS:-full}, pid $pid, nginx $master,$workers ${HP_ENV:-} ${HP_PRELOAD:+LD_PRELOAD=$HP_PRELOAD}"
   if [ -n "${PERF:-}" ]; then
     (sleep "$WARMUP"; perf record -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$pid" \
        -o "$TMP/hp/perf.data" -- sleep "$(( DURATION < 20 ? DURATION : 20 ))" > /dev/null 2>&1) &
