@@ -56,7 +56,23 @@ class AutoSsl : public ::testing::Test {
         },
         std::chrono::seconds(20), std::chrono::milliseconds(100)))
         << site.dump() << s_->Call("GET", op, nullptr, a.session).body;
-    return site.value("document_root", "");
+    // nginx reloads asynchronously: wait until every worker serves the new site (three answers
+    // in a row), so the validator's fetch does not meet an old worker that answers 404.
+    const std::string root = site.value("document_root", "");
+    const std::string domain = site.value("domain", "");
+    if (!root.empty() && !domain.empty()) {
+      fs::create_directories(root + "/.well-known/acme-challenge");
+      WriteFile(root + "/.well-known/acme-challenge/ready-probe", "ready");
+      int in_a_row = 0;
+      EXPECT_TRUE(PollUntil([&] {
+        auto r = HttpRequest("http://127.0.0.1:" + std::to_string(web_port_) + "/.well-known/acme-challenge/ready-probe",
+                             HttpOptions{.headers = {"Host: " + domain}});
+        in_a_row = (r.status == 200 && r.body == "ready") ? in_a_row + 1 : 0;
+        return in_a_row >= 3;
+      }, std::chrono::seconds(10)));
+      fs::remove(root + "/.well-known/acme-challenge/ready-probe");
+    }
+    return root;
   }
   static HttpResult Web(const std::string& host, const std::string& path) {
     HttpOptions o;
