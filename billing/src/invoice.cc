@@ -38,7 +38,9 @@ std::string FormatNumber(const std::string& series, int64_t seq) {
 constexpr const char* kCols =
     "id, public_id, organization_id, kind, seq, number, issuer_name, issuer_registration, "
     "issuer_address, recipient_name, issue_date, period_start, period_end, due_date, rounding, "
-    "subtotal, tax, total, corrects_invoice_id, note, status, amount_paid";
+    "subtotal, tax, total, corrects_invoice_id, note, status, amount_paid, "
+    "(SELECT c.number FROM billing_invoices c WHERE c.public_id = "
+    "billing_invoices.corrects_invoice_id)";
 
 Result<Invoice> ReadInvoice(SQLite::Database& db, SQLite::Statement& q) {
   Invoice inv;
@@ -64,6 +66,7 @@ Result<Invoice> ReadInvoice(SQLite::Database& db, SQLite::Statement& q) {
   inv.note = q.getColumn(19).getString();
   inv.status = ParseStatus(q.getColumn(20).getString());
   inv.amount_paid = Money::Yen(q.getColumn(21).getInt64());
+  if (!q.getColumn(22).isNull()) inv.corrects_invoice_number = q.getColumn(22).getString();
   SQLite::Statement l(db,
                       "SELECT description, quantity, unit_price, amount, tax_percent FROM "
                       "billing_invoice_lines WHERE invoice_id = ? ORDER BY line_no");
@@ -92,6 +95,40 @@ Result<Invoice> ReadInvoice(SQLite::Database& db, SQLite::Statement& q) {
 Money Neg(Money m) { return Money::Yen(-m.yen()); }
 
 }  // namespace
+
+std::string CreditNoteSeries(const std::string& invoice_series) { return invoice_series + "-CN"; }
+
+Result<InvoiceTotals> InvoiceStore::Totals(const std::vector<LineInput>& lines) const {
+  return ComputeInvoice(lines, config_.rounding);
+}
+
+Result<Money> InvoiceStore::CreditedTotal(SQLite::Database& tx, const std::string& org,
+                                          const std::string& id) {
+  SQLite::Statement prev(tx,
+                         "SELECT COALESCE(SUM(total), 0) FROM billing_invoices WHERE "
+                         "organization_id = ? AND corrects_invoice_id = ? AND kind = 'credit_note'");
+  prev.bind(1, org);
+  prev.bind(2, id);
+  prev.executeStep();
+  return Money::Yen(prev.getColumn(0).getInt64());
+}
+
+Result<std::vector<Invoice>> InvoiceStore::CreditNotesOf(const std::string& org,
+                                                         const std::string& id) {
+  return deps_.db->Read([&](SQLite::Database& db) -> Result<std::vector<Invoice>> {
+    SQLite::Statement q(db, std::string("SELECT ") + kCols +
+                                " FROM billing_invoices WHERE organization_id = ? AND "
+                                "corrects_invoice_id = ? ORDER BY id");
+    q.bind(1, org);
+    q.bind(2, id);
+    std::vector<Invoice> out;
+    while (q.executeStep()) {
+      HP_ASSIGN_OR_RETURN(Invoice inv, ReadInvoice(db, q));
+      out.push_back(std::move(inv));
+    }
+    return out;
+  });
+}
 
 Result<Invoice> InvoiceStore::Issue(SQLite::Database& tx, const InvoiceDraft& d,
                                     const Actor& actor) {
@@ -222,51 +259,55 @@ Result<Invoice> InvoiceStore::Issue(const InvoiceDraft& draft, const Actor& acto
 Result<Invoice> InvoiceStore::IssueCreditNote(const std::string& org, const std::string& id,
                                               const std::vector<LineInput>& lines,
                                               const std::string& reason, const Actor& actor) {
+  return deps_.db->Write([&](SQLite::Database& db) -> Result<Invoice> {
+    return IssueCreditNote(db, org, id, lines, reason, actor);
+  });
+}
+
+Result<Invoice> InvoiceStore::IssueCreditNote(SQLite::Database& db, const std::string& org,
+                                              const std::string& id,
+                                              const std::vector<LineInput>& lines,
+                                              const std::string& reason, const Actor& actor) {
   if (reason.empty())
     return FailField(ErrorCode::kInvalidArgument, "reason", "a credit note states its reason");
+  if (lines.empty()) return FailField(ErrorCode::kInvalidArgument, "lines", "no lines");
   for (const LineInput& l : lines)
     if (l.unit_price.yen() < 0 || l.quantity <= 0)
       return FailField(ErrorCode::kInvalidArgument, "lines",
                        "credit note lines are positive amounts to reverse");
-  return deps_.db->Write([&](SQLite::Database& db) -> Result<Invoice> {
-    HP_ASSIGN_OR_RETURN(Invoice orig, Get(db, org, id));
-    if (orig.kind != InvoiceKind::kInvoice)
-      return FailField(ErrorCode::kInvalidArgument, "invoice_id", "not an invoice");
-    SQLite::Statement prev(db,
-                           "SELECT COALESCE(SUM(total), 0) FROM billing_invoices WHERE "
-                           "organization_id = ? AND corrects_invoice_id = ?");
-    prev.bind(1, org);
-    prev.bind(2, id);
-    prev.executeStep();
-    const int64_t credited = prev.getColumn(0).getInt64();
-    HP_ASSIGN_OR_RETURN(InvoiceTotals t, ComputeInvoice(lines, config_.rounding));
-    if (credited + t.total.yen() > orig.totals.total.yen())
-      return FailField(ErrorCode::kInvalidArgument, "lines",
-                       "credit notes would exceed the invoice total " +
-                           orig.totals.total.Format());
-    SQLite::Statement series(db, "SELECT series FROM billing_invoices WHERE public_id = ?");
-    series.bind(1, id);
-    series.executeStep();
-    InvoiceDraft d;
-    d.organization_id = org;
-    d.kind = InvoiceKind::kCreditNote;
-    d.issuer = orig.issuer;
-    d.series = series.getColumn(0).getString();
-    d.recipient_name = orig.recipient_name;
-    d.issue_date = ToDate(deps_.clock->Now());
-    d.period_start = orig.period_start;
-    d.period_end = orig.period_end;
-    d.lines = lines;
-    d.corrects_invoice_id = id;
-    d.note = reason;
-    HP_ASSIGN_OR_RETURN(Invoice note, Issue(db, d, actor));
-    if (credited + t.total.yen() == orig.totals.total.yen()) {
-      SQLite::Statement u(db, "UPDATE billing_invoices SET status = 'credited' WHERE public_id = ?");
-      u.bind(1, id);
-      u.exec();
-    }
-    return note;
-  });
+  HP_ASSIGN_OR_RETURN(Invoice orig, Get(db, org, id));
+  if (orig.kind != InvoiceKind::kInvoice)
+    return FailField(ErrorCode::kInvalidArgument, "invoice_id", "not an invoice");
+  HP_ASSIGN_OR_RETURN(Money credited, CreditedTotal(db, org, id));
+  HP_ASSIGN_OR_RETURN(InvoiceTotals t, ComputeInvoice(lines, config_.rounding));
+  if (credited.yen() + t.total.yen() > orig.totals.total.yen())
+    return FailField(ErrorCode::kInvalidArgument, "lines",
+                     "credit notes would exceed the invoice total " + orig.totals.total.Format() +
+                         " (already credited " + credited.Format() + ")");
+  SQLite::Statement series(db, "SELECT series FROM billing_invoices WHERE public_id = ?");
+  series.bind(1, id);
+  series.executeStep();
+  InvoiceDraft d;
+  d.organization_id = org;
+  d.kind = InvoiceKind::kCreditNote;
+  d.issuer = orig.issuer;
+  d.series = CreditNoteSeries(series.getColumn(0).getString());
+  d.recipient_name = orig.recipient_name;
+  d.issue_date = ToDate(deps_.clock->Now());
+  d.period_start = orig.period_start;
+  d.period_end = orig.period_end;
+  d.lines = lines;
+  d.corrects_invoice_id = id;
+  d.note = reason;
+  HP_ASSIGN_OR_RETURN(Invoice note, Issue(db, d, actor));
+  note.corrects_invoice_number = orig.number;
+  if (credited.yen() + t.total.yen() == orig.totals.total.yen()) {
+    SQLite::Statement u(db, "UPDATE billing_invoices SET status = 'credited' WHERE public_id = ?");
+    u.bind(1, id);
+    u.exec();
+  }
+  if (on_credit_note_) HP_TRY(on_credit_note_(db, note, orig));
+  return note;
 }
 
 Result<Invoice> InvoiceStore::Get(SQLite::Database& db, const std::string& org,
@@ -363,7 +404,10 @@ std::string RenderInvoiceHtml(const Invoice& inv) {
        " – " + FormatDate(AddDays(inv.period_end, -1)) + "</dd><dt>支払期限</dt><dd>" +
        FormatDate(inv.due_date) + "</dd>";
   if (!inv.corrects_invoice_id.empty())
-    h += "<dt>訂正対象</dt><dd>" + Esc(inv.corrects_invoice_id) + "</dd>";
+    h += "<dt>返還対象の請求書</dt><dd class=\"corrects\">" +
+         Esc(inv.corrects_invoice_number.empty() ? inv.corrects_invoice_id
+                                                 : inv.corrects_invoice_number) +
+         "</dd>";
   h += "</dl>\n<table class=\"lines\"><tr><th>品目</th><th>数量</th><th>単価</th><th>金額</th>"
        "<th>税率</th></tr>\n";
   for (const ComputedLine& l : inv.totals.lines) {
@@ -392,7 +436,7 @@ std::string InvoicesToCsv(const std::vector<Invoice>& invoices) {
   std::string o =
       "number,kind,issue_date,issuer_name,registration_number,organization_id,period_start,"
       "period_end,line_no,description,quantity,unit_price,amount,tax_rate,invoice_subtotal,"
-      "invoice_tax,invoice_total\r\n";
+      "invoice_tax,invoice_total,corrects_invoice_number\r\n";
   for (const Invoice& inv : invoices) {
     for (size_t n = 0; n < inv.totals.lines.size(); ++n) {
       const ComputedLine& l = inv.totals.lines[n];
@@ -407,7 +451,7 @@ std::string InvoicesToCsv(const std::vector<Invoice>& invoices) {
            std::to_string(TaxRatePercent(l.input.rate)) + "," +
            std::to_string(inv.totals.subtotal.yen()) + "," +
            std::to_string(inv.totals.tax.yen()) + "," + std::to_string(inv.totals.total.yen()) +
-           "\r\n";
+           "," + Csv(inv.corrects_invoice_number) + "\r\n";
     }
   }
   return o;

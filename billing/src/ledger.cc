@@ -73,6 +73,31 @@ Result<Money> Ledger::Balance(const std::string& org, const std::string& account
   });
 }
 
+Result<std::vector<LedgerEntry>> Ledger::Entries(const std::string& org,
+                                                 const std::string& account) {
+  return deps_.db->Read([&](SQLite::Database& db) -> Result<std::vector<LedgerEntry>> {
+    SQLite::Statement q(db,
+                        "SELECT txn_id, kind, reference, amount, created_at FROM billing_ledger "
+                        "WHERE organization_id = ? AND account = ? ORDER BY id");
+    q.bind(1, org);
+    q.bind(2, account);
+    std::vector<LedgerEntry> out;
+    int64_t running = 0;
+    while (q.executeStep()) {
+      LedgerEntry e;
+      e.txn_id = q.getColumn(0).getString();
+      e.kind = q.getColumn(1).getString();
+      e.reference = q.getColumn(2).getString();
+      e.amount = Money::Yen(q.getColumn(3).getInt64());
+      e.at = core::FromUnixMicros(q.getColumn(4).getInt64());
+      running += e.amount.yen();
+      e.balance = Money::Yen(running);
+      out.push_back(std::move(e));
+    }
+    return out;
+  });
+}
+
 Result<LedgerCheck> Ledger::Check() {
   return deps_.db->Read([&](SQLite::Database& db) -> Result<LedgerCheck> {
     LedgerCheck c;

@@ -304,6 +304,117 @@ Result<Payment> Payments::Refund(const std::string& org, const std::string& paym
   });
 }
 
+Result<std::pair<InvoiceRefund, Invoice>> Payments::RefundInvoice(
+    const std::string& org, const std::string& invoice_id, std::vector<LineInput> lines,
+    const std::string& reason, const Actor& actor) {
+  if (reason.empty())
+    return FailField(ErrorCode::kInvalidArgument, "reason", "a refund states its reason");
+  HP_ASSIGN_OR_RETURN(Invoice inv, invoices_.Get(org, invoice_id));
+  if (inv.kind != InvoiceKind::kInvoice)
+    return FailField(ErrorCode::kInvalidArgument, "invoice_id", "only invoices are refunded");
+  if (lines.empty()) {
+    HP_ASSIGN_OR_RETURN(auto credited, deps_.db->Read([&](SQLite::Database& db) {
+      return invoices_.CreditedTotal(db, org, invoice_id);
+    }));
+    if (credited.yen() != 0)
+      return FailField(ErrorCode::kInvalidArgument, "lines",
+                       "the invoice was partly credited already; name the lines to refund");
+    for (const ComputedLine& l : inv.totals.lines) {
+      if (l.amount.yen() <= 0) continue;  // credits on the invoice are not paid back
+      lines.push_back(l.input);
+    }
+  }
+  HP_ASSIGN_OR_RETURN(InvoiceTotals t, invoices_.Totals(lines));
+  const Money amount = t.total;
+  if (amount.yen() <= 0)
+    return FailField(ErrorCode::kInvalidArgument, "lines", "nothing to refund");
+  HP_ASSIGN_OR_RETURN(auto list, List(org));
+  const Payment* pay = nullptr;
+  for (const Payment& p : list) {
+    if (p.invoice_id != invoice_id || p.state == "declined") continue;
+    if (p.amount.yen() - p.refunded.yen() < amount.yen()) continue;
+    if (!pay || (pay->method != "card" && p.method == "card")) pay = &p;
+  }
+  if (!pay)
+    return FailField(ErrorCode::kConflict, "lines",
+                     "no payment of invoice " + inv.number + " covers a refund of " +
+                         amount.Format());
+  std::optional<GatewayCharge> gw;
+  if (pay->method == "card") {
+    HP_ASSIGN_OR_RETURN(GatewayCharge r,
+                        gateway_.Refund(pay->gateway_ref, amount,
+                                        "refund:" + pay->id + ":" +
+                                            std::to_string(pay->refunded.yen())));
+    gw = r;
+  }
+  const Payment chosen = *pay;
+  return deps_.db->Write([&](SQLite::Database& db) -> Result<std::pair<InvoiceRefund, Invoice>> {
+    SQLite::Statement s(db,
+                        "SELECT refunded, amount FROM billing_payments WHERE public_id = ? AND "
+                        "organization_id = ?");
+    s.bind(1, chosen.id);
+    s.bind(2, org);
+    if (!s.executeStep()) return FailField(ErrorCode::kNotFound, "payment_id", "no such payment");
+    const int64_t before = s.getColumn(0).getInt64(), paid = s.getColumn(1).getInt64();
+    // Card: the gateway's cumulative refunded amount (a webhook may have applied it already).
+    const int64_t after = gw ? gw->refunded.yen() : before + amount.yen();
+    if (after > paid) return FailField(ErrorCode::kConflict, "lines", "more than was paid");
+    const int64_t delta = after - before;
+    if (delta > 0) {
+      SQLite::Statement u(db,
+                          "UPDATE billing_payments SET refunded = ?, state = ?, updated_at = ? "
+                          "WHERE public_id = ?");
+      u.bind(1, after);
+      u.bind(2, after >= paid ? "refunded" : "partially_refunded");
+      u.bind(3, internal::NowMicros(deps_));
+      u.bind(4, chosen.id);
+      u.exec();
+      HP_TRY(ledger_.Post(db, {"refund", "payment:" + chosen.id,
+                               {{accounts::kReceivable, org, Money::Yen(delta)},
+                                {accounts::kCash, org, Money::Yen(-delta)}}}));
+    }
+    HP_ASSIGN_OR_RETURN(Invoice note,
+                        invoices_.IssueCreditNote(db, org, invoice_id, lines, reason, actor));
+    InvoiceRefund r{deps_.ids->NewId(), org, invoice_id, chosen.id, note.id, amount, reason};
+    SQLite::Statement ins(db,
+                          "INSERT INTO billing_refunds (public_id, organization_id, invoice_id, "
+                          "payment_id, credit_note_id, amount, reason, created_at) VALUES "
+                          "(?,?,?,?,?,?,?,?)");
+    ins.bind(1, r.id);
+    ins.bind(2, org);
+    ins.bind(3, invoice_id);
+    ins.bind(4, chosen.id);
+    ins.bind(5, note.id);
+    ins.bind(6, amount.yen());
+    ins.bind(7, reason);
+    ins.bind(8, internal::NowMicros(deps_));
+    ins.exec();
+    HP_TRY(internal::Audit(deps_, db, actor, org, "billing.invoice.refund", "invoice:" + invoice_id,
+                           {{"refund", r.id},
+                            {"payment", chosen.id},
+                            {"method", chosen.method},
+                            {"amount", amount.yen()},
+                            {"credit_note", note.number},
+                            {"reason", reason}}));
+    return std::make_pair(r, note);
+  });
+}
+
+Result<std::vector<InvoiceRefund>> Payments::ListRefunds(const std::string& org) {
+  return deps_.db->Read([&](SQLite::Database& db) -> Result<std::vector<InvoiceRefund>> {
+    SQLite::Statement q(db,
+                        "SELECT public_id, invoice_id, payment_id, credit_note_id, amount, reason "
+                        "FROM billing_refunds WHERE organization_id = ? ORDER BY id");
+    q.bind(1, org);
+    std::vector<InvoiceRefund> out;
+    while (q.executeStep())
+      out.push_back({q.getColumn(0).getString(), org, q.getColumn(1).getString(),
+                     q.getColumn(2).getString(), q.getColumn(3).getString(),
+                     Money::Yen(q.getColumn(4).getInt64()), q.getColumn(5).getString()});
+    return out;
+  });
+}
+
 Result<WebhookOutcome> Payments::HandleWebhook(const std::string& body, const std::string& sig) {
   HP_ASSIGN_OR_RETURN(GatewayEvent e, gateway_.ParseWebhook(body, sig));
   return deps_.db->Write([&](SQLite::Database& db) -> Result<WebhookOutcome> {

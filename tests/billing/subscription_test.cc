@@ -257,7 +257,7 @@ TEST_F(SubscriptionTest, CreditNoteCorrectsAnIssuedInvoiceAndRendersAsHtmlAndCsv
       "org-a", inv.id, {{"Setup fee waived", 1, Y(500), TaxRate::kStandard10}}, "goodwill");
   ASSERT_TRUE(note) << note.error().ToString();
   EXPECT_EQ(note->kind, InvoiceKind::kCreditNote);
-  EXPECT_EQ(note->number, "INV-00000002");
+  EXPECT_EQ(note->number, "INV-CN-00000001");  // credit notes: own series
   EXPECT_EQ(note->totals.total.yen(), 550);
   EXPECT_EQ(env_.ledger_->Balance("org-a", accounts::kReceivable)->yen(), 1650 - 550);
   EXPECT_EQ(env_.invoices_->IssueCreditNote("org-a", inv.id,
@@ -269,7 +269,8 @@ TEST_F(SubscriptionTest, CreditNoteCorrectsAnIssuedInvoiceAndRendersAsHtmlAndCsv
   EXPECT_NE(html.find("10%対象"), std::string::npos);
   EXPECT_NE(html.find("¥1,650"), std::string::npos);
   const std::string csv = InvoicesToCsv(*env_.invoices_->List("org-a"));
-  EXPECT_NE(csv.find("INV-00000002,credit_note,"), std::string::npos);
+  EXPECT_NE(csv.find("INV-CN-00000001,credit_note,"), std::string::npos);
+  EXPECT_NE(csv.find(",INV-00000001\r\n"), std::string::npos) << "the note names the invoice it corrects";
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);  // header + 2 lines + 1 note line
   auto check = env_.ledger_->Check();
   ASSERT_TRUE(check);

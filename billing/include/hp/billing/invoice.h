@@ -10,8 +10,12 @@
 //  - The issuer's name and registration number are copied onto the document when issued.
 //  - Issuing posts the ledger charge (receivable = total, revenue = subtotal, tax_payable = tax)
 //    in the same transaction; a credit note posts the reverse.
+//  - Credit notes (適格返還請求書) have their own gapless series per issuer: "<series>-CN"
+//    (INV-CN-00000001), reference the corrected invoice (id and number) and compute their tax per
+//    rate exactly like invoices (once per rate, configured rounding).
 // Every read is scoped by organization id. Thread-safe.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,8 +63,16 @@ struct Invoice {
   InvoiceStatus status = InvoiceStatus::kIssued;
   core::Money amount_paid;
   std::string corrects_invoice_id;
+  std::string corrects_invoice_number;  // credit notes: the corrected invoice's number
   std::string note;
 };
+
+// Series of the credit notes of an invoice series: "INV" -> "INV-CN".
+std::string CreditNoteSeries(const std::string& invoice_series);
+
+// Called inside the issuing transaction of every credit note (agency commission reversal).
+using CreditNoteHook =
+    std::function<core::Status(SQLite::Database&, const Invoice& note, const Invoice& original)>;
 
 class InvoiceStore {
  public:
@@ -78,6 +90,20 @@ class InvoiceStore {
                                         const std::string& invoice_id,
                                         const std::vector<LineInput>& lines,
                                         const std::string& reason, const Actor& actor = {});
+  // The same inside the caller's transaction (refunds).
+  core::Result<Invoice> IssueCreditNote(SQLite::Database& tx, const std::string& organization_id,
+                                        const std::string& invoice_id,
+                                        const std::vector<LineInput>& lines,
+                                        const std::string& reason, const Actor& actor);
+  // Totals of lines with the configured rounding (what a credit note of these lines states).
+  core::Result<InvoiceTotals> Totals(const std::vector<LineInput>& lines) const;
+  // Sum of the totals of the credit notes issued against an invoice.
+  core::Result<core::Money> CreditedTotal(SQLite::Database& tx, const std::string& organization_id,
+                                          const std::string& invoice_id);
+  // Credit notes of an invoice, oldest first.
+  core::Result<std::vector<Invoice>> CreditNotesOf(const std::string& organization_id,
+                                                   const std::string& invoice_id);
+  void OnCreditNoteIssued(CreditNoteHook hook) { on_credit_note_ = std::move(hook); }
 
   core::Result<Invoice> Get(const std::string& organization_id, const std::string& invoice_id);
   core::Result<Invoice> Get(SQLite::Database& tx, const std::string& organization_id,
@@ -95,6 +121,7 @@ class InvoiceStore {
   BillingDeps deps_;
   BillingConfig config_;
   Ledger& ledger_;
+  CreditNoteHook on_credit_note_;
 };
 
 // A printable HTML document with every element of a qualified invoice (issuer and registration
@@ -103,5 +130,8 @@ class InvoiceStore {
 std::string RenderInvoiceHtml(const Invoice& invoice);
 // RFC 4180 CSV, one row per line with the invoice's header fields repeated.
 std::string InvoicesToCsv(const std::vector<Invoice>& invoices);
+// A PDF (libharu, built-in Japanese fonts) with the same elements as the HTML document; brand
+// (optional) is printed as the document's header line instead of nothing (OEM brands).
+core::Result<std::string> RenderInvoicePdf(const Invoice& invoice, const std::string& brand = "");
 
 }  // namespace hp::billing

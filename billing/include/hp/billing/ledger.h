@@ -47,6 +47,16 @@ struct LedgerTxn {
   std::vector<Posting> postings;
 };
 
+// One posting of an account with the balance after it (statement of account).
+struct LedgerEntry {
+  std::string txn_id;
+  std::string kind;       // "charge", "credit", "payment", "refund", ...
+  std::string reference;  // "invoice:<id>", "payment:<id>"
+  core::Money amount;
+  core::TimePoint at;
+  core::Money balance;  // running sum up to and including this posting
+};
+
 struct LedgerCheck {
   bool balanced = true;
   int64_t rows = 0;
@@ -66,6 +76,9 @@ class Ledger {
   core::Result<std::string> Record(const LedgerTxn& txn, const Actor& actor = {});
   // Sum of an organization's postings to `account`.
   core::Result<core::Money> Balance(const std::string& organization_id, const std::string& account);
+  // Every posting of an organization's account, oldest first, with running balances.
+  core::Result<std::vector<LedgerEntry>> Entries(const std::string& organization_id,
+                                                 const std::string& account);
   // Every transaction sums to zero and so does the whole ledger.
   core::Result<LedgerCheck> Check();
   // Handler of kLedgerCheckJob: runs Check(), fails the job (and logs) when unbalanced, and

@@ -12,7 +12,10 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
@@ -95,6 +98,17 @@ struct Payment {
   std::string state;  // "captured", "refunded", "declined"
 };
 
+// A refund of (part of) a paid invoice and the credit note it produced.
+struct InvoiceRefund {
+  std::string id;
+  std::string organization_id;
+  std::string invoice_id;
+  std::string payment_id;
+  std::string credit_note_id;
+  core::Money amount;  // = the credit note's total (tax included)
+  std::string reason;
+};
+
 struct WebhookOutcome {
   bool duplicate = false;  // this event id was processed before
   std::string effect;      // "captured", "already_captured", "refunded", "ignored"
@@ -124,6 +138,16 @@ class Payments {
   // Refunds (part of) a card payment through the gateway and posts the ledger.
   core::Result<Payment> Refund(const std::string& organization_id, const std::string& payment_id,
                                core::Money amount, const Actor& actor = {});
+  // Refunds an invoice: the credit note for `lines` (empty: every line of the invoice, only
+  // when nothing was credited yet) is issued in its own series, and its total is paid back on
+  // one payment of the invoice that still covers it (card: through the gateway first; bank
+  // transfer: the operator pays it back and this records it). One write transaction issues the
+  // credit note, posts the refund (receivable +, cash -), records the refund row and audits
+  // "billing.invoice.refund"; the credit note hook (agency commission reversal) runs in it.
+  core::Result<std::pair<InvoiceRefund, Invoice>> RefundInvoice(
+      const std::string& organization_id, const std::string& invoice_id,
+      std::vector<LineInput> lines, const std::string& reason, const Actor& actor = {});
+  core::Result<std::vector<InvoiceRefund>> ListRefunds(const std::string& organization_id);
   // Verifies and applies a gateway webhook; safe to call any number of times per event.
   core::Result<WebhookOutcome> HandleWebhook(const std::string& body,
                                              const std::string& signature_header);

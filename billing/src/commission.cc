@@ -1,0 +1,282 @@
+#include "hp/billing/commission.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "util.h"
+
+namespace hp::billing {
+
+using core::ErrorCode;
+using core::FailField;
+using core::Money;
+using core::Result;
+using core::Status;
+
+std::string CommissionPayableOwner(const std::string& partner_id) { return "partner:" + partner_id; }
+
+std::string_view CommissionKindName(CommissionKind k) {
+  return k == CommissionKind::kReversal ? "reversal" : "commission";
+}
+
+namespace {
+
+struct Referral {
+  std::string partner_id;
+  int64_t rate_bp = 0;
+};
+
+// The agency that referred this organization and its current rate, if any (inside tx).
+Result<std::optional<Referral>> ReferralOf(SQLite::Database& tx, const std::string& org) {
+  SQLite::Statement q(tx,
+                      "SELECT a.partner_id, p.commission_bp FROM billing_accounts a JOIN "
+                      "billing_partners p ON p.partner_id = a.partner_id WHERE "
+                      "a.organization_id = ? AND a.channel = 'agency' AND p.channel = 'agency'");
+  q.bind(1, org);
+  if (!q.executeStep()) return std::optional<Referral>();
+  return std::optional<Referral>(Referral{q.getColumn(0).getString(), q.getColumn(1).getInt64()});
+}
+
+Status InsertRow(const BillingDeps& deps, SQLite::Database& tx, const std::string& partner_id,
+                 const std::string& org, CommissionKind kind, const std::string& invoice_id,
+                 const std::string& document_id, Date day, Money base, int64_t rate_bp,
+                 Money amount, const std::string& txn_id) {
+  SQLite::Statement q(tx,
+                      "INSERT INTO billing_commissions (public_id, partner_id, organization_id, "
+                      "kind, invoice_id, document_id, accrual_date, base, rate_bp, amount, "
+                      "ledger_txn_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+  int i = 1;
+  q.bind(i++, deps.ids->NewId());
+  q.bind(i++, partner_id);
+  q.bind(i++, org);
+  q.bind(i++, std::string(CommissionKindName(kind)));
+  q.bind(i++, invoice_id);
+  q.bind(i++, document_id);
+  q.bind(i++, FormatDate(day));
+  q.bind(i++, base.yen());
+  q.bind(i++, rate_bp);
+  q.bind(i++, amount.yen());
+  q.bind(i++, txn_id);
+  q.bind(i++, internal::NowMicros(deps));
+  q.exec();
+  return core::Ok();
+}
+
+Money Neg(Money m) { return Money::Yen(-m.yen()); }
+
+}  // namespace
+
+Status Commissions::OnInvoicePaid(SQLite::Database& tx, const Invoice& inv) {
+  if (inv.kind != InvoiceKind::kInvoice) return core::Ok();
+  HP_ASSIGN_OR_RETURN(auto ref, ReferralOf(tx, inv.organization_id));
+  if (!ref || ref->rate_bp <= 0) return core::Ok();
+  SQLite::Statement seen(tx,
+                         "SELECT 1 FROM billing_commissions WHERE kind = 'commission' AND "
+                         "document_id = ?");
+  seen.bind(1, inv.id);
+  if (seen.executeStep()) return core::Ok();  // a retried hook
+  // Base: the invoice's subtotal less what credit notes already took back.
+  SQLite::Statement cn(tx,
+                       "SELECT COALESCE(SUM(subtotal), 0) FROM billing_invoices WHERE "
+                       "organization_id = ? AND corrects_invoice_id = ? AND kind = 'credit_note'");
+  cn.bind(1, inv.organization_id);
+  cn.bind(2, inv.id);
+  cn.executeStep();
+  const Money base = Money::Yen(inv.totals.subtotal.yen() - cn.getColumn(0).getInt64());
+  if (base.yen() <= 0) return core::Ok();
+  HP_ASSIGN_OR_RETURN(Money amount, base.MulDivFloor(ref->rate_bp, 10000));
+  if (amount.yen() <= 0) return core::Ok();
+  const Date day = ToDate(deps_.clock->Now());
+  HP_ASSIGN_OR_RETURN(std::string txn,
+                      ledger_.Post(tx, {"commission", "invoice:" + inv.id,
+                                        {{accounts::kCommissionExpense, inv.organization_id, amount},
+                                         {accounts::kCommissionPayable,
+                                          CommissionPayableOwner(ref->partner_id), Neg(amount)}}}));
+  HP_TRY(InsertRow(deps_, tx, ref->partner_id, inv.organization_id, CommissionKind::kCommission,
+                   inv.id, inv.id, day, base, ref->rate_bp, amount, txn));
+  return internal::Audit(deps_, tx, Actor{"system", "billing-commission", "", ""},
+                         inv.organization_id, "billing.commission.post", "invoice:" + inv.id,
+                         {{"number", inv.number},
+                          {"base", base.yen()},
+                          {"rate_bp", ref->rate_bp},
+                          {"amount", amount.yen()},
+                          {"ledger_txn", txn}},
+                         ref->partner_id);
+}
+
+Status Commissions::OnCreditNote(SQLite::Database& tx, const Invoice& note, const Invoice& orig) {
+  SQLite::Statement c(tx,
+                      "SELECT partner_id, rate_bp, amount FROM billing_commissions WHERE kind = "
+                      "'commission' AND document_id = ? AND organization_id = ?");
+  c.bind(1, orig.id);
+  c.bind(2, orig.organization_id);
+  if (!c.executeStep()) return core::Ok();  // no commission was earned (yet) on this invoice
+  const std::string partner_id = c.getColumn(0).getString();
+  const int64_t rate_bp = c.getColumn(1).getInt64();
+  const int64_t earned = c.getColumn(2).getInt64();
+  SQLite::Statement r(tx,
+                      "SELECT COALESCE(SUM(amount), 0), COALESCE(SUM(CASE WHEN document_id = ? "
+                      "THEN 1 ELSE 0 END), 0) FROM billing_commissions WHERE kind = 'reversal' "
+                      "AND invoice_id = ? AND organization_id = ?");
+  r.bind(1, note.id);
+  r.bind(2, orig.id);
+  r.bind(3, orig.organization_id);
+  r.executeStep();
+  const int64_t reversed = -r.getColumn(0).getInt64();
+  if (r.getColumn(1).getInt64() > 0) return core::Ok();  // a retried hook
+  HP_ASSIGN_OR_RETURN(Money share, note.totals.subtotal.MulDivFloor(rate_bp, 10000));
+  const int64_t amount = std::min(share.yen(), earned - reversed);
+  if (amount <= 0) return core::Ok();
+  const Money m = Money::Yen(amount);
+  HP_ASSIGN_OR_RETURN(std::string txn,
+                      ledger_.Post(tx, {"commission", "credit_note:" + note.id,
+                                        {{accounts::kCommissionPayable,
+                                          CommissionPayableOwner(partner_id), m},
+                                         {accounts::kCommissionExpense, orig.organization_id,
+                                          Neg(m)}}}));
+  HP_TRY(InsertRow(deps_, tx, partner_id, orig.organization_id, CommissionKind::kReversal,
+                   orig.id, note.id, ToDate(deps_.clock->Now()), Neg(note.totals.subtotal),
+                   rate_bp, Neg(m), txn));
+  return internal::Audit(deps_, tx, Actor{"system", "billing-commission", "", ""},
+                         orig.organization_id, "billing.commission.reverse",
+                         "credit_note:" + note.id,
+                         {{"invoice", orig.number},
+                          {"credit_note", note.number},
+                          {"base", -note.totals.subtotal.yen()},
+                          {"rate_bp", rate_bp},
+                          {"amount", -amount},
+                          {"ledger_txn", txn}},
+                         partner_id);
+}
+
+namespace {
+
+constexpr const char* kLineCols =
+    "c.public_id, c.kind, c.accrual_date, c.organization_id, COALESCE(a.name, ''), "
+    "c.invoice_id, COALESCE(i.number, ''), c.document_id, COALESCE(d.number, ''), c.base, "
+    "c.rate_bp, c.amount, c.ledger_txn_id";
+constexpr const char* kLineJoins =
+    " FROM billing_commissions c LEFT JOIN billing_accounts a ON a.organization_id = "
+    "c.organization_id LEFT JOIN billing_invoices i ON i.public_id = c.invoice_id LEFT JOIN "
+    "billing_invoices d ON d.public_id = c.document_id ";
+
+Result<CommissionLine> ReadLine(SQLite::Statement& q) {
+  CommissionLine l;
+  l.id = q.getColumn(0).getString();
+  l.kind = q.getColumn(1).getString() == "reversal" ? CommissionKind::kReversal
+                                                    : CommissionKind::kCommission;
+  HP_ASSIGN_OR_RETURN(l.date, ParseDate(q.getColumn(2).getString()));
+  l.organization_id = q.getColumn(3).getString();
+  l.customer_name = q.getColumn(4).getString();
+  l.invoice_id = q.getColumn(5).getString();
+  l.invoice_number = q.getColumn(6).getString();
+  l.document_id = q.getColumn(7).getString();
+  l.document_number = q.getColumn(8).getString();
+  l.base = Money::Yen(q.getColumn(9).getInt64());
+  l.rate_bp = q.getColumn(10).getInt64();
+  l.amount = Money::Yen(q.getColumn(11).getInt64());
+  l.ledger_txn_id = q.getColumn(12).getString();
+  return l;
+}
+
+}  // namespace
+
+Result<CommissionStatement> Commissions::Statement(const std::string& partner_id, int year,
+                                                   unsigned month) {
+  if (month < 1 || month > 12)
+    return FailField(ErrorCode::kInvalidArgument, "month", "month must be 1 to 12");
+  if (year < 2000 || year > 9999)
+    return FailField(ErrorCode::kInvalidArgument, "month", "year out of range");
+  HP_ASSIGN_OR_RETURN(Partner p, prices_.GetPartner(partner_id));
+  CommissionStatement s;
+  s.partner_id = partner_id;
+  s.year = year;
+  s.month = month;
+  s.period_start = Date{std::chrono::year{year}, std::chrono::month{month}, std::chrono::day{1}};
+  s.period_end = AddDays(EndOfMonthAfter(s.period_start, 0), 1);
+  s.current_rate_bp = p.channel == Channel::kAgency ? p.commission_bp : 0;
+  return deps_.db->Read([&](SQLite::Database& db) -> Result<CommissionStatement> {
+    SQLite::Statement q(db, std::string("SELECT ") + kLineCols + kLineJoins +
+                                "WHERE c.partner_id = ? AND c.accrual_date >= ? AND "
+                                "c.accrual_date < ? ORDER BY c.accrual_date, c.id");
+    q.bind(1, partner_id);
+    q.bind(2, FormatDate(s.period_start));
+    q.bind(3, FormatDate(s.period_end));
+    int64_t base = 0, plus = 0, minus = 0;
+    while (q.executeStep()) {
+      HP_ASSIGN_OR_RETURN(CommissionLine l, ReadLine(q));
+      base += l.base.yen();
+      (l.amount.yen() >= 0 ? plus : minus) += l.amount.yen();
+      s.lines.push_back(std::move(l));
+    }
+    s.base_total = Money::Yen(base);
+    s.commission_total = Money::Yen(plus);
+    s.reversal_total = Money::Yen(minus);
+    s.net = Money::Yen(plus + minus);
+    // The same month from the ledger side: the payable postings of exactly these lines.
+    SQLite::Statement l(db,
+                        "SELECT COALESCE(SUM(g.amount), 0) FROM billing_ledger g WHERE g.account "
+                        "= ? AND g.organization_id = ? AND g.txn_id IN (SELECT ledger_txn_id FROM "
+                        "billing_commissions WHERE partner_id = ? AND accrual_date >= ? AND "
+                        "accrual_date < ?)");
+    l.bind(1, accounts::kCommissionPayable);
+    l.bind(2, CommissionPayableOwner(partner_id));
+    l.bind(3, partner_id);
+    l.bind(4, FormatDate(s.period_start));
+    l.bind(5, FormatDate(s.period_end));
+    l.executeStep();
+    s.ledger_net = Money::Yen(-l.getColumn(0).getInt64());
+    SQLite::Statement b(db,
+                        "SELECT COALESCE(SUM(amount), 0) FROM billing_ledger WHERE account = ? "
+                        "AND organization_id = ?");
+    b.bind(1, accounts::kCommissionPayable);
+    b.bind(2, CommissionPayableOwner(partner_id));
+    b.executeStep();
+    s.payable_balance = Money::Yen(-b.getColumn(0).getInt64());
+    return s;
+  });
+}
+
+Result<std::vector<CommissionLine>> Commissions::ForInvoice(const std::string& org,
+                                                            const std::string& invoice_id) {
+  return deps_.db->Read([&](SQLite::Database& db) -> Result<std::vector<CommissionLine>> {
+    SQLite::Statement q(db, std::string("SELECT ") + kLineCols + kLineJoins +
+                                "WHERE c.organization_id = ? AND c.invoice_id = ? ORDER BY c.id");
+    q.bind(1, org);
+    q.bind(2, invoice_id);
+    std::vector<CommissionLine> out;
+    while (q.executeStep()) {
+      HP_ASSIGN_OR_RETURN(CommissionLine l, ReadLine(q));
+      out.push_back(std::move(l));
+    }
+    return out;
+  });
+}
+
+namespace {
+std::string Csv(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string o = "\"";
+  for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return o + "\"";
+}
+}  // namespace
+
+std::string CommissionStatementToCsv(const CommissionStatement& s) {
+  std::string o =
+      "partner_id,date,kind,organization_id,customer_name,invoice_number,document_number,base,"
+      "rate_bp,amount,ledger_txn_id\r\n";
+  for (const CommissionLine& l : s.lines)
+    o += Csv(s.partner_id) + "," + FormatDate(l.date) + "," +
+         std::string(CommissionKindName(l.kind)) + "," + Csv(l.organization_id) + "," +
+         Csv(l.customer_name) + "," + Csv(l.invoice_number) + "," + Csv(l.document_number) +
+         "," + std::to_string(l.base.yen()) + "," + std::to_string(l.rate_bp) + "," +
+         std::to_string(l.amount.yen()) + "," + Csv(l.ledger_txn_id) + "\r\n";
+  char month[16];
+  std::snprintf(month, sizeof(month), "%04d-%02u", s.year, s.month);
+  o += Csv(s.partner_id) + "," + month + ",total,,,,," + std::to_string(s.base_total.yen()) +
+       ",," + std::to_string(s.net.yen()) + ",\r\n";
+  return o;
+}
+
+}  // namespace hp::billing
