@@ -127,6 +127,14 @@ void AddConfig(core::ConfigSchema& s) {
          .doc = "Address the local shared-web node's nginx serves sites on (80 in production); "
                 "port 0 picks a free port, written to var_dir/run/web.addr.",
          .validate = core::ValidateHostPort});
+  s.Add({.key = "provisioning.web.tls_listen",
+         .default_value = "127.0.0.1:0",
+         .doc = "Address sites with a deployed certificate (AutoSSL) are also served on over TLS "
+                "(443 in production); port 0 picks a free port, written to "
+                "var_dir/run/web_tls.addr; empty means no TLS.",
+         .validate = [](const std::string& v) -> std::string {
+           return v.empty() ? std::string() : core::ValidateHostPort(v);
+         }});
   s.Add({.key = "provisioning.web.nginx_binary",
          .default_value = "/usr/sbin/nginx",
          .doc = "nginx binary of the local shared-web node."});
@@ -195,6 +203,7 @@ class Mounted final : public ServedModule {
   std::unique_ptr<prov::ReverseDns> rdns;
   std::unique_ptr<ManagedNginx> nginx;
   std::unique_ptr<prov::WebServer> web;
+  std::string tls_dir;  // var_dir/autossl/live when the web node listens for TLS
   std::unique_ptr<prov::SystemAccounts> accounts;
   std::unique_ptr<prov::SharedHostingService> sites;
   std::unique_ptr<prov::DedicatedService> dedicated;
@@ -264,6 +273,13 @@ core::Status StartWebNode(ServeContext& ctx, Mounted& m) {
     return core::FailField(ErrorCode::kInvalidArgument, "var_dir",
                            "cannot create " + dir.string() + ": " + ec.message());
   HP_ASSIGN_OR_RETURN(std::string listen, ResolveListen(cfg.GetString("provisioning.web.listen")));
+  std::string tls_listen = cfg.GetString("provisioning.web.tls_listen");
+  if (!tls_listen.empty()) {
+    HP_ASSIGN_OR_RETURN(tls_listen, ResolveListen(tls_listen));
+    if (tls_listen == listen)
+      return core::FailField(ErrorCode::kInvalidArgument, "provisioning.web.tls_listen",
+                             "must differ from provisioning.web.listen");
+  }
   std::string user = cfg.GetString("provisioning.web.user");
   if (user.empty() && ctx.dev && ::geteuid() == 0) user = "root";  // workers must read var_dir
   std::string conf =
@@ -314,10 +330,21 @@ core::Status StartWebNode(ServeContext& ctx, Mounted& m) {
                                                     .sites_dir = d + "/sites",
                                                     .error_log = d + "/error.log",
                                                     .listen = {listen},
-                                                    .suspended_page_dir = d + "/suspended"}));
+                                                    .suspended_page_dir = d + "/suspended",
+                                                    .tls_listen = tls_listen.empty()
+                                                                      ? std::vector<std::string>{}
+                                                                      : std::vector<std::string>{
+                                                                            tls_listen + " ssl"}}));
   fs::create_directories(fs::path(ctx.var_dir) / "run", ec);
   WriteText(fs::path(ctx.var_dir) / "run" / "web.addr", listen + "\n");
-  core::log::Info("shared-web node ready", {{"listen", listen}});
+  if (!tls_listen.empty()) {
+    WriteText(fs::path(ctx.var_dir) / "run" / "web_tls.addr", tls_listen + "\n");
+    // AutoSSL deploys certificates here (directories 0700, keys 0600).
+    m.tls_dir = fs::absolute(fs::path(ctx.var_dir) / "autossl" / "live").string();
+    fs::create_directories(m.tls_dir, ec);
+    fs::permissions(fs::path(m.tls_dir).parent_path(), fs::perms::owner_all, ec);
+  }
+  core::log::Info("shared-web node ready", {{"listen", listen}, {"tls_listen", tls_listen}});
   return core::Ok();
 }
 
@@ -477,7 +504,8 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   if (m->web && m->accounts) {
     HP_ASSIGN_OR_RETURN(m->sites, prov::SharedHostingService::Create(
                                       {&ctx.db, &ctx.clock, &ctx.jobs, &m->ids, m->inventory.get(),
-                                       m->placer.get(), m->web.get(), m->accounts.get()}));
+                                       m->placer.get(), m->web.get(), m->accounts.get(),
+                                       m->tls_dir}));
   }
 
   const std::string dev_inventory = cfg.GetString("provisioning.dev_inventory");

@@ -55,7 +55,8 @@ Json SiteJson(const prov::Site& s) {
             {"sftp_user", s.system_user},
             {"document_root", s.document_root},
             {"quota_mib", s.quota_mib},
-            {"used_mib", s.used_mib}};
+            {"used_mib", s.used_mib},
+            {"domains", s.Names()}};
   if (!s.last_error.empty()) j["error"] = s.last_error;
   return j;
 }
@@ -527,6 +528,35 @@ void RegisterSites(Api& api, core::http::Router& router, const ProvisioningRoute
            [](prov::SharedHostingService& s, const std::string& org, const std::string& id) {
              return s.UnsuspendSite(org, id);
            });
+  // Names besides the site's own (AutoSSL issues a certificate for each once it is served).
+  reg("POST", base + "/{site}/domains",
+      "Add a name (domain) to the site: served by its server block, then a certificate is issued "
+      "automatically; 202 with the operation.",
+      "services.manage",
+      Audited(api, "site.domain.add", "site", [svc](ApiContext& c, Audit& a) -> Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto* s, svc());
+        const std::string id = c.http.Param("site");
+        HP_ASSIGN_OR_RETURN(std::string domain, Str(c.body, "domain", "domain", true));
+        a.detail = {{"domain", domain}};
+        HP_ASSIGN_OR_RETURN(prov::Operation op, s->AddDomain(c.org->id, id, domain));
+        a.detail["operation"] = op.id;
+        HP_ASSIGN_OR_RETURN(prov::Site site, s->Get(c.org->id, id));
+        return Accepted(c.org->id, op, "site", SiteJson(site));
+      }),
+      {{"type", "object"}, {"required", {"domain"}}});
+  reg("DELETE", base + "/{site}/domains/{domain}",
+      "Remove an added name from the site (its certificate is revoked); 202 with the operation.",
+      "services.manage",
+      Audited(api, "site.domain.remove", "site", [svc](ApiContext& c, Audit& a) -> Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto* s, svc());
+        const std::string id = c.http.Param("site");
+        const std::string domain = c.http.Param("domain");
+        a.detail = {{"domain", domain}};
+        HP_ASSIGN_OR_RETURN(prov::Operation op, s->RemoveDomain(c.org->id, id, domain));
+        a.detail["operation"] = op.id;
+        HP_ASSIGN_OR_RETURN(prov::Site site, s->Get(c.org->id, id));
+        return Accepted(c.org->id, op, "site", SiteJson(site));
+      }));
   reg("POST", base + "/{site}/actions/reset-sftp-password",
       "Set a fresh random SFTP password and show it once.", "services.manage",
       Audited(api, "site.sftp_password.reset", "site",

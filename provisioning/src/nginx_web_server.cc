@@ -30,7 +30,9 @@ bool SafeName(const std::string& s) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
   return true;
 }
-bool SafeDomain(const std::string& s) {
+bool SafeDomain(const std::string& s_in) {
+  // "*.example.com" (a wildcard server name) is fine; '*' anywhere else is not.
+  const std::string s = s_in.rfind("*.", 0) == 0 ? s_in.substr(2) : s_in;
   if (s.empty() || s.size() > 253) return false;
   for (char c : s)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') return false;
@@ -59,6 +61,13 @@ class Nginx final : public WebServer {
       return core::FailField(ErrorCode::kInvalidArgument, "tls_certificate_file", "bad path");
     if (!site.tls_key_file.empty() && !SafePath(site.tls_key_file))
       return core::FailField(ErrorCode::kInvalidArgument, "tls_key_file", "bad path");
+    for (const auto& t : site.tls) {
+      if (t.server_names.empty()) return core::FailField(ErrorCode::kInvalidArgument, "tls", "no server name");
+      for (const auto& d : t.server_names)
+        if (!SafeDomain(d)) return core::FailField(ErrorCode::kInvalidArgument, "tls", "bad domain " + d);
+      if (!SafePath(t.certificate_file) || !SafePath(t.key_file))
+        return core::FailField(ErrorCode::kInvalidArgument, "tls", "bad certificate or key path");
+    }
     std::lock_guard lock(mu_);
     const fs::path file = fs::path(o_.sites_dir) / (site.name + ".conf");
     std::optional<std::string> previous;
@@ -126,6 +135,26 @@ class Nginx final : public WebServer {
     o << "    server_name";
     for (const auto& d : s.domains) o << " " << d;
     o << ";\n";
+    RenderBody(o, s);
+    o << "}\n";
+    // One TLS server block per deployed certificate (AutoSSL): same content, its own chain.
+    if (!o_.tls_listen.empty()) {
+      for (const auto& t : s.tls) {
+        o << "server {\n";
+        for (const auto& l : o_.tls_listen) o << "    listen " << l << ";\n";
+        o << "    server_name";
+        for (const auto& d : t.server_names) o << " " << d;
+        o << ";\n"
+          << "    ssl_certificate " << t.certificate_file << ";\n"
+          << "    ssl_certificate_key " << t.key_file << ";\n"
+          << "    ssl_protocols TLSv1.2 TLSv1.3;\n";
+        RenderBody(o, s);
+        o << "}\n";
+      }
+    }
+    return o.str();
+  }
+  void RenderBody(std::ostringstream& o, const SiteConfig& s) const {
     // ACME http-01 (AutoSSL): key authorizations are written under the document root and served
     // even while suspended; ^~ keeps the dot-file rule below from denying them.
     o << "    location ^~ /.well-known/acme-challenge/ {\n"
@@ -144,8 +173,6 @@ class Nginx final : public WebServer {
         << "    location / { try_files $uri $uri/ =404; }\n"
         << "    location ~ /\\. { deny all; }\n";
     }
-    o << "}\n";
-    return o.str();
   }
   static std::string Read(const fs::path& p) {
     std::ifstream f(p, std::ios::binary);

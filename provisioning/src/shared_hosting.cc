@@ -4,6 +4,8 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -36,7 +38,20 @@ std::string_view SiteStateName(SiteState s) {
   return "failed";
 }
 
+std::vector<std::string> Site::Names() const {
+  std::vector<std::string> out = {domain, "www." + domain};
+  for (const auto& d : extra_domains)
+    if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
+  return out;
+}
+
 namespace {
+
+const std::regex& DomainPattern() {
+  static const std::regex kDomain(
+      "^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$");
+  return kDomain;
+}
 
 SiteState ParseSiteState(const std::string& s) {
   for (SiteState v : {SiteState::kProvisioning, SiteState::kActive, SiteState::kSuspended,
@@ -91,8 +106,7 @@ class Service final : public SharedHostingService {
   explicit Service(const SharedHostingDeps& d) : d_(d) {}
 
   Result<Operation> CreateSite(const CreateSiteRequest& r) override {
-    static const std::regex kDomain(
-        "^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$");
+    const std::regex& kDomain = DomainPattern();
     if (r.organization_id.empty())
       return FailField(ErrorCode::kInvalidArgument, "organization_id", "organization is empty");
     if (r.domain.size() > 253 || !std::regex_match(r.domain, kDomain))
@@ -116,6 +130,8 @@ class Service final : public SharedHostingService {
       SQLite::Statement dup(db, "SELECT 1 FROM prov_sites WHERE domain=? AND state!='terminated'");
       dup.bind(1, r.domain);
       if (dup.executeStep())
+        return FailField(ErrorCode::kAlreadyExists, "domain", r.domain + " is already hosted");
+      if (NameTaken(db, r.domain))
         return FailField(ErrorCode::kAlreadyExists, "domain", r.domain + " is already hosted");
       SQLite::Statement ins(db,
           "INSERT INTO prov_sites(public_id, organization_id, domain, zone, state, desired_state,"
@@ -158,6 +174,7 @@ class Service final : public SharedHostingService {
       q.bind(1, org);
       std::vector<Site> out;
       while (q.executeStep()) out.push_back(SiteOf(q).site);
+      for (auto& site : out) site.extra_domains = ExtraDomains(db, site.id);
       return out;
     });
   }
@@ -199,14 +216,144 @@ class Service final : public SharedHostingService {
     workers.Register(kSiteApplyJob, [this](core::JobContext& c) { return HandleApply(c); });
   }
 
+  Result<Operation> AddDomain(const std::string& org, const std::string& id,
+                              const std::string& domain_in) override {
+    const std::string domain = Lower(domain_in);
+    const bool wildcard = domain.rfind("*.", 0) == 0;
+    const std::string base = wildcard ? domain.substr(2) : domain;
+    if (base.size() > 253 || !std::regex_match(base, DomainPattern()))
+      return FailField(ErrorCode::kInvalidArgument, "domain",
+                       "a lower-case domain like shop.example.com or *.example.com");
+    HP_ASSIGN_OR_RETURN(Site s, Get(org, id));
+    if (s.state == SiteState::kTerminating)
+      return Fail(ErrorCode::kConflict, "site " + id + " is being terminated");
+    const auto names = s.Names();
+    if (std::find(names.begin(), names.end(), domain) != names.end())
+      return FailField(ErrorCode::kAlreadyExists, "domain", domain + " is already a name of this site");
+    const int64_t now = core::ToUnixMicros(d_.clock->Now());
+    core::EnqueueOptions eo;
+    eo.organization_id = org;
+    std::string job_id;
+    HP_TRY(d_.db->Write([&](SQLite::Database& db) -> Status {
+      if (NameTaken(db, domain))
+        return FailField(ErrorCode::kAlreadyExists, "domain", domain + " is already hosted");
+      SQLite::Statement ins(db, "INSERT INTO prov_site_domains(site_public_id, organization_id, domain,"
+                                " created_at) VALUES (?,?,?,?)");
+      ins.bind(1, id);
+      ins.bind(2, org);
+      ins.bind(3, domain);
+      ins.bind(4, now);
+      ins.exec();
+      HP_ASSIGN_OR_RETURN(core::Job job, d_.jobs->EnqueueInTx(db, kSiteApplyJob,
+                                                             Json{{"site_id", id}, {"domain_added", domain}}, eo));
+      job_id = job.id;
+      return core::Ok();
+    }));
+    return Operation{job_id, id};
+  }
+
+  Result<Operation> RemoveDomain(const std::string& org, const std::string& id,
+                                 const std::string& domain_in) override {
+    const std::string domain = Lower(domain_in);
+    HP_ASSIGN_OR_RETURN(Site s, Get(org, id));
+    if (domain == s.domain || domain == "www." + s.domain)
+      return FailField(ErrorCode::kInvalidArgument, "domain",
+                       "the site's own domain cannot be removed (terminate the site instead)");
+    if (std::find(s.extra_domains.begin(), s.extra_domains.end(), domain) == s.extra_domains.end())
+      return Fail(ErrorCode::kNotFound, domain + " is not a name of site " + id);
+    core::EnqueueOptions eo;
+    eo.organization_id = org;
+    std::string job_id;
+    HP_TRY(d_.db->Write([&](SQLite::Database& db) -> Status {
+      SQLite::Statement del(db, "DELETE FROM prov_site_domains WHERE site_public_id=? AND organization_id=? AND domain=?");
+      del.bind(1, id);
+      del.bind(2, org);
+      del.bind(3, domain);
+      del.exec();
+      HP_ASSIGN_OR_RETURN(core::Job job, d_.jobs->EnqueueInTx(db, kSiteApplyJob,
+                                                             Json{{"site_id", id}, {"domain_removed", domain}}, eo));
+      job_id = job.id;
+      return core::Ok();
+    }));
+    return Operation{job_id, id};
+  }
+
+  Status RedeployTls(const std::string& org, const std::string& id) override {
+    std::lock_guard site_lock(SiteLock(id));
+    HP_ASSIGN_OR_RETURN(SiteRow row, Load(org, id));
+    if (row.site.state != SiteState::kActive && row.site.state != SiteState::kSuspended)
+      return Fail(ErrorCode::kConflict, "site " + id + " is " + std::string(SiteStateName(row.site.state)));
+    if (row.site.document_root.empty()) return Fail(ErrorCode::kConflict, "site " + id + " has no document root");
+    return d_.web->ApplySite(ConfigFor(row, row.site.document_root));
+  }
+
+  std::string TlsDir(const std::string& site_id, const std::string& name) const override {
+    if (d_.tls_dir.empty()) return "";
+    std::string n = name.rfind("*.", 0) == 0 ? "_wildcard." + name.substr(2) : name;
+    return (fs::path(d_.tls_dir) / site_id / n).string();
+  }
+
+  void AddListener(std::function<void(const SiteEvent&)> listener) override {
+    std::lock_guard lock(listeners_mu_);
+    listeners_.push_back(std::move(listener));
+  }
+
  private:
+  static std::string Lower(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  }
+  // A name is taken when a live site has it as its domain (or www.) or as an added domain.
+  static bool NameTaken(SQLite::Database& db, const std::string& domain) {
+    SQLite::Statement q(db, "SELECT 1 FROM prov_sites WHERE state!='terminated' AND (domain=? OR 'www.'||domain=?)"
+                            " UNION ALL SELECT 1 FROM prov_site_domains sd JOIN prov_sites s"
+                            " ON s.public_id=sd.site_public_id WHERE s.state!='terminated' AND sd.domain=?");
+    q.bind(1, domain);
+    q.bind(2, domain);
+    q.bind(3, domain);
+    return q.executeStep();
+  }
+  static std::vector<std::string> ExtraDomains(SQLite::Database& db, const std::string& id) {
+    SQLite::Statement q(db, "SELECT domain FROM prov_site_domains WHERE site_public_id=? ORDER BY created_at, domain");
+    q.bind(1, id);
+    std::vector<std::string> out;
+    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    return out;
+  }
+  void Notify(const SiteEvent& e) {
+    std::vector<std::function<void(const SiteEvent&)>> ls;
+    {
+      std::lock_guard lock(listeners_mu_);
+      ls = listeners_;
+    }
+    for (auto& l : ls) l(e);
+  }
+  // The server block of a site: its names, its document root and the certificates deployed
+  // for its names under tls_dir (both files present).
+  SiteConfig ConfigFor(const SiteRow& row, const std::string& docroot) const {
+    SiteConfig cfg;
+    cfg.name = row.site.id;
+    cfg.domains = row.site.Names();
+    cfg.document_root = docroot;
+    cfg.suspended = row.desired == SiteState::kSuspended;
+    for (const auto& n : cfg.domains) {
+      const std::string dir = TlsDir(row.site.id, n);
+      if (dir.empty()) break;
+      std::error_code ec;
+      if (fs::is_regular_file(dir + "/fullchain.pem", ec) && fs::is_regular_file(dir + "/privkey.pem", ec))
+        cfg.tls.push_back({{n}, dir + "/fullchain.pem", dir + "/privkey.pem"});
+    }
+    return cfg;
+  }
   Result<SiteRow> Load(const std::string& org, const std::string& id) {
     return d_.db->Read([&](SQLite::Database& db) -> Result<SiteRow> {
       SQLite::Statement q(db, std::string("SELECT ") + kSiteCols + " WHERE public_id=? AND organization_id=?");
       q.bind(1, id);
       q.bind(2, org);
       if (!q.executeStep()) return Fail(ErrorCode::kNotFound, "site " + id + " not found");
-      return SiteOf(q);
+      SiteRow r = SiteOf(q);
+      r.site.extra_domains = ExtraDomains(db, id);
+      return r;
     });
   }
 
@@ -265,8 +412,23 @@ class Service final : public SharedHostingService {
     std::lock_guard site_lock(SiteLock(id));  // one apply per site at a time in this process
     HP_ASSIGN_OR_RETURN(SiteRow row, Load(job.organization_id, id));
     if (row.site.state == SiteState::kTerminated) return Json{{"site_id", id}, {"state", "terminated"}};
+    const SiteState before = row.site.state;
     Status st = row.desired == SiteState::kTerminated ? Terminate(ctx, row) : Converge(ctx, row);
-    if (st) return Json{{"site_id", id}, {"state", SiteStateName(row.desired)}};
+    if (st) {
+      const std::string& org = row.site.organization_id;
+      if (row.desired == SiteState::kTerminated) {
+        Notify({SiteEvent::Kind::kTerminated, org, id, row.site.domain});
+      } else {
+        if (row.desired == SiteState::kActive &&
+            (before == SiteState::kProvisioning || before == SiteState::kFailed))
+          Notify({SiteEvent::Kind::kActivated, org, id, row.site.domain});
+        if (job.payload.contains("domain_added"))
+          Notify({SiteEvent::Kind::kDomainAdded, org, id, job.payload.value("domain_added", "")});
+        if (job.payload.contains("domain_removed"))
+          Notify({SiteEvent::Kind::kDomainRemoved, org, id, job.payload.value("domain_removed", "")});
+      }
+      return Json{{"site_id", id}, {"state", SiteStateName(row.desired)}};
+    }
     if (job.attempts >= job.max_attempts || IsPermanent(st.error().code))
       (void)SetState(id, SiteState::kFailed, st.error().detail);
     return Fail(st.error());
@@ -303,12 +465,7 @@ class Service final : public SharedHostingService {
     }
 
     ctx.Progress(Json{{"step", "web"}, {"done", 3}, {"total", 4}});
-    SiteConfig cfg;
-    cfg.name = s.id;
-    cfg.domains = {s.domain, "www." + s.domain};
-    cfg.document_root = docroot.string();
-    cfg.suspended = row.desired == SiteState::kSuspended;
-    HP_TRY(d_.web->ApplySite(cfg));
+    HP_TRY(d_.web->ApplySite(ConfigFor(row, docroot.string())));
 
     ctx.Progress(Json{{"step", "finish"}, {"done", 4}, {"total", 4}});
     return SetState(s.id, row.desired, "", host.id, docroot.string());
@@ -331,6 +488,8 @@ class Service final : public SharedHostingService {
   }
 
   SharedHostingDeps d_;
+  std::mutex listeners_mu_;
+  std::vector<std::function<void(const SiteEvent&)>> listeners_;
   std::mutex locks_mu_;
   std::map<std::string, std::unique_ptr<std::mutex>> locks_;
 };

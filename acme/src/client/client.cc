@@ -254,13 +254,15 @@ core::Result<std::string> AcmeClient::Register(const std::vector<std::string>& c
   return kid_;
 }
 
-core::Result<Order> AcmeClient::NewOrder(const std::vector<std::string>& dns_names) {
+core::Result<Order> AcmeClient::NewOrder(const std::vector<std::string>& dns_names,
+                                         const std::string& replaces) {
   HP_TRY(LoadDirectory());
   if (kid_.empty()) return Fail(ErrorCode::kConflict, "no ACME account: Register first");
   Json ids = Json::array();
   for (const auto& n : dns_names) ids.push_back({{"type", "dns"}, {"value", n}});
-  HP_ASSIGN_OR_RETURN(Reply r,
-                      Post(Str(directory_, "newOrder"), Json{{"identifiers", ids}}.dump()));
+  Json payload = {{"identifiers", ids}};
+  if (!replaces.empty()) payload["replaces"] = replaces;
+  HP_ASSIGN_OR_RETURN(Reply r, Post(Str(directory_, "newOrder"), payload.dump()));
   if (r.location.empty()) return Fail(ErrorCode::kInternal, "ACME new-order without Location");
   return ParseOrder(r.json, r.location);
 }
@@ -278,6 +280,7 @@ core::Result<Authorization> AcmeClient::GetAuthorization(const std::string& url)
   if (r.json.is_object() && r.json.contains("identifier")) {
     a.identifier = Str(r.json["identifier"], "value");
   }
+  a.wildcard = r.json.is_object() && r.json.value("wildcard", false);
   if (r.json.is_object() && r.json.contains("challenges") && r.json["challenges"].is_array()) {
     for (const auto& c : r.json["challenges"]) {
       Challenge ch;
@@ -290,6 +293,73 @@ core::Result<Authorization> AcmeClient::GetAuthorization(const std::string& url)
     }
   }
   return a;
+}
+
+core::Result<std::string> AriCertificateId(const std::string& certificate_pem) {
+  auto cert = core::ossl::ReadCertificatePem(certificate_pem);
+  if (!cert) return Fail(ErrorCode::kInvalidArgument, "not a PEM certificate");
+  const ASN1_OCTET_STRING* aki = X509_get0_authority_key_id(cert->get());
+  if (aki == nullptr) return Fail(ErrorCode::kInvalidArgument, "certificate without an AKI");
+  // The serial's magnitude octets, as our CA computes ARI ids.
+  const ASN1_INTEGER* serial = X509_get0_serialNumber(cert->get());
+  std::string content(reinterpret_cast<const char*>(ASN1_STRING_get0_data(serial)),
+                      static_cast<size_t>(ASN1_STRING_length(serial)));
+  return core::Base64UrlEncode(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(aki)),
+                                                static_cast<size_t>(ASN1_STRING_length(aki)))) +
+         "." + core::Base64UrlEncode(content);
+}
+
+std::string Dns01TxtValue(std::string_view key_authorization) {
+  return core::Base64UrlEncode(core::ossl::Sha256(key_authorization));
+}
+
+core::Result<AcmeClient::RenewalWindow> AcmeClient::GetRenewalInfo(
+    const std::string& certificate_pem) {
+  HP_TRY(LoadDirectory());
+  const std::string base = Str(directory_, "renewalInfo");
+  if (base.empty()) return Fail(ErrorCode::kUnavailable, "the ACME server offers no renewalInfo");
+  HP_ASSIGN_OR_RETURN(std::string id, AriCertificateId(certificate_pem));
+  core::HttpClientRequest req;
+  req.url = base + "/" + id;
+  req.ca_file = options_.ca_file;
+  req.connect_to = options_.connect_to;
+  req.timeout_ms = options_.timeout_ms;
+  HP_ASSIGN_OR_RETURN(auto resp, http_->Do(req));
+  Json j = Json::parse(resp.body, nullptr, false);
+  if (resp.status != 200 || !j.is_object() || !j.contains("suggestedWindow") ||
+      !j["suggestedWindow"].is_object()) {
+    return Fail(ErrorCode::kUnavailable,
+                "renewalInfo answered HTTP " + std::to_string(resp.status) + " for " + id);
+  }
+  auto parse = [](const std::string& t) -> std::optional<std::chrono::system_clock::time_point> {
+    struct tm tm {};
+    const char* end = strptime(t.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == nullptr) return std::nullopt;
+    return std::chrono::system_clock::from_time_t(timegm(&tm));
+  };
+  auto start = parse(Str(j["suggestedWindow"], "start"));
+  auto end = parse(Str(j["suggestedWindow"], "end"));
+  if (!start || !end || *end < *start)
+    return Fail(ErrorCode::kUnavailable, "renewalInfo without a valid suggestedWindow");
+  RenewalWindow w{*start, *end, 0};
+  for (const auto& [k, v] : resp.headers)
+    if (k == "retry-after" && !v.empty() && std::isdigit(static_cast<unsigned char>(v[0])))
+      w.retry_after_seconds = std::atoll(v.c_str());
+  return w;
+}
+
+core::Status AcmeClient::Revoke(const std::string& certificate_pem, int reason) {
+  HP_TRY(LoadDirectory());
+  auto cert = core::ossl::ReadCertificatePem(certificate_pem);
+  if (!cert) return Fail(ErrorCode::kInvalidArgument, "not a PEM certificate");
+  const int len = i2d_X509(cert->get(), nullptr);
+  if (len <= 0) return Fail(ErrorCode::kInvalidArgument, "cannot encode the certificate");
+  std::string der(static_cast<size_t>(len), '\0');
+  unsigned char* p = reinterpret_cast<unsigned char*>(der.data());
+  i2d_X509(cert->get(), &p);
+  Json payload = {{"certificate", core::Base64UrlEncode(der)}, {"reason", reason}};
+  HP_TRY(Post(Str(directory_, "revokeCert"), payload.dump()));
+  return core::Ok();
 }
 
 core::Status AcmeClient::Respond(const Challenge& challenge) {
@@ -347,21 +417,27 @@ core::Result<IssuedCertificate> ObtainCertificate(AcmeClient& client,
                                                   const std::vector<std::string>& dns_names,
                                                   const Http01Presenter& http01, EVP_PKEY* cert_key,
                                                   std::chrono::milliseconds timeout,
-                                                  std::chrono::milliseconds poll_interval) {
+                                                  std::chrono::milliseconds poll_interval,
+                                                  const std::string& replaces) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto expired = [&] { return std::chrono::steady_clock::now() >= deadline; };
   std::vector<std::string> presented;
+  std::vector<std::pair<std::string, std::string>> txts;  // (domain, value) published
   struct Cleanup {
     const Http01Presenter& h;
     std::vector<std::string>& tokens;
+    std::vector<std::pair<std::string, std::string>>& txts;
     ~Cleanup() {
       if (h.cleanup) {
         for (const auto& t : tokens) h.cleanup(t);
       }
+      if (h.dns01_cleanup) {
+        for (const auto& [d, v] : txts) h.dns01_cleanup(d, v);
+      }
     }
-  } cleanup{http01, presented};
+  } cleanup{http01, presented, txts};
 
-  HP_ASSIGN_OR_RETURN(Order order, client.NewOrder(dns_names));
+  HP_ASSIGN_OR_RETURN(Order order, client.NewOrder(dns_names, replaces));
   // Present and respond to every pending authorization, then wait for all.
   std::vector<std::string> waiting;
   for (const auto& url : order.authorizations) {
@@ -371,13 +447,21 @@ core::Result<IssuedCertificate> ObtainCertificate(AcmeClient& client,
       return Fail(ErrorCode::kAcmeUnauthorized,
                   "authorization for " + authz.identifier + " is " + authz.status);
     }
-    const Challenge* ch = authz.Find("http-01");
+    const bool dns = http01.dns01_present && (authz.wildcard || http01.prefer_dns01 || !http01.present);
+    const Challenge* ch = authz.Find(dns ? "dns-01" : "http-01");
     if (ch == nullptr) {
       return Fail(ErrorCode::kAcmeUnsupportedIdentifier,
-                  "no http-01 challenge offered for " + authz.identifier);
+                  std::string("no ") + (dns ? "dns-01" : "http-01") + " challenge offered for " +
+                      authz.identifier);
     }
-    HP_TRY(http01.present(ch->token, client.KeyAuthorization(ch->token)));
-    presented.push_back(ch->token);
+    if (dns) {
+      const std::string txt = Dns01TxtValue(client.KeyAuthorization(ch->token));
+      HP_TRY(http01.dns01_present(authz.identifier, txt));
+      txts.emplace_back(authz.identifier, txt);
+    } else {
+      HP_TRY(http01.present(ch->token, client.KeyAuthorization(ch->token)));
+      presented.push_back(ch->token);
+    }
     if (ch->status == "pending") HP_TRY(client.Respond(*ch));
     waiting.push_back(url);
   }
@@ -388,6 +472,7 @@ core::Result<IssuedCertificate> ObtainCertificate(AcmeClient& client,
       if (authz.status != "pending") {
         std::string why = authz.status;
         const Challenge* ch = authz.Find("http-01");
+        if (ch == nullptr || !ch->error.is_object()) ch = authz.Find("dns-01");
         if (ch != nullptr && ch->error.is_object()) {
           why = ProblemError(ch->error, 400).detail;
           return Fail(core::Error(ProblemError(ch->error, 400).code,

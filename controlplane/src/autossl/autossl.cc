@@ -3,12 +3,18 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cctype>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "hp/acme/client.h"
+#include "hp/core/log.h"
 #include "hp/core/openssl.h"
 #include "hp/provisioning/shared_hosting.h"
 
@@ -41,6 +47,52 @@ int64_t NotAfter(const std::string& chain_pem) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
+int64_t NotBefore(const std::string& chain_pem) {
+  auto cert = core::ossl::ReadCertificatePem(chain_pem);
+  if (!cert) return 0;
+  struct tm tm {};
+  if (ASN1_TIME_to_tm(X509_get0_notBefore(cert->get()), &tm) != 1) return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+std::string SerialHex(const std::string& chain_pem) {
+  auto cert = core::ossl::ReadCertificatePem(chain_pem);
+  if (!cert) return "";
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert->get()), nullptr);
+  if (bn == nullptr) return "";
+  char* hex = BN_bn2hex(bn);
+  std::string out = hex ? hex : "";
+  OPENSSL_free(hex);
+  BN_free(bn);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Writes `data` to `path` atomically with `mode` (the file never exists with wider permissions).
+Status WriteFileMode(const fs::path& path, const std::string& data, mode_t mode) {
+  const std::string tmp = path.string() + ".tmp";
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return Fail(ErrorCode::kInternal, "cannot create " + tmp);
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n <= 0) {
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return Fail(ErrorCode::kInternal, "cannot write " + tmp);
+    }
+    off += static_cast<size_t>(n);
+  }
+  ::fsync(fd);
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return Fail(ErrorCode::kInternal, "cannot rename " + tmp);
+  }
+  return core::Ok();
+}
+
 CertificateRecord FromRow(SQLite::Statement& q) {
   CertificateRecord r;
   r.organization_id = q.getColumn(0).getString();
@@ -52,14 +104,21 @@ CertificateRecord FromRow(SQLite::Statement& q) {
   r.not_after = q.getColumn(6).isNull() ? 0 : q.getColumn(6).getInt64();
   r.issued_at = q.getColumn(7).isNull() ? 0 : q.getColumn(7).getInt64();
   r.updated_at = q.getColumn(8).getInt64();
+  r.serial = q.getColumn(9).getString();
+  r.ari_id = q.getColumn(10).getString();
+  r.renew_at = q.getColumn(11).getInt64();
+  r.failures = q.getColumn(12).getInt64();
+  r.next_attempt_at = q.getColumn(13).getInt64();
+  r.deployed_at = q.getColumn(14).getInt64();
   return r;
 }
 constexpr const char* kColumns =
     "organization_id, site_id, domain, status, last_error, certificate_pem, not_after, "
-    "issued_at, updated_at";
+    "issued_at, updated_at, serial, ari_id, renew_at, failures, next_attempt_at, deployed_at";
 
 bool SiteHasDomain(const prov::Site& site, const std::string& domain) {
-  return domain == site.domain || domain == "www." + site.domain;
+  const auto names = site.Names();
+  return std::find(names.begin(), names.end(), domain) != names.end();
 }
 
 }  // namespace
@@ -72,7 +131,12 @@ Json CertificateRecord::ToJson() const {
           {"last_error", last_error.empty() ? Json(nullptr) : Json(last_error)},
           {"not_after", ts(not_after)},
           {"issued_at", ts(issued_at)},
-          {"updated_at", updated_at}};
+          {"updated_at", updated_at},
+          {"serial", serial.empty() ? Json(nullptr) : Json(serial)},
+          {"renew_at", ts(renew_at)},
+          {"failures", failures},
+          {"next_attempt_at", ts(next_attempt_at)},
+          {"deployed", deployed_at != 0}};
 }
 
 AutoSsl::AutoSsl(core::Database& db, core::Sealer& sealer, const core::Clock& clock,
@@ -96,25 +160,35 @@ Result<CertificateRecord> AutoSsl::Request(const std::string& org, const std::st
     return core::FailField(ErrorCode::kInvalidArgument, "domain",
                            domain + " is not a name of site " + site_id);
   }
-  const int64_t now = UnixSeconds(clock_);
   HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
-    SQLite::Statement q(tx,
-                        "INSERT INTO autossl_certificates (organization_id, site_id, domain, "
-                        "status, updated_at) VALUES (?, ?, ?, 'pending', ?) "
-                        "ON CONFLICT (site_id, domain) DO UPDATE SET status = 'pending', "
-                        "last_error = '', updated_at = excluded.updated_at");
-    q.bind(1, org);
-    q.bind(2, site_id);
-    q.bind(3, domain);
-    q.bind(4, now);
-    q.exec();
-    core::EnqueueOptions eo;
-    eo.organization_id = org;
-    HP_TRY(jobs_.EnqueueInTx(
-        tx, kIssueJob, {{"organization_id", org}, {"site_id", site_id}, {"domain", domain}}, eo));
-    return core::Ok();
+    return Enqueue(tx, org, site_id, domain, false);
   }));
   return Get(site_id, domain);
+}
+
+Status AutoSsl::Enqueue(SQLite::Database& tx, const std::string& org, const std::string& site_id,
+                        const std::string& domain, bool renewal) {
+  const int64_t now = UnixSeconds(clock_);
+  SQLite::Statement q(tx,
+                      "INSERT INTO autossl_certificates (organization_id, site_id, domain, "
+                      "status, updated_at) VALUES (?, ?, ?, 'pending', ?) "
+                      "ON CONFLICT (site_id, domain) DO UPDATE SET status = 'pending', "
+                      "updated_at = excluded.updated_at");
+  q.bind(1, org);
+  q.bind(2, site_id);
+  q.bind(3, domain);
+  q.bind(4, now);
+  q.exec();
+  core::EnqueueOptions eo;
+  eo.organization_id = org;
+  eo.max_attempts = 1;  // retries come from the renewal scan, with backoff
+  HP_TRY(jobs_.EnqueueInTx(tx, kIssueJob,
+                           {{"organization_id", org},
+                            {"site_id", site_id},
+                            {"domain", domain},
+                            {"renewal", renewal}},
+                           eo));
+  return core::Ok();
 }
 
 Result<std::vector<CertificateRecord>> AutoSsl::List(const std::string& org) {
@@ -212,40 +286,132 @@ Status AutoSsl::SaveAccountUrl(const std::string& url) {
   });
 }
 
+Result<std::unique_ptr<ac::AcmeClient>> AutoSsl::Client() {
+  HP_ASSIGN_OR_RETURN(Account account, LoadOrCreateAccount());
+  HP_ASSIGN_OR_RETURN(core::ossl::PKey account_key, core::ossl::ReadPrivateKeyPem(account.key_pem));
+  HP_ASSIGN_OR_RETURN(
+      auto client,
+      ac::AcmeClient::Create(http_,
+                             {.directory_url = options_.directory_url, .ca_file = options_.ca_file},
+                             std::move(account_key)));
+  // new-account with an existing key answers the same account, so registering each time is
+  // idempotent; it also notices an account deactivated on the server.
+  HP_ASSIGN_OR_RETURN(std::string kid, client->Register(options_.contact));
+  if (kid != account.url) HP_TRY(SaveAccountUrl(kid));
+  return client;
+}
+
+Status AutoSsl::Deploy(const std::string& org, const std::string& site_id,
+                       const std::string& domain, const std::string& chain_pem,
+                       const std::string& key_pem) {
+  const std::string dir_s = sites_->TlsDir(site_id, domain);
+  if (dir_s.empty()) return core::Ok();  // the web node serves no TLS: nothing to deploy
+  const fs::path dir(dir_s);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Fail(ErrorCode::kInternal, "cannot create " + dir_s + ": " + ec.message());
+  fs::permissions(dir, fs::perms::owner_all, ec);
+  fs::permissions(dir.parent_path(), fs::perms::owner_all, ec);
+  const fs::path chain = dir / "fullchain.pem", key = dir / "privkey.pem";
+  const fs::path chain_prev = dir / "fullchain.pem.prev", key_prev = dir / "privkey.pem.prev";
+  const bool had = fs::exists(chain, ec) && fs::exists(key, ec);
+  if (had) {
+    fs::copy_file(chain, chain_prev, fs::copy_options::overwrite_existing, ec);
+    if (!ec) fs::copy_file(key, key_prev, fs::copy_options::overwrite_existing, ec);
+    if (ec) return Fail(ErrorCode::kInternal, "cannot keep the previous certificate: " + ec.message());
+    fs::permissions(key_prev, fs::perms::owner_read | fs::perms::owner_write, ec);
+  }
+  // The key is unsealed only to be written to this 0600 file.
+  HP_TRY(WriteFileMode(key, key_pem, 0600));
+  HP_TRY(WriteFileMode(chain, chain_pem, 0644));
+  Status applied = sites_->RedeployTls(org, site_id);
+  if (applied) {
+    fs::remove(chain_prev, ec);
+    fs::remove(key_prev, ec);
+    return core::Ok();
+  }
+  // Roll back to the previous files (or none) and re-apply that.
+  if (had) {
+    fs::rename(chain_prev, chain, ec);
+    fs::rename(key_prev, key, ec);
+  } else {
+    fs::remove(chain, ec);
+    fs::remove(key, ec);
+  }
+  Status restored = sites_->RedeployTls(org, site_id);
+  core::log::Warn("autossl deploy rolled back",
+                  {{"site", site_id},
+                   {"domain", domain},
+                   {"error", applied.error().detail},
+                   {"restored", static_cast<bool>(restored)}});
+  return Fail(applied.error().code, "deploying the certificate failed (previous one kept): " +
+                                        applied.error().detail);
+}
+
+Status AutoSsl::RecordFailure(const std::string& org, const std::string& site_id,
+                              const std::string& domain, const std::string& error) {
+  const int64_t now = UnixSeconds(clock_);
+  int64_t failures = 0;
+  HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
+    SQLite::Statement f(tx, "SELECT failures FROM autossl_certificates WHERE site_id = ? AND domain = ?");
+    f.bind(1, site_id);
+    f.bind(2, domain);
+    if (f.executeStep()) failures = f.getColumn(0).getInt64();
+    ++failures;
+    int64_t backoff = options_.retry_base.count();
+    for (int64_t i = 1; i < failures && backoff < options_.retry_max.count(); ++i) backoff *= 2;
+    backoff = std::min<int64_t>(backoff, options_.retry_max.count());
+    SQLite::Statement q(tx,
+                        "UPDATE autossl_certificates SET status = 'failed', last_error = ?, "
+                        "failures = ?, next_attempt_at = ?, updated_at = ? "
+                        "WHERE site_id = ? AND domain = ?");
+    q.bind(1, error);
+    q.bind(2, failures);
+    q.bind(3, now + backoff);
+    q.bind(4, now);
+    q.bind(5, site_id);
+    q.bind(6, domain);
+    q.exec();
+    return core::Ok();
+  }));
+  if (hooks_.alert)
+    hooks_.alert("certificate.failed", org,
+                 {{"site_id", site_id}, {"domain", domain}, {"error", error}, {"failures", failures}});
+  if (hooks_.audit)
+    hooks_.audit("autossl.issue", org, "site:" + site_id, {{"domain", domain}, {"error", error}},
+                 false);
+  return core::Ok();
+}
+
 Result<Json> AutoSsl::RunIssue(core::JobContext& ctx) {
   const Json& p = ctx.job().payload;
   const std::string org = p.value("organization_id", "");
   const std::string site_id = p.value("site_id", "");
   const std::string domain = p.value("domain", "");
+  const bool renewal = p.value("renewal", false);
   if (sites_ == nullptr) return Fail(ErrorCode::kUnavailable, "shared hosting is not mounted");
   auto site = sites_->Get(org, site_id);
   if (!site) {
-    (void)SetStatus(site_id, domain, "failed", site.error().ToString());
+    (void)RecordFailure(org, site_id, domain, site.error().detail);
     return Fail(site.error());
   }
   if (site->state != prov::SiteState::kActive || site->document_root.empty()) {
-    const std::string why =
-        "site " + site_id + " is " + std::string(prov::SiteStateName(site->state)) + ", not active";
-    (void)SetStatus(site_id, domain, "failed", why);
+    const std::string why = "the site " + site->domain + " is " +
+                            std::string(prov::SiteStateName(site->state)) + ", not active";
+    (void)RecordFailure(org, site_id, domain, why);
     return Fail(ErrorCode::kUnavailable, why);
   }
-  HP_TRY(SetStatus(site_id, domain, "issuing", ""));
+  if (!SiteHasDomain(*site, domain)) {
+    const std::string why = domain + " is no longer a name of the site";
+    (void)RecordFailure(org, site_id, domain, why);
+    return Fail(ErrorCode::kInvalidArgument, why);
+  }
+  auto current = Get(site_id, domain);
+  HP_TRY(SetStatus(site_id, domain, "issuing", current ? current->last_error : ""));
   ctx.Progress({{"step", "account"}});
 
   auto issue = [&]() -> Result<Json> {
-    HP_ASSIGN_OR_RETURN(Account account, LoadOrCreateAccount());
-    HP_ASSIGN_OR_RETURN(core::ossl::PKey account_key,
-                        core::ossl::ReadPrivateKeyPem(account.key_pem));
-    HP_ASSIGN_OR_RETURN(
-        auto client,
-        ac::AcmeClient::Create(
-            http_, {.directory_url = options_.directory_url, .ca_file = options_.ca_file},
-            std::move(account_key)));
-    // new-account with an existing key answers the same account, so registering each time is
-    // idempotent; it also notices an account deactivated on the server.
-    HP_ASSIGN_OR_RETURN(std::string kid, client->Register(options_.contact));
-    if (kid != account.url) HP_TRY(SaveAccountUrl(kid));
-
+    HP_ASSIGN_OR_RETURN(auto client, Client());
     ctx.Progress({{"step", "order"}});
     const std::string challenge_dir = site->document_root + "/.well-known/acme-challenge";
     ac::Http01Presenter presenter{
@@ -271,40 +437,244 @@ Result<Json> AutoSsl::RunIssue(core::JobContext& ctx) {
               fs::remove(challenge_dir + "/" + token, ec);
             }};
     HP_ASSIGN_OR_RETURN(core::ossl::PKey cert_key, core::ossl::GenerateEcKey("P-256"));
-    HP_ASSIGN_OR_RETURN(ac::IssuedCertificate issued,
-                        ac::ObtainCertificate(*client, {domain}, presenter, cert_key.get(),
-                                              options_.issue_timeout));
+    // A renewal names the certificate it replaces (ARI); when the CA says it has already been
+    // replaced (an earlier attempt's order), order without.
+    std::string replaces = renewal && current ? current->ari_id : "";
+    HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
+      SQLite::Statement q(tx, "INSERT INTO autossl_orders (site_id, domain, created_at) VALUES (?, ?, ?)");
+      q.bind(1, site_id);
+      q.bind(2, domain);
+      q.bind(3, UnixSeconds(clock_));
+      q.exec();
+      return core::Ok();
+    }));
+    auto issued = ac::ObtainCertificate(*client, {domain}, presenter, cert_key.get(),
+                                        options_.issue_timeout, std::chrono::milliseconds(200),
+                                        replaces);
+    if (!issued && !replaces.empty() &&
+        (issued.error().code == ErrorCode::kAcmeAlreadyReplaced ||
+         issued.error().code == ErrorCode::kAcmeMalformed)) {
+      issued = ac::ObtainCertificate(*client, {domain}, presenter, cert_key.get(),
+                                     options_.issue_timeout);
+    }
+    if (!issued) return Fail(issued.error());
     HP_ASSIGN_OR_RETURN(std::string key_pem, core::ossl::PrivateKeyToPem(cert_key.get()));
     HP_ASSIGN_OR_RETURN(std::string key_sealed, sealer_.Seal(key_pem, CertAd(site_id, domain)));
+    ctx.Progress({{"step", "deploy"}});
+    HP_TRY(Deploy(org, site_id, domain, issued->chain_pem, key_pem));
+    const bool deployed = !sites_->TlsDir(site_id, domain).empty();
     const int64_t now = UnixSeconds(clock_);
-    const int64_t not_after = NotAfter(issued.chain_pem);
+    const int64_t not_after = NotAfter(issued->chain_pem);
+    const int64_t not_before = NotBefore(issued->chain_pem);
+    // ARI window from our CA; fallback two thirds of the lifetime.
+    int64_t renew_at = not_before + (not_after - not_before) * 2 / 3;
+    auto window = client->GetRenewalInfo(issued->chain_pem);
+    if (window) {
+      const int64_t start = std::chrono::duration_cast<std::chrono::seconds>(
+                                window->start.time_since_epoch()).count();
+      const int64_t end = std::chrono::duration_cast<std::chrono::seconds>(
+                              window->end.time_since_epoch()).count();
+      std::mt19937_64 rng(std::random_device{}());
+      renew_at = start + (end > start ? static_cast<int64_t>(rng() % static_cast<uint64_t>(end - start)) : 0);
+    } else {
+      core::log::Warn("autossl: no ARI window, renewing at 2/3 of the lifetime",
+                      {{"domain", domain}, {"error", window.error().detail}});
+    }
+    auto ari = ac::AriCertificateId(issued->chain_pem);
+    const std::string serial = SerialHex(issued->chain_pem);
     HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
       SQLite::Statement q(tx,
                           "UPDATE autossl_certificates SET status = 'valid', last_error = '', "
                           "certificate_pem = ?, key_sealed = ?, not_after = ?, issued_at = ?, "
-                          "updated_at = ? WHERE site_id = ? AND domain = ?");
-      q.bind(1, issued.chain_pem);
+                          "updated_at = ?, serial = ?, ari_id = ?, renew_at = ?, failures = 0, "
+                          "next_attempt_at = 0, expiring_alerted_at = 0, deployed_at = ? "
+                          "WHERE site_id = ? AND domain = ?");
+      q.bind(1, issued->chain_pem);
       q.bind(2, key_sealed);
       q.bind(3, not_after);
       q.bind(4, now);
       q.bind(5, now);
-      q.bind(6, site_id);
-      q.bind(7, domain);
+      q.bind(6, serial);
+      q.bind(7, ari ? *ari : std::string());
+      q.bind(8, renew_at);
+      q.bind(9, deployed ? now : 0);
+      q.bind(10, site_id);
+      q.bind(11, domain);
       q.exec();
       return core::Ok();
     }));
+    if (hooks_.audit)
+      hooks_.audit(renewal ? "autossl.renew" : "autossl.issue", org, "site:" + site_id,
+                   {{"domain", domain}, {"serial", serial}, {"replaces", replaces}}, true);
     return Json{{"domain", domain},
-                {"order_url", issued.order_url},
-                {"certificate_url", issued.certificate_url},
-                {"not_after", not_after}};
+                {"order_url", issued->order_url},
+                {"certificate_url", issued->certificate_url},
+                {"serial", serial},
+                {"not_after", not_after},
+                {"renew_at", renew_at},
+                {"deployed", deployed}};
   };
   auto out = issue();
-  if (!out) (void)SetStatus(site_id, domain, "failed", out.error().ToString());
+  if (!out) (void)RecordFailure(org, site_id, domain, out.error().ToString());
   return out;
+}
+
+Result<Json> AutoSsl::RunRevoke(core::JobContext& ctx) {
+  const Json& p = ctx.job().payload;
+  const std::string org = p.value("organization_id", "");
+  const std::string site_id = p.value("site_id", "");
+  const std::string domain = p.value("domain", "");
+  auto rec = Get(site_id, domain);
+  if (!rec) return Json{{"domain", domain}, {"revoked", false}};
+  if (rec->organization_id != org) return Fail(ErrorCode::kNotFound, "no certificate for " + domain);
+  bool revoked = false;
+  if (!rec->certificate_pem.empty() && rec->not_after > UnixSeconds(clock_)) {
+    HP_ASSIGN_OR_RETURN(auto client, Client());
+    Status st = client->Revoke(rec->certificate_pem, 5 /* cessationOfOperation */);
+    if (!st && st.error().code != ErrorCode::kAcmeAlreadyRevoked) return Fail(st.error());
+    revoked = true;
+  }
+  if (sites_ != nullptr) {
+    const std::string dir = sites_->TlsDir(site_id, domain);
+    std::error_code ec;
+    if (!dir.empty()) fs::remove_all(dir, ec);
+  }
+  HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
+    SQLite::Statement q(tx, "DELETE FROM autossl_certificates WHERE site_id = ? AND domain = ?");
+    q.bind(1, site_id);
+    q.bind(2, domain);
+    q.exec();
+    return core::Ok();
+  }));
+  if (hooks_.audit)
+    hooks_.audit("autossl.revoke", org, "site:" + site_id,
+                 {{"domain", domain}, {"serial", rec->serial}, {"reason", "cessationOfOperation"}},
+                 true);
+  return Json{{"domain", domain}, {"revoked", revoked}, {"serial", rec->serial}};
+}
+
+Status AutoSsl::ScheduleScan(int64_t after_seconds) {
+  const int64_t interval = std::max<int64_t>(1, options_.scan_interval.count());
+  const int64_t at = UnixSeconds(clock_) + after_seconds;
+  core::EnqueueOptions eo;
+  eo.idempotency_key = "autossl.scan:" + std::to_string(at / interval);
+  eo.run_at = core::TimePoint(std::chrono::seconds(at));
+  eo.max_attempts = 3;
+  HP_TRY(jobs_.Enqueue(kScanJob, Json::object(), eo));
+  return core::Ok();
+}
+
+Result<Json> AutoSsl::RunScan(core::JobContext&) {
+  std::lock_guard lock(scan_mu_);
+  const int64_t now = UnixSeconds(clock_);
+  struct Due {
+    std::string org, site, domain;
+  };
+  int64_t enqueued = 0, waiting = 0, alerted = 0;
+  std::vector<std::pair<std::string, Json>> alerts;
+  HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
+    // Pacing: orders placed in the last 3 hours plus the ones queued now stay under the limit.
+    SQLite::Statement c(tx, "SELECT count(*) FROM autossl_orders WHERE created_at > ?");
+    c.bind(1, now - 3 * 3600);
+    c.executeStep();
+    int64_t used = c.getColumn(0).getInt64();
+    SQLite::Statement inflight(tx, "SELECT count(*) FROM autossl_certificates WHERE status IN "
+                                   "('pending', 'issuing')");
+    inflight.executeStep();
+    used += inflight.getColumn(0).getInt64();
+    int64_t budget = std::max<int64_t>(0, options_.max_orders_per_3h - used);
+    // Due: a certificate past its renewal time, or a failed one whose backoff has passed;
+    // soonest expiry first.
+    SQLite::Statement q(tx,
+                        "SELECT organization_id, site_id, domain, certificate_pem != '' FROM "
+                        "autossl_certificates WHERE status IN ('valid', 'failed') AND "
+                        "next_attempt_at <= ? AND ((certificate_pem != '' AND renew_at <= ?) OR "
+                        "status = 'failed') ORDER BY COALESCE(not_after, 0), site_id, domain");
+    q.bind(1, now);
+    q.bind(2, now);
+    std::vector<std::pair<Due, bool>> due;
+    while (q.executeStep())
+      due.push_back({{q.getColumn(0).getString(), q.getColumn(1).getString(),
+                      q.getColumn(2).getString()},
+                     q.getColumn(3).getInt() != 0});
+    for (const auto& [d, has_cert] : due) {
+      if (budget <= 0) {
+        ++waiting;
+        continue;
+      }
+      HP_TRY(Enqueue(tx, d.org, d.site, d.domain, has_cert));
+      --budget;
+      ++enqueued;
+    }
+    // Expiring within 14 days while renewal keeps failing: alert once per certificate.
+    SQLite::Statement e(tx,
+                        "SELECT organization_id, site_id, domain, not_after, last_error FROM "
+                        "autossl_certificates WHERE certificate_pem != '' AND failures > 0 AND "
+                        "expiring_alerted_at = 0 AND not_after <= ?");
+    e.bind(1, now + 14 * 86400);
+    std::vector<Due> mark;
+    while (e.executeStep()) {
+      alerts.push_back({e.getColumn(0).getString(),
+                        {{"site_id", e.getColumn(1).getString()},
+                         {"domain", e.getColumn(2).getString()},
+                         {"not_after", e.getColumn(3).getInt64()},
+                         {"error", e.getColumn(4).getString()}}});
+      mark.push_back({"", e.getColumn(1).getString(), e.getColumn(2).getString()});
+    }
+    for (const auto& m : mark) {
+      SQLite::Statement u(tx, "UPDATE autossl_certificates SET expiring_alerted_at = ? WHERE "
+                              "site_id = ? AND domain = ?");
+      u.bind(1, now);
+      u.bind(2, m.site);
+      u.bind(3, m.domain);
+      u.exec();
+    }
+    return core::Ok();
+  }));
+  for (const auto& [org, data] : alerts) {
+    if (hooks_.alert) hooks_.alert("certificate.expiring", org, data);
+    ++alerted;
+  }
+  HP_TRY(ScheduleScan(options_.scan_interval.count()));
+  return Json{{"enqueued", enqueued}, {"waiting_for_rate_limit", waiting}, {"expiring_alerts", alerted}};
+}
+
+void AutoSsl::OnSiteEvent(int kind, const std::string& org, const std::string& site_id,
+                          const std::string& domain) {
+  using K = prov::SiteEvent::Kind;
+  const K k = static_cast<K>(kind);
+  Status st = core::Ok();
+  if (k == K::kActivated || k == K::kDomainAdded) {
+    auto r = Request(org, site_id, domain);
+    if (!r) st = Fail(r.error());
+  } else {
+    // Revoke the removed name's certificate, or every certificate of a terminated site.
+    std::vector<std::string> domains;
+    if (k == K::kDomainRemoved) {
+      domains.push_back(domain);
+    } else if (auto list = List(org)) {
+      for (const auto& c : *list)
+        if (c.site_id == site_id) domains.push_back(c.domain);
+    }
+    st = db_.Write([&](SQLite::Database& tx) -> Status {
+      for (const auto& d : domains) {
+        core::EnqueueOptions eo;
+        eo.organization_id = org;
+        HP_TRY(jobs_.EnqueueInTx(
+            tx, kRevokeJob, {{"organization_id", org}, {"site_id", site_id}, {"domain", d}}, eo));
+      }
+      return core::Ok();
+    });
+  }
+  if (!st)
+    core::log::Warn("autossl: site event not handled",
+                    {{"site", site_id}, {"domain", domain}, {"error", st.error().detail}});
 }
 
 void AutoSsl::RegisterHandlers(core::WorkerPool& workers) {
   workers.Register(kIssueJob, [this](core::JobContext& ctx) { return RunIssue(ctx); });
+  workers.Register(kRevokeJob, [this](core::JobContext& ctx) { return RunRevoke(ctx); });
+  workers.Register(kScanJob, [this](core::JobContext& ctx) { return RunScan(ctx); });
 }
 
 }  // namespace hp::cp::autossl

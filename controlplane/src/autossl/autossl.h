@@ -13,6 +13,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -24,6 +27,12 @@
 #include "hp/core/sealer.h"
 #include "hp/core/store.h"
 
+namespace SQLite {
+class Database;
+}
+namespace hp::acme::client {
+class AcmeClient;
+}
 namespace hp::provisioning {
 class SharedHostingService;
 }
@@ -31,12 +40,34 @@ class SharedHostingService;
 namespace hp::cp::autossl {
 
 inline constexpr const char* kIssueJob = "autossl.issue";
+inline constexpr const char* kRevokeJob = "autossl.revoke";
+inline constexpr const char* kScanJob = "autossl.renew_scan";
 
 struct Options {
   std::string directory_url;         // https://localhost:8443/acme/directory
   std::string ca_file;               // trust anchors for the directory (dev: var/tls/server.crt)
   std::vector<std::string> contact;  // account contact ("mailto:...")
   std::chrono::milliseconds issue_timeout = std::chrono::seconds(90);
+  // The renewal scan runs this often (and after every dev-clock jump, when its run_at passed).
+  std::chrono::seconds scan_interval = std::chrono::minutes(10);
+  // Orders AutoSSL places per 3 hours at most (kept under the CA's new-orders-per-account limit);
+  // due renewals beyond it wait for the next scan.
+  int64_t max_orders_per_3h = 250;
+  // Retry backoff after a failed attempt: base * 2^(failures-1), at most max.
+  std::chrono::seconds retry_base = std::chrono::minutes(5);
+  std::chrono::seconds retry_max = std::chrono::hours(12);
+};
+
+// Alerts and audit for automatic actions (set by the module; all optional).
+struct Hooks {
+  // A certificate failed (event "certificate.failed") or is within 14 days of expiry while
+  // renewal keeps failing ("certificate.expiring"): e-mail and webhook.
+  std::function<void(const std::string& event, const std::string& organization_id,
+                     const core::Json& data)>
+      alert;
+  std::function<void(const std::string& action, const std::string& organization_id,
+                     const std::string& target, const core::Json& detail, bool ok)>
+      audit;
 };
 
 struct CertificateRecord {
@@ -47,6 +78,12 @@ struct CertificateRecord {
   int64_t not_after = 0;  // unix seconds, 0 when none
   int64_t issued_at = 0;
   int64_t updated_at = 0;
+  std::string serial;     // hex, of the current certificate
+  std::string ari_id;
+  int64_t renew_at = 0;   // when the renewal is due (ARI window), 0 when none
+  int64_t failures = 0;
+  int64_t next_attempt_at = 0;
+  int64_t deployed_at = 0;
   core::Json ToJson() const;  // without the PEM
 };
 
@@ -64,8 +101,21 @@ class AutoSsl {
   // The PEM private key of an issued certificate (opened from its sealed form).
   core::Result<std::string> PrivateKeyPem(const std::string& site_id, const std::string& domain);
 
-  // The job body of autossl.issue (payload {organization_id, site_id, domain}).
+  // The job body of autossl.issue (payload {organization_id, site_id, domain, renewal}).
   core::Result<core::Json> RunIssue(core::JobContext& ctx);
+  // autossl.revoke {organization_id, site_id, domain}: revokes (cessationOfOperation), removes the
+  // deployed files and the record.
+  core::Result<core::Json> RunRevoke(core::JobContext& ctx);
+  // autossl.renew_scan: enqueues due renewals and retries (paced by max_orders_per_3h), raises
+  // the expiry alert, schedules the next scan.
+  core::Result<core::Json> RunScan(core::JobContext& ctx);
+  // Enqueues the next scan (idempotent per interval slot).
+  core::Status ScheduleScan(int64_t after_seconds);
+  // Called by the site service (SiteEvent): issue on activation / domain added, revoke on
+  // domain removed / site terminated.
+  void OnSiteEvent(int kind, const std::string& org, const std::string& site_id,
+                   const std::string& domain);
+  void SetHooks(Hooks hooks) { hooks_ = std::move(hooks); }
   void RegisterHandlers(core::WorkerPool& workers);
 
  private:
@@ -78,6 +128,16 @@ class AutoSsl {
   };
   core::Result<Account> LoadOrCreateAccount();
   core::Status SaveAccountUrl(const std::string& url);
+  core::Result<std::unique_ptr<acme::client::AcmeClient>> Client();
+  // Writes <dir>/{fullchain.pem,privkey.pem} (key 0600), re-applies the site's server block;
+  // puts the previous files back (and re-applies) when the check or reload fails.
+  core::Status Deploy(const std::string& org, const std::string& site_id,
+                      const std::string& domain, const std::string& chain_pem,
+                      const std::string& key_pem);
+  core::Status RecordFailure(const std::string& org, const std::string& site_id,
+                             const std::string& domain, const std::string& error);
+  core::Status Enqueue(SQLite::Database& tx, const std::string& org, const std::string& site_id,
+                       const std::string& domain, bool renewal);
 
   core::Database& db_;
   core::Sealer& sealer_;
@@ -86,6 +146,8 @@ class AutoSsl {
   core::HttpClient& http_;
   provisioning::SharedHostingService* sites_;
   Options options_;
+  Hooks hooks_;
+  std::mutex scan_mu_;
 };
 
 }  // namespace hp::cp::autossl

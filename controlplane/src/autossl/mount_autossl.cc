@@ -11,8 +11,10 @@
 #include "hp/core/http_client.h"
 #include "hp/core/log.h"
 #include "hp/core/sealer.h"
+#include "hp/partner/webhooks.h"
 #include "hp/provisioning/shared_hosting.h"
 #include "module.h"
+#include "tenancy_store.h"
 
 namespace hp::generated {
 const std::vector<hp::core::Migration>& autossl_migrations();
@@ -46,6 +48,27 @@ void AddConfig(core::ConfigSchema& s) {
          .doc = "How long one autossl.issue attempt waits for validation and finalization.",
          .min = 1000,
          .max = 600000});
+  s.Add({.key = "autossl.scan_interval_s",
+         .type = ConfigType::kInt,
+         .default_value = "600",
+         .doc = "How often the renewal scan looks for certificates in their ARI renewal window "
+                "(fallback: two thirds of the lifetime) and failed ones due for a retry.",
+         .min = 1,
+         .max = 86400});
+  s.Add({.key = "autossl.max_orders_per_3h",
+         .type = ConfigType::kInt,
+         .default_value = "250",
+         .doc = "Orders AutoSSL places per 3 hours at most; keep it under "
+                "acme.limits.new_orders_per_account_3h (due renewals beyond it wait for the next "
+                "scan).",
+         .min = 1,
+         .max = 1000000});
+  s.Add({.key = "autossl.retry_base_s",
+         .type = ConfigType::kInt,
+         .default_value = "300",
+         .doc = "Retry backoff after a failed issuance: this times 2^(failures-1), at most 12 h.",
+         .min = 1,
+         .max = 86400});
 }
 
 std::vector<const core::MigrationSet*> Migrations() {
@@ -110,12 +133,74 @@ Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   if (o.ca_file.empty() && ctx.dev) o.ca_file = ctx.var_dir + "/tls/server.crt";
   if (!cfg.GetString("autossl.contact").empty()) o.contact = {cfg.GetString("autossl.contact")};
   o.issue_timeout = std::chrono::milliseconds(cfg.GetInt("autossl.issue_timeout_ms"));
+  o.scan_interval = std::chrono::seconds(cfg.GetInt("autossl.scan_interval_s"));
+  o.max_orders_per_3h = cfg.GetInt("autossl.max_orders_per_3h");
+  o.retry_base = std::chrono::seconds(cfg.GetInt("autossl.retry_base_s"));
   m->http = core::NewCurlHttpClient();
   m->service = std::make_unique<autossl::AutoSsl>(
       ctx.db, *sealer, ctx.clock, ctx.jobs, *m->http,
       ctx.services->Get<provisioning::SharedHostingService>(), o);
   m->service->RegisterHandlers(ctx.workers);
-  if (Api* api = ctx.services->Get<Api>()) RegisterRoutes(*api, ctx.router, *m->service);
+  Api* api = ctx.services->Get<Api>();
+  auto* webhooks = ctx.services->Get<partner::WebhookService>();
+  autossl::Hooks hooks;
+  hooks.alert = [api, webhooks](const std::string& event, const std::string& org,
+                                const Json& data) {
+    if (webhooks != nullptr) {
+      partner::Event e{.type = event, .organization_id = org, .data = data};
+      if (api != nullptr) {
+        auto o = api->db().Read([&](SQLite::Database& tx) { return store::GetOrganization(tx, org); });
+        if (o) e.partner_id = o->partner_id;
+      }
+      auto r = webhooks->Publish(e);
+      if (!r) core::log::Warn("autossl webhook not published", {{"error", r.error().detail}});
+    }
+    if (api == nullptr) return;
+    auto members = api->db().Read([&](SQLite::Database& tx) -> Result<std::vector<store::Member>> {
+      HP_ASSIGN_OR_RETURN(store::Organization o, store::GetOrganization(tx, org));
+      return store::ListMembers(tx, o.row);
+    });
+    if (!members) return;
+    const std::string domain = data.value("domain", "");
+    std::string subject, body;
+    if (event == "certificate.expiring") {
+      subject = "The certificate of " + domain + " expires soon";
+      body = "The HTTPS certificate of " + domain +
+             " expires within 14 days and renewing it keeps failing.\n\nLast error: " +
+             data.value("error", "") + "\n\nSee the certificates of your organization in the "
+             "control panel or GET /api/v1/organizations/" + org + "/certificates.\n";
+    } else {
+      subject = "The certificate of " + domain + " could not be issued";
+      body = "Issuing the HTTPS certificate of " + domain + " failed:\n\n" +
+             data.value("error", "") + "\n\nWe retry automatically with increasing delays. "
+             "See GET /api/v1/organizations/" + org + "/certificates.\n";
+    }
+    for (const auto& mbr : *members)
+      if (mbr.role == "owner" || mbr.role == "admin") (void)api->QueueMail(mbr.email, subject, body, org);
+  };
+  hooks.audit = [api](const std::string& action, const std::string& org,
+                      const std::string& target, const Json& detail, bool ok) {
+    if (api == nullptr) return;
+    core::AuditEvent e;
+    e.actor_type = "system";
+    e.actor_id = "autossl";
+    e.organization_id = org;
+    e.action = action;
+    e.target = target;
+    e.result = ok ? "success" : "failure";
+    e.detail = detail;
+    api->AuditAlone(e);
+  };
+  m->service->SetHooks(std::move(hooks));
+  if (auto* sites = ctx.services->Get<provisioning::SharedHostingService>()) {
+    autossl::AutoSsl* svc = m->service.get();
+    sites->AddListener([svc](const provisioning::SiteEvent& e) {
+      svc->OnSiteEvent(static_cast<int>(e.kind), e.organization_id, e.site_id, e.domain);
+    });
+  }
+  if (auto st = m->service->ScheduleScan(0); !st)
+    core::log::Warn("autossl renewal scan not scheduled", {{"error", st.error().detail}});
+  if (api != nullptr) RegisterRoutes(*api, ctx.router, *m->service);
   core::log::Info("autossl mounted", {{"directory", o.directory_url}});
   return std::unique_ptr<ServedModule>(std::move(m));
 }

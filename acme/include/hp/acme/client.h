@@ -43,6 +43,7 @@ struct Authorization {
   std::string url;
   std::string identifier;  // dNSName value
   std::string status;      // pending, valid, invalid, deactivated, expired, revoked
+  bool wildcard = false;   // the order named "*.<identifier>"
   std::vector<Challenge> challenges;
   const Challenge* Find(std::string_view type) const;
 };
@@ -71,7 +72,9 @@ class AcmeClient {
   void set_account_url(std::string url) { kid_ = std::move(url); }
   const std::string& account_url() const { return kid_; }
 
-  core::Result<Order> NewOrder(const std::vector<std::string>& dns_names);
+  // `replaces`: the ARI certificate id of the certificate this order renews (RFC 9773), or empty.
+  core::Result<Order> NewOrder(const std::vector<std::string>& dns_names,
+                               const std::string& replaces = "");
   core::Result<Order> GetOrder(const std::string& url);
   core::Result<Authorization> GetAuthorization(const std::string& url);
   // Tells the server the challenge is ready to be validated.
@@ -80,6 +83,16 @@ class AcmeClient {
   core::Result<Order> Finalize(const Order& order, std::string_view csr_der);
   // The PEM chain (leaf first).
   core::Result<std::string> DownloadCertificate(const std::string& url);
+
+  // ARI (RFC 9773): the server's suggested renewal window of a certificate (leaf first PEM).
+  struct RenewalWindow {
+    std::chrono::system_clock::time_point start, end;
+    int64_t retry_after_seconds = 0;
+  };
+  core::Result<RenewalWindow> GetRenewalInfo(const std::string& certificate_pem);
+  // Revokes the certificate (leaf first PEM) with an RFC 5280 reason code, signed by the
+  // account that ordered it (1 keyCompromise, 4 superseded, 5 cessationOfOperation).
+  core::Status Revoke(const std::string& certificate_pem, int reason);
 
   // token "." base64url(JWK thumbprint of the account key) (RFC 8555 §8.1).
   std::string KeyAuthorization(std::string_view token) const;
@@ -127,7 +140,17 @@ struct Http01Presenter {
   std::function<core::Status(const std::string& token, const std::string& key_authorization)>
       present;
   std::function<void(const std::string& token)> cleanup;
+  // dns-01 (optional): publish / withdraw the TXT value base64url(SHA-256(key authorization))
+  // at _acme-challenge.<domain>. Used for wildcard names, and for every name when prefer_dns01.
+  std::function<core::Status(const std::string& domain, const std::string& txt)> dns01_present;
+  std::function<void(const std::string& domain, const std::string& txt)> dns01_cleanup;
+  bool prefer_dns01 = false;
 };
+
+// base64url(JWK-less) ARI certificate id: base64url(AKI keyIdentifier) "." base64url(serial).
+core::Result<std::string> AriCertificateId(const std::string& certificate_pem);
+// The dns-01 TXT value of a key authorization.
+std::string Dns01TxtValue(std::string_view key_authorization);
 struct IssuedCertificate {
   std::string order_url;
   std::string certificate_url;
@@ -136,6 +159,7 @@ struct IssuedCertificate {
 core::Result<IssuedCertificate> ObtainCertificate(
     AcmeClient& client, const std::vector<std::string>& dns_names, const Http01Presenter& http01,
     EVP_PKEY* cert_key, std::chrono::milliseconds timeout = std::chrono::seconds(60),
-    std::chrono::milliseconds poll_interval = std::chrono::milliseconds(200));
+    std::chrono::milliseconds poll_interval = std::chrono::milliseconds(200),
+    const std::string& replaces = "");
 
 }  // namespace hp::acme::client

@@ -10,6 +10,7 @@
 // converges the host to it with idempotent steps; operations on one site are serialized.
 // Every read and write is scoped by organization id. Thread safety: safe from any thread.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,13 @@ struct SiteConfig {
   // block also listens there with this chain (leaf first) and key, TLS 1.2 and 1.3 only.
   std::string tls_certificate_file;
   std::string tls_key_file;
+  // Per-name certificates (AutoSSL): one extra server block per entry on the tls_listen
+  // addresses, serving the same content for `server_names` with that chain and key.
+  struct Tls {
+    std::vector<std::string> server_names;
+    std::string certificate_file, key_file;
+  };
+  std::vector<Tls> tls;
 };
 
 // The web server of a shared-web host. Thread-safe.
@@ -106,6 +114,17 @@ struct Site {
   int64_t quota_mib = 0;
   int64_t used_mib = 0;       // as of the last RefreshUsage
   std::string last_error;
+  std::vector<std::string> extra_domains;  // added with AddDomain (besides domain, www.domain)
+  // Every name the site serves: domain, www.domain, then the extra domains.
+  std::vector<std::string> Names() const;
+};
+
+// What happened to a site, for listeners such as AutoSSL (called from the worker thread after
+// the change committed; a listener must not block for long).
+struct SiteEvent {
+  enum class Kind { kActivated, kDomainAdded, kDomainRemoved, kTerminated };
+  Kind kind;
+  std::string organization_id, site_id, domain;  // domain: the site's own for kActivated
 };
 
 struct SharedHostingDeps {
@@ -118,6 +137,9 @@ struct SharedHostingDeps {
   // The web node's seams. One local web node for now (its inventory host gives web_root).
   WebServer* web = nullptr;
   SystemAccounts* accounts = nullptr;
+  // Where deployed certificates live: <tls_dir>/<site id>/<name>/{fullchain.pem,privkey.pem}
+  // ("*.example.com" is stored as "_wildcard.example.com"). Empty: sites get no TLS blocks.
+  std::string tls_dir;
 };
 
 class SharedHostingService {
@@ -136,6 +158,20 @@ class SharedHostingService {
                                                       const std::string& id) = 0;
   // Measures the document root and records used_mib.
   virtual core::Result<Site> RefreshUsage(const std::string& org, const std::string& id) = 0;
+
+  // Adds a name to the site (not hosted by any other live site), re-applies the server block;
+  // 202-style operation. kAlreadyExists when the name is taken.
+  virtual core::Result<Operation> AddDomain(const std::string& org, const std::string& id,
+                                            const std::string& domain) = 0;
+  // Removes an added name (the site's own domain and www. cannot be removed).
+  virtual core::Result<Operation> RemoveDomain(const std::string& org, const std::string& id,
+                                               const std::string& domain) = 0;
+  // Re-renders the site's server block now (with the certificates currently in tls_dir),
+  // checks and reloads; the error of `nginx -t` or the reload otherwise.
+  virtual core::Status RedeployTls(const std::string& org, const std::string& id) = 0;
+  // The directory of the deployed certificate of one name of a site (see tls_dir).
+  virtual std::string TlsDir(const std::string& site_id, const std::string& name) const = 0;
+  virtual void AddListener(std::function<void(const SiteEvent&)> listener) = 0;
 
   virtual void RegisterHandlers(core::WorkerPool& workers) = 0;
 };
