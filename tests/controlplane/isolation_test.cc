@@ -133,7 +133,8 @@ TEST_F(Isolation, AnotherOrganizationsTokenGets404OnEveryRouteWithAnId) {
   a_ids.merge(ProvisioningIdsOf(*s_, a.org_id, ta));
   a_ids.insert({
       {"org", a.org_id}, {"user", a.user_id}, {"token", token_a_id}, {"invitation", inv.json["id"]}, {"id", a.org_id},
-      {"zone", zone.json["id"]}, {"record", rec.json["id"]}, {"operation", OperationOf(*s_, a.org_id)}});
+      {"zone", zone.json["id"]}, {"record", rec.json["id"]}, {"operation", OperationOf(*s_, a.org_id)},
+      {"domain", "alice-isolation.example"}});
   int checked = 0;
   for (const auto& r : ApiRoutes(*s_)) {
     auto params = Params(r.path);
@@ -253,7 +254,8 @@ TEST_F(Isolation, EachOfTheSevenRolesIsAllowedExactlyItsPermissions) {
                                               {"invitation", "nosuchinvite00000000000"}, {"zone", "nosuchzone0000000000000"},
                                               {"record", "nosuchrecord00000000000"}, {"operation", "nosuchoperation00000000"},
                                               {"subscription", "nosuchsubscription00000"}, {"invoice", "nosuchinvoice0000000000"},
-                                              {"vps", "nosuchvps00000000000000"}, {"site", "nosuchsite0000000000000"}, {"server", "nosuchserver00000000000"}, {"snapshot", "nosuch"}};
+                                              {"vps", "nosuchvps00000000000000"}, {"site", "nosuchsite0000000000000"}, {"server", "nosuchserver00000000000"}, {"snapshot", "nosuch"},
+                                              {"domain", "nosuch.example"}};
     for (const auto& [role, who] : tokens) {
       const Json body = (r.method == "POST" || r.method == "PATCH") ? Json::object() : Json(nullptr);
       auto reply = s_->Call(r.method, Fill(r.path, ids), body, who);
