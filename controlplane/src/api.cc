@@ -223,10 +223,27 @@ Api::Api(core::Database& db, const core::Clock& clock, core::JobQueue& jobs, cor
          ApiSettings settings)
     : db_(db), clock_(clock), jobs_(jobs), sealer_(sealer), audit_(audit), settings_(std::move(settings)), cpu_(2) {}
 
-core::Status Api::QueueMail(const std::string& to, const std::string& subject, const std::string& body) {
-  HP_ASSIGN_OR_RETURN(std::string sealed, sealer_.Seal(body, "mail.send"));
-  core::Json payload = {{"to", to}, {"subject", subject}, {"body_sealed", sealed},
-                        {"from_name", settings_.mail_from_name}, {"from_address", settings_.mail_from_address}};
+core::Status Api::QueueMail(const std::string& to, const std::string& subject, const std::string& body,
+                            const std::string& organization_id) {
+  std::string subj = subject, text = body, from_name = settings_.mail_from_name, from_address = settings_.mail_from_address;
+  if (mail_brand_) {
+    if (auto b = mail_brand_(organization_id, to)) {
+      auto replace_all = [](std::string& s, const std::string& from, const std::string& to_str) {
+        if (from.empty()) return;
+        for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to_str.size()))
+          s.replace(pos, from.size(), to_str);
+      };
+      for (std::string* s : {&subj, &text}) {
+        if (!b->base_url.empty()) replace_all(*s, settings_.public_url, b->base_url);
+        if (!b->brand_name.empty()) replace_all(*s, "hostplane", b->brand_name);
+      }
+      if (!b->from_name.empty()) from_name = b->from_name;
+      if (!b->from_address.empty()) from_address = b->from_address;
+    }
+  }
+  HP_ASSIGN_OR_RETURN(std::string sealed, sealer_.Seal(text, "mail.send"));
+  core::Json payload = {{"to", to}, {"subject", subj}, {"body_sealed", sealed},
+                        {"from_name", from_name}, {"from_address", from_address}};
   auto r = jobs_.Enqueue("mail.send", payload, {.max_attempts = 10});
   if (!r) return std::unexpected(r.error());
   return core::Ok();

@@ -97,7 +97,19 @@ class Api {
   int64_t Now() const { return store::Now(clock_); }
 
   // Queues an e-mail (job "mail.send"); the body is sealed in the job row (it may carry a token).
-  core::Status QueueMail(const std::string& to, const std::string& subject, const std::string& body);
+  // `organization_id` (optional) names the customer the mail is about; the mail brand resolver
+  // (if one is set) picks the sender and brand from it or from the recipient.
+  core::Status QueueMail(const std::string& to, const std::string& subject, const std::string& body,
+                         const std::string& organization_id = "");
+  // White-label mail (issue 9): who a mail appears to come from. QueueMail replaces our sender
+  // with it, our public URL in subject and body with `base_url` (when set) and the word
+  // "hostplane" with `brand_name`. Set once at start-up, before serving.
+  struct MailBrand {
+    std::string from_name, from_address, brand_name, base_url;
+  };
+  using MailBrandResolver =
+      std::function<std::optional<MailBrand>(const std::string& organization_id, const std::string& to)>;
+  void SetMailBrandResolver(MailBrandResolver resolver) { mail_brand_ = std::move(resolver); }
   // Audits in its own transaction (for failures where no state changed).
   void AuditAlone(const core::AuditEvent& e);
 
@@ -122,6 +134,7 @@ class Api {
   core::Sealer& sealer_;
   ChainedAuditLog& audit_;
   ApiSettings settings_;
+  MailBrandResolver mail_brand_;
   CpuPool cpu_;
   std::mutex rl_mu_;
   struct Bucket {

@@ -6,8 +6,14 @@
 
 #include "api.h"
 #include "hp/acme/server.h"
+#include "hp/billing/catalog.h"
+#include "hp/billing/price_list.h"
+#include "hp/billing/subscription.h"
+#include "hp/billing/usage.h"
+#include "hp/core/random.h"
 #include "hp/core/http_client.h"
 #include "hp/core/log.h"
+#include "hp/core/mailer.h"
 #include "hp/partner/branding.h"
 #include "hp/partner/migrations.h"
 #include "hp/partner/signing.h"
@@ -31,6 +37,11 @@ void AddConfig(core::ConfigSchema& s) {
          .type = ConfigType::kBool,
          .default_value = "false",
          .doc = "Allow plain http:// webhook URLs (development and tests only)."});
+  s.Add({.key = "partner.webhooks.allowed_private_cidrs",
+         .default_value = "",
+         .doc = "Comma-separated CIDRs of non-public addresses webhook receivers may have (e.g. "
+                "127.0.0.0/8 in tests); every other loopback, private, shared, link-local or "
+                "multicast address is refused at subscription and at each attempt."});
   s.Add({.key = "partner.webhooks.ca_file",
          .default_value = "",
          .doc = "PEM trust anchors for https webhook receivers instead of the system store "
@@ -58,6 +69,7 @@ class Mounted final : public ServedModule {
   std::unique_ptr<partner::BrandingStore> branding;
   std::unique_ptr<partner::WebhookService> webhooks;
   std::shared_ptr<void> api;  // the PartnerApi the route handlers point into
+  std::shared_ptr<void> sweep;  // the EabUsageSweep the job handler points into
 };
 
 struct Deps {
@@ -69,29 +81,36 @@ struct Deps {
   partner::WebhookService* webhooks;
   acme::AcmeServer* acme;  // may be null (EAB routes answer 503)
   core::http::Router* router;
+  Api* api;  // the /api/v1 framework (partner member routes)
   std::string public_url;
   int64_t eab_max_days;
 };
 
-// What a verified partner request carries into a handler.
+// What a verified partner request carries into a handler: the caller is either one of the
+// partner's API keys (/partner/v1, HMAC-signed) or a signed-in partner member
+// (/api/v1/partners/{partner}/..., session or API token, role from partner_members).
 struct PartnerCall {
   const Request& http;
-  partner::ApiKey key;
+  std::string actor_type;  // "partner" (an API key) or "user" (a partner member)
+  std::string actor_id;    // the key id or the user id
+  std::string key_id;      // the API key, "" for a member
   store::Partner partner;
   Json body = Json::object();
   std::optional<store::Organization> customer;  // for /customers/{customer}/... routes
+  std::string member_role;                      // "owner", "admin" or "viewer" for members
 
   core::AuditEvent Event(const std::string& action, const std::string& target) const {
     core::AuditEvent e;
-    e.actor_type = "partner";
-    e.actor_id = key.id;
+    e.actor_type = actor_type;
+    e.actor_id = actor_id;
     e.partner_id = partner.id;
     e.organization_id = customer ? customer->id : "";
     e.action = action;
     e.target = target;
     e.source_ip = http.remote_ip;
     e.request_id = http.request_id;
-    e.detail = {{"partner_key", key.id}};
+    e.detail = Json::object();
+    if (!key_id.empty()) e.detail["partner_key"] = key_id;
     return e;
   }
 };
@@ -103,6 +122,21 @@ enum class Access {
   kCustomers /* resellers and OEMs: agencies have no API to customers' resources */,
   kBrand
 };
+
+// Partner member roles, weakest first.
+int RoleRank(const std::string& role) {
+  return role == "owner" ? 3 : role == "admin" ? 2 : role == "viewer" ? 1 : 0;
+}
+
+core::Result<std::optional<std::string>> MemberRole(SQLite::Database& tx,
+                                                    const std::string& partner_id,
+                                                    const std::string& user_id) {
+  SQLite::Statement q(tx, "SELECT role FROM partner_members WHERE partner_id = ? AND user_id = ?");
+  q.bind(1, partner_id);
+  q.bind(2, user_id);
+  if (!q.executeStep()) return std::optional<std::string>();
+  return std::optional<std::string>(q.getColumn(0).getString());
+}
 
 int64_t NowUs(const core::Clock& c) { return core::ToUnixMicros(c.Now()); }
 
@@ -145,10 +179,54 @@ Json DeliveryJson(const partner::Delivery& d) {
           {"created_at", core::FormatRfc3339(d.created_at)}};
 }
 
+// The ACME EAB owner of keys minted for a customer: its certificates are attributed to it.
+std::string EabOwner(const std::string& organization_id) {
+  return "organization:" + organization_id;
+}
+
+Json EabKeyJson(const acme::EabKeyInfo& k, core::TimePoint now) {
+  const char* state = k.bound_at                            ? "bound"
+                      : (k.expires_at && now >= *k.expires_at) ? "expired"
+                                                               : "unused";
+  return {{"kid", k.kid},
+          {"created_at", core::FormatRfc3339(k.created_at)},
+          {"expires_at", k.expires_at ? Json(core::FormatRfc3339(*k.expires_at)) : Json(nullptr)},
+          {"bound_at", k.bound_at ? Json(core::FormatRfc3339(*k.bound_at)) : Json(nullptr)},
+          {"acme_account", k.account_id.empty() ? Json(nullptr) : Json(k.account_id)},
+          {"state", state}};
+}
+
+Json EabCertificateJson(const acme::EabCertificate& c) {
+  return {{"id", c.id},
+          {"serial", c.serial},
+          {"names", c.names},
+          {"not_before", core::FormatRfc3339(c.not_before)},
+          {"not_after", core::FormatRfc3339(c.not_after)},
+          {"issued_at", core::FormatRfc3339(c.issued_at)},
+          {"status", c.revoked ? "revoked" : "valid"},
+          {"eab_kid", c.eab_kid},
+          {"acme_account", c.account_id}};
+}
+
+// One page of the certificates of an organization's EAB keys (?limit=, ?cursor=).
+core::Result<Response> OrganizationCertificates(acme::AcmeServer* acme, const Request& req,
+                                                const std::string& organization_id) {
+  if (!acme) return core::Fail(ErrorCode::kUnavailable, "the certificate authority is not running");
+  HP_ASSIGN_OR_RETURN(Page page, ParsePage(req));
+  HP_ASSIGN_OR_RETURN(auto list,
+                      acme->CertificatesOfEabOwner(EabOwner(organization_id), page.after,
+                                                   page.limit));
+  Json items = Json::array();
+  for (const auto& c : list) items.push_back(EabCertificateJson(c));
+  return PageResponse(req, items, list.size(), page.limit, list.empty() ? 0 : list.back().cursor);
+}
+
 class PartnerApi {
  public:
   explicit PartnerApi(Deps d) : d_(std::move(d)) {}
 
+  // Registers `pattern` twice: under /partner/v1 (HMAC-signed API keys) and under
+  // /api/v1/partners/{partner} for signed-in partner members (viewer for GET, admin otherwise).
   void Route(const std::string& method, const std::string& pattern, const std::string& summary,
              Access access, PartnerHandler h, Json request_schema = nullptr) {
     core::http::RouteInfo info{
@@ -157,7 +235,7 @@ class PartnerApi {
         .summary = summary,
         .tag = "partner",
         .permission = access == Access::kCustomers ? "partner:reseller" : "partner"};
-    if (!request_schema.is_null()) info.request_schema = std::move(request_schema);
+    if (!request_schema.is_null()) info.request_schema = request_schema;
     d_.router->Add(std::move(info), [this, access, h](Request&& req, core::http::Reply reply) {
       auto r = Run(req, access, h);
       Response resp = r ? std::move(*r) : Response::FromError(r.error());
@@ -169,6 +247,27 @@ class PartnerApi {
       resp.SetHeader("Cache-Control", "no-store");
       reply(std::move(resp));
     });
+    MemberRoute(method, pattern, summary, access, method == "GET" ? "viewer" : "admin",
+                std::move(h), std::move(request_schema));
+  }
+
+  // Only under /api/v1/partners/{partner}: for partner members with at least `min_role`.
+  void MemberRoute(const std::string& method, const std::string& pattern,
+                   const std::string& summary, Access access, const std::string& min_role,
+                   PartnerHandler h, Json request_schema = nullptr) {
+    if (!d_.api) return;
+    core::http::RouteInfo info{.method = method,
+                               .pattern = "/api/v1/partners/{partner}" + pattern,
+                               .summary = summary + " (partner members: " + min_role + ")",
+                               .tag = "partners",
+                               .permission = kAuthenticated};
+    if (!request_schema.is_null()) info.request_schema = std::move(request_schema);
+    d_.api->Register(*d_.router, std::move(info),
+                     [this, access, min_role, h](ApiContext& ac) -> core::Result<Response> {
+                       auto r = RunMember(ac, access, min_role, h);
+                       if (r) r->SetHeader("Cache-Control", "no-store");
+                       return r;
+                     });
   }
 
   const Deps& deps() const { return d_; }
@@ -193,7 +292,50 @@ class PartnerApi {
     auto p =
         d_.db->Read([&](SQLite::Database& tx) { return store::GetPartner(tx, key.partner_id); });
     if (!p) return core::Fail(ErrorCode::kUnauthenticated, "unknown API key");
-    PartnerCall call{req, key, *p, Json::object(), std::nullopt};
+    PartnerCall call{req, "partner", key.id, key.id, *p, Json::object(), std::nullopt, ""};
+    if ((req.method == "POST" || req.method == "PUT" || req.method == "PATCH") &&
+        !req.body.empty()) {
+      if (req.Header("content-type").rfind("application/json", 0) != 0)
+        return core::Fail(
+            core::Error(ErrorCode::kUnsupportedMediaType, "send the body as application/json")
+                .WithField("Content-Type"));
+      HP_ASSIGN_OR_RETURN(call.body, core::ParseJsonObject(req.body));
+    }
+    return Authorize(call, access, h);
+  }
+
+  core::Result<Response> RunMember(ApiContext& ac, Access access, const std::string& min_role,
+                                   const PartnerHandler& h) {
+    const std::string pid = ac.http.Param("partner");
+    const std::string not_found = "partner " + pid + " not found";
+    auto found = d_.db->Read(
+        [&](SQLite::Database& tx) -> core::Result<std::pair<store::Partner, std::string>> {
+          HP_ASSIGN_OR_RETURN(std::optional<std::string> role,
+                              MemberRole(tx, pid, ac.who.user.id));
+          // Not a member (staff included): the partner does not exist for this caller.
+          if (!role) return core::Fail(ErrorCode::kNotFound, not_found);
+          auto p = store::GetPartner(tx, pid);
+          if (!p) return core::Fail(ErrorCode::kNotFound, not_found);
+          return std::pair{*p, *role};
+        });
+    if (!found) return std::unexpected(found.error());
+    PartnerCall call{ac.http, "user", ac.who.user.id, "", found->first, ac.body, std::nullopt,
+                     found->second};
+    if (RoleRank(call.member_role) < RoleRank(min_role)) {
+      auto ev = call.Event(ac.http.method + " " + ac.http.path, ac.http.path);
+      ev.result = "denied";
+      ev.detail["reason"] = "role " + call.member_role + " below " + min_role;
+      Audit(ev);
+      return core::Fail(ErrorCode::kPermissionDenied,
+                        "your partner role " + call.member_role + " may not do this; " +
+                            min_role + " or above may");
+    }
+    return Authorize(call, access, h);
+  }
+
+  // Checks shared by both ways in: partner status, channel, and the {customer} scope.
+  core::Result<Response> Authorize(PartnerCall& call, Access access, const PartnerHandler& h) {
+    const Request& req = call.http;
     auto deny = [&](const std::string& why) -> core::Result<Response> {
       auto ev = call.Event(req.method + " " + req.path, req.path);
       ev.result = "denied";
@@ -217,14 +359,6 @@ class PartnerApi {
       if (!o || o->partner_row != call.partner.row)
         return core::Fail(ErrorCode::kNotFound, "customer " + it->second + " not found");
       call.customer = *o;
-    }
-    if ((req.method == "POST" || req.method == "PUT" || req.method == "PATCH") &&
-        !req.body.empty()) {
-      if (req.Header("content-type").rfind("application/json", 0) != 0)
-        return core::Fail(
-            core::Error(ErrorCode::kUnsupportedMediaType, "send the body as application/json")
-                .WithField("Content-Type"));
-      HP_ASSIGN_OR_RETURN(call.body, core::ParseJsonObject(req.body));
     }
     return h(call);
   }
@@ -270,7 +404,8 @@ void RegisterPartnerRoutes(PartnerApi& api) {
                                           {"name", c.partner.name},
                                           {"channel", c.partner.channel},
                                           {"status", c.partner.status},
-                                          {"api_key", c.key.id}});
+                                          {"api_key", c.key_id.empty() ? Json(nullptr) : Json(c.key_id)},
+                                          {"role", c.member_role.empty() ? Json(nullptr) : Json(c.member_role)}});
             });
 
   // Customers (resellers and OEMs only).
@@ -285,12 +420,23 @@ void RegisterPartnerRoutes(PartnerApi& api) {
               return PageResponse(c.http, items, list.size(), page.limit,
                                   list.empty() ? 0 : list.back().row);
             });
-  api.Route("POST", "/customers", "Create a customer organization (name).", Access::kCustomers,
+  api.Route("POST", "/customers",
+            "Create a customer organization (name; owner_email invites its first owner).",
+            Access::kCustomers,
             [d](PartnerCall& c) -> core::Result<Response> {
               HP_ASSIGN_OR_RETURN(std::string name, core::GetString(c.body, "name"));
               if (name.empty() || name.size() > 100)
                 return core::FailField(ErrorCode::kInvalidArgument, "name",
                                        "must be 1 to 100 characters");
+              std::string owner_email;
+              if (c.body.contains("owner_email")) {
+                HP_ASSIGN_OR_RETURN(owner_email, core::GetString(c.body, "owner_email"));
+                if (!core::IsValidEmail(owner_email))
+                  return core::FailField(ErrorCode::kInvalidArgument, "owner_email",
+                                         "is not a valid e-mail address");
+              }
+              const std::string invite_token = RandomToken();
+              std::optional<store::Invitation> invitation;
               HP_ASSIGN_OR_RETURN(
                   store::Organization o,
                   d.db->Write([&](SQLite::Database& tx) -> core::Result<store::Organization> {
@@ -301,9 +447,45 @@ void RegisterPartnerRoutes(PartnerApi& api) {
                     auto ev = c.Event("partner.customer.create", "organization:" + o.id);
                     ev.detail["name"] = name;
                     HP_TRY(d.audit->Append(tx, ev));
+                    if (!owner_email.empty()) {
+                      // The invitation comes from the acting member, or for an API key from
+                      // the partner's first owner.
+                      SQLite::Statement q(tx,
+                                          "SELECT u.id FROM partner_members m JOIN users u ON "
+                                          "u.public_id = m.user_id WHERE m.partner_id = ? AND "
+                                          "(m.user_id = ? OR m.role = 'owner') ORDER BY "
+                                          "(m.user_id = ?) DESC, m.created_at LIMIT 1");
+                      q.bind(1, c.partner.id);
+                      q.bind(2, c.actor_id);
+                      q.bind(3, c.actor_id);
+                      if (!q.executeStep())
+                        return core::FailField(ErrorCode::kConflict, "owner_email",
+                                               "the partner has no owner to send the invitation "
+                                               "from; add a partner member first");
+                      const int64_t now = NowUs(*d.clock);
+                      invitation = store::Invitation{0, o.row, core::NewPublicId(), o.id,
+                                                     owner_email, "owner",
+                                                     now + 7LL * 86400 * 1000000, 0, 0, now};
+                      HP_TRY(store::CreateInvitation(tx, *invitation, Sha256Hex(invite_token),
+                                                     q.getColumn(0).getInt64()));
+                      auto iev = c.Event("invitation.create", "invitation:" + invitation->id);
+                      iev.detail = {{"email", owner_email}, {"role", "owner"}};
+                      HP_TRY(d.audit->Append(tx, iev));
+                    }
                     return o;
                   }));
-              Response r = Response::Json(201, CustomerJson(o));
+              Json out = CustomerJson(o);
+              if (invitation) {
+                HP_TRY(d.api->QueueMail(
+                    owner_email, "You are invited to " + o.name,
+                    "You were invited to join " + o.name + " on hostplane as owner.\n\n" +
+                        d.public_url + "/accept-invitation?token=" + invite_token +
+                        "\n\nToken for POST /api/v1/invitations/accept: " + invite_token +
+                        "\n\nThe invitation is valid for 7 days.\n",
+                    o.id));
+                out["invitation_id"] = invitation->id;
+              }
+              Response r = Response::Json(201, out);
               r.SetHeader("Location", "/partner/v1/customers/" + o.id);
               return r;
             },
@@ -340,11 +522,11 @@ void RegisterPartnerRoutes(PartnerApi& api) {
         if (days < 1 || days > d.eab_max_days)
           return core::FailField(ErrorCode::kInvalidArgument, "expires_in_days",
                                  "must be 1 to " + std::to_string(d.eab_max_days));
-        HP_ASSIGN_OR_RETURN(
-            acme::EabCredentials eab,
-            d.acme->CreateEabKey("partner:" + c.partner.id + "/organization:" + c.customer->id));
         const core::TimePoint now = d.clock->Now();
         const core::TimePoint expires = now + std::chrono::hours(24 * days);
+        // The ACME server refuses the key at or after `expires` and binds it to one account.
+        HP_ASSIGN_OR_RETURN(acme::EabCredentials eab,
+                            d.acme->CreateEabKey(EabOwner(c.customer->id), expires));
         HP_TRY(d.db->Write([&](SQLite::Database& tx) -> core::Status {
           SQLite::Statement q(tx,
                               "INSERT INTO partner_eab_keys(kid, partner_id, organization_id, "
@@ -368,6 +550,23 @@ void RegisterPartnerRoutes(PartnerApi& api) {
                   {"directory", d.public_url + "/acme/p/" + c.partner.id + "/directory"}});
       },
       {{"type", "object"}, {"properties", {{"expires_in_days", {{"type", "integer"}}}}}});
+
+  api.Route("GET", "/customers/{customer}/eab-keys",
+            "The customer's EAB credentials (no MAC keys): expiry, binding, state.",
+            Access::kCustomers, [d](PartnerCall& c) -> core::Result<Response> {
+              if (!d.acme)
+                return core::Fail(ErrorCode::kUnavailable,
+                                  "the certificate authority is not running");
+              HP_ASSIGN_OR_RETURN(auto list, d.acme->EabKeysOf(EabOwner(c.customer->id)));
+              Json items = Json::array();
+              for (const auto& k : list) items.push_back(EabKeyJson(k, d.clock->Now()));
+              return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+            });
+  api.Route("GET", "/customers/{customer}/certificates",
+            "Certificates issued through ACME accounts bound with the customer's EAB keys.",
+            Access::kCustomers, [d](PartnerCall& c) -> core::Result<Response> {
+              return OrganizationCertificates(d.acme, c.http, c.customer->id);
+            });
 
   // API keys of the partner itself.
   api.Route("GET", "/keys", "The partner's API keys.", Access::kAnyPartner,
@@ -501,7 +700,413 @@ void RegisterPartnerRoutes(PartnerApi& api) {
         api.Audit(c.Event("partner.webhook.redeliver", "delivery:" + c.http.Param("delivery")));
         return Response::Json(202, {{"id", c.http.Param("delivery")}, {"state", "queued"}});
       });
+  api.Route("POST", "/webhooks/{webhook}/ping",
+            "Send a webhook.ping event to this subscription only (tests a receiver).",
+            Access::kAnyPartner, [&api, d, owner](PartnerCall& c) -> core::Result<Response> {
+              HP_ASSIGN_OR_RETURN(std::string id,
+                                  d.webhooks->Ping(owner(c), c.http.Param("webhook")));
+              api.Audit(c.Event("partner.webhook.ping", "webhook:" + c.http.Param("webhook")));
+              return Response::Json(202, {{"delivery_id", id}, {"state", "queued"}});
+            });
 }
+
+Json MemberJson(const store::User& u, const std::string& role, int64_t created_at) {
+  return {{"user_id", u.id},
+          {"email", u.email},
+          {"name", u.name},
+          {"role", role},
+          {"created_at", Iso(created_at)}};
+}
+
+// Adds (or changes the role of) a partner member by e-mail; the user must exist.
+core::Result<Json> PutMember(core::Database& db, core::AuditLog& audit, const core::Clock& clock,
+                             const std::string& partner_id, const Json& body,
+                             core::AuditEvent ev) {
+  HP_ASSIGN_OR_RETURN(std::string email, core::GetString(body, "email"));
+  HP_ASSIGN_OR_RETURN(std::string role, core::GetString(body, "role"));
+  if (RoleRank(role) == 0)
+    return core::FailField(ErrorCode::kInvalidArgument, "role", "must be owner, admin or viewer");
+  return db.Write([&](SQLite::Database& tx) -> core::Result<Json> {
+    HP_ASSIGN_OR_RETURN(auto user, store::FindUserByEmail(tx, email));
+    if (!user)
+      return core::FailField(ErrorCode::kNotFound, "email",
+                             "no user with this e-mail; they sign up first");
+    const int64_t now = NowUs(clock);
+    SQLite::Statement q(tx,
+                        "INSERT INTO partner_members(partner_id, user_id, role, created_at) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT(partner_id, user_id) DO UPDATE SET "
+                        "role = excluded.role");
+    q.bind(1, partner_id);
+    q.bind(2, user->id);
+    q.bind(3, role);
+    q.bind(4, now);
+    q.exec();
+    ev.detail["role"] = role;
+    ev.detail["user_id"] = user->id;
+    HP_TRY(audit.Append(tx, ev));
+    return MemberJson(*user, role, now);
+  });
+}
+
+void RegisterMemberRoutes(PartnerApi& papi, Api& api, core::http::Router& router) {
+  const Deps& d = papi.deps();
+  api.Register(router,
+               {.method = "GET",
+                .pattern = "/api/v1/partners",
+                .summary = "The partners the caller is a member of, with the caller's role.",
+                .tag = "partners",
+                .permission = kAuthenticated},
+               [d](ApiContext& c) -> core::Result<Response> {
+                 HP_ASSIGN_OR_RETURN(Json items, d.db->Read([&](SQLite::Database& tx)
+                                                                -> core::Result<Json> {
+                   SQLite::Statement q(tx,
+                                       "SELECT partner_id, role FROM partner_members WHERE "
+                                       "user_id = ? ORDER BY created_at, partner_id");
+                   q.bind(1, c.who.user.id);
+                   Json items = Json::array();
+                   while (q.executeStep()) {
+                     auto p = store::GetPartner(tx, q.getColumn(0).getString());
+                     if (!p) continue;
+                     items.push_back({{"id", p->id},
+                                      {"name", p->name},
+                                      {"channel", p->channel},
+                                      {"status", p->status},
+                                      {"role", q.getColumn(1).getString()}});
+                   }
+                   return items;
+                 }));
+                 return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+               });
+  papi.MemberRoute("GET", "", "The partner and the caller's role.", Access::kAnyPartner,
+                   "viewer", [](PartnerCall& c) -> core::Result<Response> {
+                     return Response::Json(200, {{"id", c.partner.id},
+                                                 {"name", c.partner.name},
+                                                 {"channel", c.partner.channel},
+                                                 {"status", c.partner.status},
+                                                 {"role", c.member_role}});
+                   });
+  papi.MemberRoute(
+      "GET", "/members", "The partner's members and their roles.", Access::kAnyPartner, "admin",
+      [d](PartnerCall& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(
+            Json items, d.db->Read([&](SQLite::Database& tx) -> core::Result<Json> {
+              SQLite::Statement q(tx,
+                                  "SELECT u.public_id, u.email, u.name, m.role, m.created_at "
+                                  "FROM partner_members m JOIN users u ON u.public_id = m.user_id "
+                                  "WHERE m.partner_id = ? ORDER BY m.created_at, m.user_id");
+              q.bind(1, c.partner.id);
+              Json items = Json::array();
+              while (q.executeStep()) {
+                store::User u;
+                u.id = q.getColumn(0).getString();
+                u.email = q.getColumn(1).getString();
+                u.name = q.getColumn(2).getString();
+                items.push_back(MemberJson(u, q.getColumn(3).getString(), q.getColumn(4).getInt64()));
+              }
+              return items;
+            }));
+        return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+      });
+  papi.MemberRoute(
+      "POST", "/members", "Add a partner member or change their role (email, role).",
+      Access::kAnyPartner, "owner",
+      [d](PartnerCall& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(Json m, PutMember(*d.db, *d.audit, *d.clock, c.partner.id, c.body,
+                                              c.Event("partner.member.put", "partner:" +
+                                                                                c.partner.id)));
+        return Response::Json(201, m);
+      },
+      {{"type", "object"}, {"required", {"email", "role"}}});
+  papi.MemberRoute(
+      "DELETE", "/members/{user}", "Remove a partner member.", Access::kAnyPartner, "owner",
+      [d](PartnerCall& c) -> core::Result<Response> {
+        const std::string uid = c.http.Param("user");
+        if (uid == c.actor_id)
+          return core::Fail(ErrorCode::kConflict, "you cannot remove yourself; ask another owner");
+        HP_TRY(d.db->Write([&](SQLite::Database& tx) -> core::Status {
+          SQLite::Statement q(tx, "DELETE FROM partner_members WHERE partner_id = ? AND user_id = ?");
+          q.bind(1, c.partner.id);
+          q.bind(2, uid);
+          if (q.exec() == 0) return core::Fail(ErrorCode::kNotFound, "member " + uid + " not found");
+          auto ev = c.Event("partner.member.delete", "user:" + uid);
+          return d.audit->Append(tx, ev);
+        }));
+        return Response::Empty(204);
+      });
+  // Staff add a partner's first owner.
+  api.Register(
+      router,
+      {.method = "POST",
+       .pattern = "/api/v1/admin/partners/{partner}/members",
+       .summary = "Add a partner member (email, role: owner, admin or viewer).",
+       .tag = "admin",
+       .permission = kStaff,
+       .request_schema = {{"type", "object"}, {"required", {"email", "role"}}}},
+      [d](ApiContext& c) -> core::Result<Response> {
+        const std::string pid = c.http.Param("partner");
+        HP_ASSIGN_OR_RETURN(store::Partner p, d.db->Read([&](SQLite::Database& tx) {
+          return store::GetPartner(tx, pid);
+        }));
+        if (p.channel == "direct")
+          return core::Fail(ErrorCode::kInvalidArgument, "the direct channel has no partner users");
+        auto ev = c.Event("partner.member.put", "partner:" + p.id);
+        ev.partner_id = p.id;
+        HP_ASSIGN_OR_RETURN(Json m, PutMember(*d.db, *d.audit, *d.clock, p.id, c.body, ev));
+        return Response::Json(201, m);
+      });
+  // A customer's own view of the certificates issued through its EAB keys.
+  api.Register(router,
+               {.method = "GET",
+                .pattern = "/api/v1/organizations/{org}/acme-certificates",
+                .summary = "Certificates issued through ACME accounts bound with the "
+                           "organization's EAB credentials (partner-minted).",
+                .tag = "certificates",
+                .permission = "services.read"},
+               [d](ApiContext& c) -> core::Result<Response> {
+                 return OrganizationCertificates(d.acme, c.http, c.org->id);
+               });
+}
+
+// Webhooks of a customer organization (/api/v1/organizations/{org}/webhooks...): the same
+// service as the partner's, owned by the organization; org.read to look, org.update to change.
+void RegisterOrganizationWebhookRoutes(Api& api, core::http::Router& router,
+                                       partner::WebhookService& hooks) {
+  const std::string base = "/api/v1/organizations/{org}";
+  auto owner = [](const ApiContext& c) {
+    return partner::Owner{partner::OwnerType::kOrganization, c.org->id};
+  };
+  auto reg = [&](const std::string& method, const std::string& pattern, const std::string& summary,
+                 const std::string& permission, ApiHandler h, Json schema = nullptr) {
+    core::http::RouteInfo info{.method = method,
+                               .pattern = base + pattern,
+                               .summary = summary,
+                               .tag = "webhooks",
+                               .permission = permission};
+    if (!schema.is_null()) info.request_schema = std::move(schema);
+    api.Register(router, std::move(info), std::move(h));
+  };
+  reg("GET", "/webhooks", "The organization's webhook subscriptions.", "org.read",
+      [&hooks, owner](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto list, hooks.ListSubscriptions(owner(c)));
+        Json items = Json::array();
+        for (const auto& s : list) items.push_back(SubscriptionJson(s));
+        return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+      });
+  reg(
+      "POST", "/webhooks",
+      "Subscribe an URL to events (url, events); the signing secret is shown once.", "org.update",
+      [&api, &hooks, owner](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(std::string url, core::GetString(c.body, "url"));
+        if (!c.body.contains("events") || !c.body["events"].is_array())
+          return core::FailField(ErrorCode::kInvalidArgument, "events",
+                                 "must be an array of event types");
+        std::vector<std::string> events;
+        for (const auto& e : c.body["events"]) {
+          if (!e.is_string())
+            return core::FailField(ErrorCode::kInvalidArgument, "events",
+                                   "must be an array of event types");
+          events.push_back(e.get<std::string>());
+        }
+        HP_ASSIGN_OR_RETURN(partner::NewSubscription s, hooks.Subscribe(owner(c), url, events));
+        auto ev = c.Event("webhook.create", "webhook:" + s.subscription.id);
+        ev.detail["url"] = url;
+        api.AuditAlone(ev);
+        Json j = SubscriptionJson(s.subscription);
+        j["secret"] = std::string(s.secret.Reveal());
+        return Response::Json(201, j);
+      },
+      {{"type", "object"}, {"required", {"url", "events"}}});
+  reg("DELETE", "/webhooks/{webhook}", "Delete a subscription.", "org.update",
+      [&api, &hooks, owner](ApiContext& c) -> core::Result<Response> {
+        HP_TRY(hooks.Unsubscribe(owner(c), c.http.Param("webhook")));
+        api.AuditAlone(c.Event("webhook.delete", "webhook:" + c.http.Param("webhook")));
+        return Response::Empty(204);
+      });
+  reg("POST", "/webhooks/{webhook}/ping",
+      "Send a webhook.ping event to this subscription only (tests a receiver).", "org.update",
+      [&api, &hooks, owner](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(std::string id, hooks.Ping(owner(c), c.http.Param("webhook")));
+        api.AuditAlone(c.Event("webhook.ping", "webhook:" + c.http.Param("webhook")));
+        return Response::Json(202, {{"delivery_id", id}, {"state", "queued"}});
+      });
+  reg("GET", "/webhooks/{webhook}/deliveries", "Recent deliveries of a subscription.", "org.read",
+      [&hooks, owner](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto list, hooks.ListDeliveries(owner(c), c.http.Param("webhook")));
+        Json items = Json::array();
+        for (const auto& x : list) items.push_back(DeliveryJson(x));
+        return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+      });
+  reg("GET", "/webhook-deliveries/{delivery}/attempts",
+      "The delivery log: every attempt with its HTTP status.", "org.read",
+      [&hooks, owner](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto list, hooks.ListAttempts(owner(c), c.http.Param("delivery")));
+        Json items = Json::array();
+        for (const auto& a : list)
+          items.push_back({{"number", a.number},
+                           {"at", core::FormatRfc3339(a.at)},
+                           {"http_status", a.http_status},
+                           {"error", a.error},
+                           {"duration_ms", a.duration_ms},
+                           {"manual", a.manual}});
+        return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+      });
+  reg("POST", "/webhook-deliveries/{delivery}/redeliver", "Send a delivery again now.",
+      "org.update", [&api, &hooks, owner](ApiContext& c) -> core::Result<Response> {
+        HP_TRY(hooks.Redeliver(owner(c), c.http.Param("delivery")));
+        api.AuditAlone(c.Event("webhook.redeliver", "delivery:" + c.http.Param("delivery")));
+        return Response::Json(202, {{"id", c.http.Param("delivery")}, {"state", "queued"}});
+      });
+}
+
+// White-label mail: mail about (or to a member or invitee of) an OEM's customer carries the
+// OEM's sender, brand and panel host. The organization named by the caller wins; otherwise the
+// recipient's newest membership or pending invitation in an OEM customer decides.
+void InstallMailBrand(Api& api, core::Database& db, partner::BrandingStore& branding) {
+  api.SetMailBrandResolver(
+      [&db, &branding](const std::string& organization_id,
+                       const std::string& to) -> std::optional<Api::MailBrand> {
+        auto partner_id = db.Read([&](SQLite::Database& tx) -> core::Result<std::string> {
+          if (!organization_id.empty()) {
+            SQLite::Statement q(tx,
+                                "SELECT p.public_id FROM organizations o JOIN partners p ON p.id = "
+                                "o.partner_id WHERE o.public_id = ? AND p.channel = 'oem'");
+            q.bind(1, organization_id);
+            return q.executeStep() ? q.getColumn(0).getString() : std::string();
+          }
+          SQLite::Statement q(
+              tx,
+              "SELECT p.public_id FROM ("
+              " SELECT m.organization_id AS org, m.created_at AS at FROM memberships m"
+              "  JOIN users u ON u.id = m.user_id WHERE u.email = ?1"
+              " UNION ALL SELECT i.organization_id, i.created_at FROM invitations i"
+              "  WHERE i.email = ?1 AND i.accepted_at = 0 AND i.revoked_at = 0) x"
+              " JOIN organizations o ON o.id = x.org JOIN partners p ON p.id = o.partner_id"
+              " WHERE p.channel = 'oem' ORDER BY x.at DESC LIMIT 1");
+          q.bind(1, to);
+          return q.executeStep() ? q.getColumn(0).getString() : std::string();
+        });
+        if (!partner_id || partner_id->empty()) return std::nullopt;
+        auto b = branding.Get(*partner_id);
+        if (!b || !*b) return std::nullopt;
+        const partner::Branding& br = **b;
+        Api::MailBrand m;
+        m.brand_name = br.brand_name;
+        m.from_name = br.mail_from_name.empty() ? br.brand_name : br.mail_from_name;
+        m.from_address = br.mail_from_address;
+        if (!br.panel_host.empty()) m.base_url = "https://" + br.panel_host;
+        return m;
+      });
+}
+
+// Certificates issued through customers' EAB keys, counted once each (durable job
+// "partner.eab.sweep", every minute): a usage record "certificates" (idempotency key
+// "acme-cert:<serial>") on the organization's first active subscription, and a
+// certificate.issued webhook event for the organization and its partner. Progress is the last
+// certificate row seen (partner_cursors), advanced after each certificate.
+constexpr const char* kEabSweepJob = "partner.eab.sweep";
+
+class EabUsageSweep {
+ public:
+  EabUsageSweep(core::Database& db, const core::Clock& clock, core::AuditLog& audit,
+                core::JobQueue& jobs, acme::AcmeServer& acme, partner::WebhookService& hooks)
+      : db_(db),
+        clock_(clock),
+        jobs_(jobs),
+        acme_(acme),
+        hooks_(hooks),
+        deps_{&db, &clock, &ids_, &audit},
+        catalog_(deps_),
+        prices_(deps_, config_, catalog_),
+        subscriptions_(deps_, prices_, catalog_),
+        usage_(deps_) {}
+
+  void Register(core::WorkerPool& pool) {
+    pool.Register(kEabSweepJob, [this](core::JobContext&) -> core::Result<Json> {
+      HP_TRY(Schedule(false));  // the next slot first: a failing sweep is retried regardless
+      return Run();
+    });
+    if (auto st = Schedule(true); !st)
+      core::log::Error("cannot schedule the EAB usage sweep", {{"error", st.error().ToString()}});
+  }
+
+  core::Result<Json> Run() {
+    HP_ASSIGN_OR_RETURN(int64_t cursor, db_.Read([&](SQLite::Database& tx) -> core::Result<int64_t> {
+      SQLite::Statement q(tx, "SELECT value FROM partner_cursors WHERE name = 'eab_certificates'");
+      return q.executeStep() ? q.getColumn(0).getInt64() : int64_t{0};
+    }));
+    int counted = 0, unbilled = 0;
+    while (true) {
+      HP_ASSIGN_OR_RETURN(auto batch, acme_.EabCertificatesSince("organization:", cursor, 200));
+      for (const auto& c : batch) {
+        const std::string org_id = c.owner.substr(std::string("organization:").size());
+        auto org = db_.Read([&](SQLite::Database& tx) { return store::GetOrganization(tx, org_id); });
+        if (org) {
+          HP_ASSIGN_OR_RETURN(auto subs, subscriptions_.List(org_id));
+          auto active = std::find_if(subs.begin(), subs.end(), [](const billing::Subscription& s) {
+            return s.state == billing::SubscriptionState::kActive;
+          });
+          if (active != subs.end()) {
+            auto rec = usage_.Record({.organization_id = org_id,
+                                      .subscription_id = active->id,
+                                      .metric = billing::kMetricCertificates,
+                                      .quantity = 1,
+                                      .occurred_at = c.issued_at,
+                                      .idempotency_key = "acme-cert:" + c.serial});
+            if (!rec) return std::unexpected(rec.error());
+            ++counted;
+          } else {
+            ++unbilled;  // no subscription to charge: visible in the job result
+          }
+          auto ev = hooks_.Publish({"certificate.issued",
+                                    org_id,
+                                    org->partner_id,
+                                    {{"certificate_id", c.id},
+                                     {"serial", c.serial},
+                                     {"names", c.names},
+                                     {"not_after", core::FormatRfc3339(c.not_after)}}});
+          if (!ev) core::log::Warn("webhook publish failed", {{"error", ev.error().ToString()}});
+        }
+        cursor = c.cursor;
+        HP_TRY(db_.Write([&](SQLite::Database& tx) -> core::Status {
+          SQLite::Statement q(tx,
+                              "INSERT INTO partner_cursors(name, value) VALUES ('eab_certificates', "
+                              "?) ON CONFLICT(name) DO UPDATE SET value = excluded.value");
+          q.bind(1, cursor);
+          q.exec();
+          return core::Ok();
+        }));
+      }
+      if (batch.size() < 200) break;
+    }
+    return Json{{"certificates_counted", counted}, {"certificates_unbilled", unbilled},
+                {"cursor", cursor}};
+  }
+
+ private:
+  core::Status Schedule(bool this_slot) {
+    const int64_t now = core::ToUnixSeconds(clock_.Now());
+    const int64_t slot = (now / 60 + (this_slot ? 0 : 1)) * 60;
+    core::EnqueueOptions o;
+    o.idempotency_key = "slot-" + std::to_string(slot);
+    o.run_at = core::FromUnixSeconds(slot);
+    auto r = jobs_.Enqueue(kEabSweepJob, Json{{"slot", slot}}, o);
+    if (!r) return std::unexpected(r.error());
+    return core::Ok();
+  }
+
+  core::Database& db_;
+  const core::Clock& clock_;
+  core::JobQueue& jobs_;
+  acme::AcmeServer& acme_;
+  partner::WebhookService& hooks_;
+  core::RandomIdSource ids_;
+  billing::BillingDeps deps_;
+  billing::BillingConfig config_;
+  billing::Catalog catalog_;
+  billing::PriceLists prices_;
+  billing::Subscriptions subscriptions_;
+  billing::UsageMeter usage_;
+};
 
 // Staff issue a partner's first API key (later keys come from rotation).
 void RegisterStaffRoutes(Api& api, core::http::Router& router, partner::ApiKeyStore& keys) {
@@ -664,6 +1269,26 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   wo.allow_http = ctx.config.GetBool("partner.webhooks.allow_http");
   wo.ca_file = ctx.config.GetString("partner.webhooks.ca_file");
   wo.timeout_ms = ctx.config.GetInt("partner.webhooks.timeout_ms");
+  {
+    const std::string cidrs = ctx.config.GetString("partner.webhooks.allowed_private_cidrs");
+    size_t start = 0;
+    while (start < cidrs.size()) {
+      size_t end = cidrs.find(',', start);
+      if (end == std::string::npos) end = cidrs.size();
+      std::string c = cidrs.substr(start, end - start);
+      c.erase(0, c.find_first_not_of(' '));
+      c.erase(c.find_last_not_of(' ') + 1);
+      if (!c.empty()) {
+        const std::string ip = c.substr(0, c.find('/'));
+        // A typo here would silently open or close a range: refuse to start.
+        if (!partner::CheckWebhookAddress(ip, {c}))
+          return core::Fail(ErrorCode::kInvalidArgument,
+                            "partner.webhooks.allowed_private_cidrs: bad CIDR '" + c + "'");
+        wo.allowed_private_cidrs.push_back(c);
+      }
+      start = end + 1;
+    }
+  }
   m->webhooks =
       std::make_unique<partner::WebhookService>(ctx.db, *sealer, ctx.jobs, *m->http, ctx.clock, wo);
   m->webhooks->RegisterJobs(ctx.workers);
@@ -678,12 +1303,22 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
          m->webhooks.get(),
          ctx.services->Get<acme::AcmeServer>(),
          &ctx.router,
+         api,
          ctx.public_base_url,
          ctx.config.GetInt("partner.eab_max_days")};
   auto partner_api = std::make_shared<PartnerApi>(d);
   RegisterPartnerRoutes(*partner_api);
   RegisterOpenApi(ctx.router);
   RegisterStaffRoutes(*api, ctx.router, *m->keys);
+  RegisterMemberRoutes(*partner_api, *api, ctx.router);
+  RegisterOrganizationWebhookRoutes(*api, ctx.router, *m->webhooks);
+  InstallMailBrand(*api, ctx.db, *m->branding);
+  if (d.acme) {
+    auto sweep = std::make_shared<EabUsageSweep>(ctx.db, ctx.clock, *audit, ctx.jobs, *d.acme,
+                                                 *m->webhooks);
+    sweep->Register(ctx.workers);
+    m->sweep = sweep;
+  }
   RegisterWhiteLabelRoutes(d);
   m->api = partner_api;
   return std::unique_ptr<ServedModule>(std::move(m));

@@ -1,7 +1,13 @@
 #include "hp/partner/webhooks.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstring>
 
 #include "hp/core/encoding.h"
 #include "hp/core/log.h"
@@ -28,6 +34,122 @@ bool IsLooseHttpUrl(std::string_view s) {
         c == '`')
       return false;
   return s.substr(7).find('@') == std::string_view::npos;
+}
+
+
+// ---- Receiver address checks (SSRF) --------------------------------------------------------
+
+struct Target {
+  std::string host;  // without brackets
+  std::string port;
+};
+
+std::optional<Target> ParseTarget(std::string_view url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::nullopt;
+  std::string_view rest = url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  Target t;
+  t.port = url.rfind("https", 0) == 0 ? "443" : "80";
+  if (!rest.empty() && rest.front() == '[') {
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    t.host = std::string(rest.substr(1, close - 1));
+    if (close + 1 < rest.size() && rest[close + 1] == ':') t.port = std::string(rest.substr(close + 2));
+  } else {
+    size_t colon = rest.rfind(':');
+    t.host = std::string(rest.substr(0, colon));
+    if (colon != std::string_view::npos) t.port = std::string(rest.substr(colon + 1));
+  }
+  if (t.host.empty() || t.port.empty()) return std::nullopt;
+  return t;
+}
+
+// An address as 16 bytes (IPv4 as ::ffff:a.b.c.d) and whether it was IPv4.
+bool ToBytes(const std::string& ip, std::array<uint8_t, 16>* out) {
+  in_addr v4{};
+  in6_addr v6{};
+  out->fill(0);
+  if (inet_pton(AF_INET, ip.c_str(), &v4) == 1) {
+    (*out)[10] = (*out)[11] = 0xff;
+    std::memcpy(out->data() + 12, &v4, 4);
+    return true;
+  }
+  if (inet_pton(AF_INET6, ip.c_str(), &v6) == 1) {
+    std::memcpy(out->data(), &v6, 16);
+    return true;
+  }
+  return false;
+}
+
+bool InCidr(const std::array<uint8_t, 16>& a, const std::string& cidr) {
+  size_t slash = cidr.find('/');
+  std::string net = cidr.substr(0, slash);
+  std::array<uint8_t, 16> n{};
+  if (!ToBytes(net, &n)) return false;
+  const bool v4 = net.find(':') == std::string::npos;
+  int bits = slash == std::string::npos ? (v4 ? 32 : 128) : std::atoi(cidr.c_str() + slash + 1);
+  if (v4) bits += 96;
+  for (int i = 0; i < 16 && bits > 0; ++i, bits -= 8) {
+    const uint8_t mask = bits >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - bits));
+    if ((a[i] & mask) != (n[i] & mask)) return false;
+  }
+  return true;
+}
+
+// Loopback, private, shared, link-local, unspecified, multicast and other non-public ranges.
+const std::vector<std::string>& ForbiddenRanges() {
+  static const std::vector<std::string> r = {
+      "0.0.0.0/8",     "10.0.0.0/8",     "100.64.0.0/10", "127.0.0.0/8",    "169.254.0.0/16",
+      "172.16.0.0/12", "192.0.0.0/24",   "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/3",
+      "::/128",        "::1/128",        "fc00::/7",      "fe80::/10",      "ff00::/8",
+      "64:ff9b::/96"};
+  return r;
+}
+
+}  // namespace
+
+core::Result<std::string> CheckWebhookAddress(const std::string& ip,
+                                              const std::vector<std::string>& allowed) {
+  std::array<uint8_t, 16> a{};
+  if (!ToBytes(ip, &a)) return core::Fail(ErrorCode::kInvalidArgument, "not an address: " + ip);
+  for (const auto& c : allowed)
+    if (InCidr(a, c)) return ip;
+  for (const auto& c : ForbiddenRanges())
+    if (InCidr(a, c))
+      return core::Fail(ErrorCode::kInvalidArgument,
+                        "the receiver's address " + ip + " is private, loopback or link-local");
+  return ip;
+}
+
+namespace {
+
+// Resolves the URL's host and checks every address; returns "ip:port" to connect to (pinned, so
+// a second DNS answer cannot point the request elsewhere). kNotFound when the name does not
+// resolve, kInvalidArgument when an address is not allowed.
+core::Result<std::string> ResolveReceiver(const std::string& url,
+                                          const std::vector<std::string>& allowed) {
+  auto t = ParseTarget(url);
+  if (!t) return core::Fail(ErrorCode::kInvalidArgument, "cannot parse the URL's host");
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(t->host.c_str(), t->port.c_str(), &hints, &res); rc != 0)
+    return core::Fail(ErrorCode::kNotFound, "cannot resolve " + t->host + ": " + gai_strerror(rc));
+  std::vector<std::string> ips;
+  for (addrinfo* p = res; p; p = p->ai_next) {
+    char buf[INET6_ADDRSTRLEN] = {0};
+    const void* src = p->ai_family == AF_INET
+                          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(p->ai_addr)->sin_addr)
+                          : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(p->ai_addr)->sin6_addr);
+    if (inet_ntop(p->ai_family, src, buf, sizeof buf)) ips.emplace_back(buf);
+  }
+  freeaddrinfo(res);
+  if (ips.empty()) return core::Fail(ErrorCode::kNotFound, "no address for " + t->host);
+  for (const auto& ip : ips)
+    if (auto c = CheckWebhookAddress(ip, allowed); !c) return std::unexpected(c.error());
+  const std::string& ip = ips.front();
+  return (ip.find(':') != std::string::npos ? "[" + ip + "]" : ip) + ":" + t->port;
 }
 
 std::vector<std::string> Events(const std::string& json) {
@@ -150,6 +272,11 @@ core::Result<NewSubscription> WebhookService::Subscribe(const Owner& owner, cons
   if (owner.id.empty()) return core::FailField(ErrorCode::kInvalidArgument, "owner", "is required");
   if (!IsValidHttpsUrl(url) && !(options_.allow_http && IsLooseHttpUrl(url)))
     return core::FailField(ErrorCode::kInvalidArgument, "url", "must be an https:// URL");
+  // A receiver on a private network is refused now when its name resolves (and again at every
+  // attempt, pinned to the checked address); a name that does not resolve yet may later.
+  if (auto r = ResolveReceiver(url, options_.allowed_private_cidrs);
+      !r && r.error().code == ErrorCode::kInvalidArgument)
+    return core::FailField(ErrorCode::kInvalidArgument, "url", r.error().detail);
   if (events.empty())
     return core::FailField(ErrorCode::kInvalidArgument, "events", "name at least one event type");
   for (size_t i = 0; i < events.size(); ++i)
@@ -221,6 +348,52 @@ core::Status WebhookService::Unsubscribe(const Owner& owner, const std::string& 
       return core::Fail(ErrorCode::kNotFound, "webhook subscription " + id + " not found");
     return core::Ok();
   });
+}
+
+core::Result<std::string> WebhookService::Ping(const Owner& owner,
+                                               const std::string& subscription_id) {
+  const core::TimePoint now = clock_.Now();
+  const std::string event_id = "evt_" + core::NewPublicId();
+  Json body = {{"id", event_id},
+               {"type", "webhook.ping"},
+               {"created", core::FormatRfc3339(now)},
+               {"data", {{"subscription_id", subscription_id}}}};
+  if (owner.type == OwnerType::kOrganization) body["organization_id"] = owner.id;
+  const std::string text = body.dump();
+  const std::string delivery_id = core::NewPublicId();
+  HP_TRY(db_.Write([&](SQLite::Database& tx) -> core::Status {
+    SQLite::Statement s(tx,
+                        "SELECT id FROM webhook_subscriptions WHERE public_id = ? AND "
+                        "owner_type = ? AND owner_id = ? AND deleted_at = 0");
+    s.bind(1, subscription_id);
+    s.bind(2, OwnerName(owner.type));
+    s.bind(3, owner.id);
+    if (!s.executeStep())
+      return core::Fail(ErrorCode::kNotFound,
+                        "webhook subscription " + subscription_id + " not found");
+    const int64_t sub = s.getColumn(0).getInt64();
+    SQLite::Statement e(tx,
+                        "INSERT INTO webhook_events(public_id, type, organization_id, "
+                        "partner_id, body, created_at) VALUES (?, 'webhook.ping', ?, ?, ?, ?)");
+    e.bind(1, event_id);
+    e.bind(2, owner.type == OwnerType::kOrganization ? owner.id : "");
+    e.bind(3, owner.type == OwnerType::kPartner ? owner.id : "");
+    e.bind(4, text);
+    e.bind(5, Micros(now));
+    e.exec();
+    SQLite::Statement d(tx,
+                        "INSERT INTO webhook_deliveries(public_id, event_id, subscription_id, "
+                        "state, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)");
+    d.bind(1, delivery_id);
+    d.bind(2, tx.getLastInsertRowid());
+    d.bind(3, sub);
+    d.bind(4, Micros(now));
+    d.bind(5, Micros(now));
+    d.exec();
+    return core::Ok();
+  }));
+  HP_TRY(EnqueueAttempt(delivery_id, 1, std::nullopt, false, ""));
+  return delivery_id;
 }
 
 core::Result<std::string> WebhookService::Publish(const Event& ev) {
@@ -330,7 +503,9 @@ core::Result<Json> WebhookService::RunDelivery(const Json& payload) {
   HP_ASSIGN_OR_RETURN(core::Secret secret,
                       sealer_.Open(row.secret_sealed, SealContext(row.d.subscription_id)));
   const core::TimePoint at = clock_.Now();
+  auto pinned = ResolveReceiver(row.url, options_.allowed_private_cidrs);
   core::HttpClientRequest req;
+  if (pinned) req.connect_to = *pinned;
   req.method = "POST";
   req.url = row.url;
   req.body = row.body;
@@ -344,7 +519,7 @@ core::Result<Json> WebhookService::RunDelivery(const Json& payload) {
                  {std::string(kWebhookSignatureHeader),
                   SignWebhook(secret.Reveal(), core::ToUnixSeconds(at), row.body)}};
   const auto started = std::chrono::steady_clock::now();
-  auto resp = http_.Do(req);
+  auto resp = pinned ? http_.Do(req) : core::Result<core::HttpClientResponse>(std::unexpected(pinned.error()));
   const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::steady_clock::now() - started)
                          .count();

@@ -128,12 +128,19 @@ TEST_F(Isolation, AnotherOrganizationsTokenGets404OnEveryRouteWithAnId) {
                       {{"name", "www"}, {"type", "A"}, {"data", "192.0.2.10"}}, ta);
   ASSERT_EQ(rec.status, 201) << rec.body;
   const std::string token_a_id = ta.token.substr(3, 22);
+  // A's webhook subscription and a delivery of it (a ping); partner routes take A's org as a
+  // customer id and A's token id as a key id (B is no member of any partner: 404 before lookup).
+  auto hook = s_->Call("POST", "/api/v1/organizations/" + a.org_id + "/webhooks", {{"url", "https://hooks.isolation-a.example/x"}, {"events", {"invoice.paid"}}}, ta);
+  ASSERT_EQ(hook.status, 201) << hook.body;
+  auto ping = s_->Call("POST", "/api/v1/organizations/" + a.org_id + "/webhooks/" + hook.json["id"].get<std::string>() + "/ping", Json::object(), ta);
+  ASSERT_EQ(ping.status, 202) << ping.body;
   // Fixtures: one real resource of organization A for every kind of id a route can take.
   std::map<std::string, std::string> a_ids = BillingIdsOf(*s_, a);
   a_ids.merge(ProvisioningIdsOf(*s_, a.org_id, ta));
   a_ids.insert({
       {"org", a.org_id}, {"user", a.user_id}, {"token", token_a_id}, {"invitation", inv.json["id"]}, {"id", a.org_id},
       {"zone", zone.json["id"]}, {"record", rec.json["id"]}, {"operation", OperationOf(*s_, a.org_id)},
+      {"webhook", hook.json["id"]}, {"delivery", ping.json["delivery_id"]}, {"customer", a.org_id}, {"key", token_a_id},
       {"domain", "alice-isolation.example"}});
   int checked = 0;
   for (const auto& r : ApiRoutes(*s_)) {
@@ -255,6 +262,7 @@ TEST_F(Isolation, EachOfTheSevenRolesIsAllowedExactlyItsPermissions) {
                                               {"record", "nosuchrecord00000000000"}, {"operation", "nosuchoperation00000000"},
                                               {"subscription", "nosuchsubscription00000"}, {"invoice", "nosuchinvoice0000000000"},
                                               {"vps", "nosuchvps00000000000000"}, {"site", "nosuchsite0000000000000"}, {"server", "nosuchserver00000000000"}, {"snapshot", "nosuch"},
+                                              {"webhook", "nosuchwebhook0000000000"}, {"delivery", "nosuchdelivery000000000"},
                                               {"domain", "nosuch.example"}};
     for (const auto& [role, who] : tokens) {
       const Json body = (r.method == "POST" || r.method == "PATCH") ? Json::object() : Json(nullptr);

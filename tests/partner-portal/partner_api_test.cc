@@ -37,7 +37,8 @@ class PartnerApi : public ::testing::Test {
   static void SetUpTestSuite() {
     core::log::SetLevel(core::log::Level::kError);
     s_ = new ApiServer(
-        std::map<std::string, std::string>{{"HOSTPLANE_PARTNER_WEBHOOKS_ALLOW_HTTP", "true"}});
+        std::map<std::string, std::string>{{"HOSTPLANE_PARTNER_WEBHOOKS_ALLOW_HTTP", "true"},
+                                           {"HOSTPLANE_PARTNER_WEBHOOKS_ALLOWED_PRIVATE_CIDRS", "127.0.0.0/8"}});
     TempDir d;
     WriteFile(d.path() + "/pw", "Staff password 77\n");
     auto [rc, out] =
@@ -416,6 +417,199 @@ TEST_F(PartnerApi, WebhookArrivesOnceAfterThreeFailuresWithFourLoggedAttempts) {
             202);
   ASSERT_TRUE(PollUntil([&] { return rx.count() >= 5; }, std::chrono::seconds(10)));
   EXPECT_EQ(rx.seen()[4].id, seen[0].id);
+}
+
+// Partner users: staff add an owner; members act through /api/v1/partners/{partner}/... with a
+// session (the browser panel), by role; non-members (staff included) get 404 (acceptance 1 for
+// the browser API too).
+TEST_F(PartnerApi, PartnerMembersActThroughTheBrowserApiByRole) {
+  Key k = NewPartner("Member Reseller", "reseller");
+  auto owner = s_->SignUp("owner@member-reseller.example", "Owner own org");
+  auto viewer = s_->SignUp("viewer@member-reseller.example", "Viewer own org");
+  auto outsider = s_->SignUp("outsider@elsewhere.example", "Outsider org");
+  const std::string base = "/api/v1/partners/" + k.partner_id;
+  // Staff add the first owner; only staff may (an ordinary user gets 403).
+  EXPECT_EQ(s_->Call("POST", "/api/v1/admin/partners/" + k.partner_id + "/members",
+                     {{"email", owner.email}, {"role", "owner"}}, outsider.session)
+                .status,
+            403);
+  auto add = s_->Call("POST", "/api/v1/admin/partners/" + k.partner_id + "/members",
+                      {{"email", owner.email}, {"role", "owner"}}, Staff());
+  ASSERT_EQ(add.status, 201) << add.body;
+  // The owner adds a viewer; bad roles name the field.
+  EXPECT_EQ(s_->Call("POST", base + "/members", {{"email", viewer.email}, {"role", "god"}},
+                     owner.session)
+                .json["field"],
+            "role");
+  ASSERT_EQ(s_->Call("POST", base + "/members", {{"email", viewer.email}, {"role", "viewer"}},
+                     owner.session)
+                .status,
+            201);
+  auto mine = s_->Call("GET", "/api/v1/partners", nullptr, owner.session);
+  ASSERT_EQ(mine.status, 200);
+  ASSERT_EQ(mine.json["items"].size(), 1u);
+  EXPECT_EQ(mine.json["items"][0]["role"], "owner");
+  EXPECT_EQ(s_->Call("GET", base, nullptr, viewer.session).json["role"], "viewer");
+
+  // Owner creates a customer through the browser API; it is the same customer over /partner/v1.
+  auto c = s_->Call("POST", base + "/customers", {{"name", "Browser customer"}}, owner.session);
+  ASSERT_EQ(c.status, 201) << c.body;
+  const std::string cid = c.json["id"];
+  EXPECT_EQ(P(k, "GET", "/partner/v1/customers/" + cid).json["name"], "Browser customer");
+  // The viewer reads but cannot change.
+  EXPECT_EQ(s_->Call("GET", base + "/customers/" + cid, nullptr, viewer.session).status, 200);
+  auto denied = s_->Call("POST", base + "/customers/" + cid + "/suspend", Json::object(),
+                         viewer.session);
+  EXPECT_EQ(denied.status, 403) << denied.body;
+  EXPECT_EQ(s_->Call("POST", base + "/members", {{"email", outsider.email}, {"role", "admin"}},
+                     viewer.session)
+                .status,
+            403);
+  // Outsiders and staff who are not members: the partner does not exist (404), on every route.
+  for (const Caller* who : {&outsider.session, &Staff()}) {
+    EXPECT_EQ(s_->Call("GET", base, nullptr, *who).status, 404);
+    EXPECT_EQ(s_->Call("GET", base + "/customers", nullptr, *who).status, 404);
+    EXPECT_EQ(s_->Call("GET", base + "/customers/" + cid, nullptr, *who).status, 404);
+    EXPECT_EQ(s_->Call("POST", base + "/customers", {{"name", "x"}}, *who).status, 404);
+  }
+  // A member of reseller A's partner cannot reach reseller B's customer through its own partner.
+  const std::string b1 = NewCustomer(*reseller_b_, "B customer for members");
+  EXPECT_EQ(s_->Call("GET", base + "/customers/" + b1, nullptr, owner.session).status, 404);
+  // Changes are audited as the user, with the partner and the customer.
+  ASSERT_EQ(s_->Call("POST", base + "/customers/" + cid + "/suspend", {{"reason", "test"}},
+                     owner.session)
+                .status,
+            200);
+  auto audit = s_->Call("GET", "/api/v1/admin/audit-events?organization=" + cid + "&limit=50",
+                        nullptr, Staff());
+  bool seen = false;
+  for (const auto& e : audit.json["items"])
+    if (e["action"] == "partner.customer.suspend") {
+      seen = true;
+      EXPECT_EQ(e["actor_type"], "user");
+      EXPECT_EQ(e["actor_id"], owner.user_id);
+    }
+  EXPECT_TRUE(seen) << audit.body;
+  // An agency's member gets 403 on customer routes, like its API key.
+  auto agency_owner = s_->SignUp("owner@agency-c.example", "Agency owner org");
+  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/partners/" + agency_->partner_id + "/members",
+                     {{"email", agency_owner.email}, {"role", "owner"}}, Staff())
+                .status,
+            201);
+  EXPECT_EQ(s_->Call("GET", "/api/v1/partners/" + agency_->partner_id + "/customers", nullptr,
+                     agency_owner.session)
+                .status,
+            403);
+}
+
+// Acceptance 3 (e-mail): the invitation to an OEM customer's first owner and that person's
+// verification e-mail carry the OEM's sender, brand and panel host, and nothing of ours.
+TEST_F(PartnerApi, MailToAnOemCustomerCarriesTheOemSenderAndBrandOnly) {
+  Key oem = NewPartner("Sora OEM", "oem");
+  ASSERT_EQ(P(oem, "PUT", "/partner/v1/branding",
+              {{"brand_name", "Sora Hosting"},
+               {"panel_host", "panel.sora.example"},
+               {"mail_from_name", "Sora Hosting Support"},
+               {"mail_from_address", "support@sora.example"}})
+                .status,
+            200);
+  auto c = P(oem, "POST", "/partner/v1/customers",
+             {{"name", "Sora customer"}, {"owner_email", "first@sora-customer.example"}});
+  ASSERT_EQ(c.status, 201) << c.body;
+  EXPECT_FALSE(c.json.value("invitation_id", "").empty());
+  const std::string invite = s_->WaitMail("first@sora-customer.example", "invited");
+  ASSERT_FALSE(invite.empty());
+  EXPECT_NE(invite.find("support@sora.example"), std::string::npos) << invite;
+  EXPECT_NE(invite.find("Sora Hosting"), std::string::npos) << invite;
+  EXPECT_NE(invite.find("https://panel.sora.example/accept-invitation?token="), std::string::npos)
+      << invite;
+  EXPECT_FALSE(MentionsUs(invite)) << invite;
+  // The invitee signs up: the verification mail is the OEM's too.
+  ASSERT_EQ(s_->Call("POST", "/api/v1/signup",
+                     {{"email", "first@sora-customer.example"},
+                      {"password", "Correct horse 42"},
+                      {"organization_name", "first own"},
+                      {"name", "First"}})
+                .status,
+            201);
+  const std::string verify = s_->WaitMail("first@sora-customer.example", "Confirm your e-mail");
+  ASSERT_FALSE(verify.empty());
+  EXPECT_NE(verify.find("support@sora.example"), std::string::npos) << verify;
+  EXPECT_FALSE(MentionsUs(verify)) << verify;
+  // A direct customer's mail is still ours.
+  s_->SignUp("direct@direct.example", "Direct KK");
+  EXPECT_TRUE(MentionsUs(s_->WaitMail("direct@direct.example", "Confirm your e-mail")));
+}
+
+TEST_F(PartnerApi, EabKeysAreListedWithStateAndExpireOnTheServerClock) {
+  const std::string c = NewCustomer(*oem_, "Expiring customer");
+  auto eab = P(*oem_, "POST", "/partner/v1/customers/" + c + "/eab-keys", {{"expires_in_days", 1}});
+  ASSERT_EQ(eab.status, 201) << eab.body;
+  auto list = P(*oem_, "GET", "/partner/v1/customers/" + c + "/eab-keys");
+  ASSERT_EQ(list.status, 200) << list.body;
+  ASSERT_EQ(list.json["items"].size(), 1u);
+  EXPECT_EQ(list.json["items"][0]["kid"], eab.json["kid"]);
+  EXPECT_EQ(list.json["items"][0]["state"], "unused");
+  EXPECT_EQ(list.body.find(eab.json["hmac_key"].get<std::string>()), std::string::npos);
+  EXPECT_EQ(P(*oem_, "GET", "/partner/v1/customers/" + c + "/certificates").json["items"],
+            Json::array());
+  s_->Advance(86400 + 60);
+  EXPECT_EQ(P(*oem_, "GET", "/partner/v1/customers/" + c + "/eab-keys").json["items"][0]["state"],
+            "expired");
+  EXPECT_EQ(P(*reseller_a_, "GET", "/partner/v1/customers/" + c + "/eab-keys").status, 404);
+}
+
+// Acceptance 5 for customers: an organization's own subscription, its ping delivered signed to a
+// local receiver (allowed by partner.webhooks.allowed_private_cidrs), other private addresses
+// refused.
+TEST_F(PartnerApi, OrganizationWebhooksDeliverAndRefusePrivateAddresses) {
+  Receiver rx;
+  auto a = s_->SignUp("hooks@org.example", "Hooked org");
+  const std::string base = "/api/v1/organizations/" + a.org_id;
+  auto bad = s_->Call("POST", base + "/webhooks",
+                      {{"url", "http://169.254.169.254/latest"}, {"events", {"invoice.paid"}}},
+                      a.session);
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_EQ(bad.json["field"], "url");
+  EXPECT_EQ(s_->Call("POST", base + "/webhooks",
+                     {{"url", "http://10.0.0.8/hook"}, {"events", {"invoice.paid"}}}, a.session)
+                .json["field"],
+            "url");
+  auto sub = s_->Call("POST", base + "/webhooks",
+                      {{"url", rx.Url()}, {"events", {"invoice.paid"}}}, a.session);
+  ASSERT_EQ(sub.status, 201) << sub.body;
+  const std::string wid = sub.json["id"];
+  auto ping = s_->Call("POST", base + "/webhooks/" + wid + "/ping", Json::object(), a.session);
+  ASSERT_EQ(ping.status, 202) << ping.body;
+  // The receiver fails 3 times; the ping arrives after the retries, signed.
+  ASSERT_TRUE(PollUntil([&] { return rx.count() >= 1; }, std::chrono::seconds(10)));
+  for (double wait : {60.0, 300.0, 900.0}) {
+    size_t before = rx.count();
+    s_->Advance(wait);
+    ASSERT_TRUE(PollUntil([&] { return rx.count() > before; }, std::chrono::seconds(10)));
+  }
+  auto seen = rx.seen();
+  ASSERT_EQ(seen.size(), 4u);
+  auto body = Json::parse(seen[3].body);
+  EXPECT_EQ(body["type"], "webhook.ping");
+  EXPECT_EQ(body["organization_id"], a.org_id);
+  EXPECT_TRUE(partner::VerifyWebhookSignature(seen[3].sig, sub.json["secret"].get<std::string>(),
+                                              seen[3].body,
+                                              core::FromUnixSeconds(std::stoll(Now()))));
+  auto attempts = s_->Call("GET",
+                           base + "/webhook-deliveries/" +
+                               ping.json["delivery_id"].get<std::string>() + "/attempts",
+                           nullptr, a.session);
+  ASSERT_EQ(attempts.status, 200) << attempts.body;
+  EXPECT_EQ(attempts.json["items"].size(), 4u);
+  // Another organization sees none of it.
+  auto b = s_->SignUp("nohooks@org.example", "Other org");
+  EXPECT_EQ(s_->Call("GET", base + "/webhooks", nullptr, b.session).status, 404);
+  EXPECT_EQ(s_->Call("GET", "/api/v1/organizations/" + b.org_id + "/webhooks/" + wid +
+                         "/deliveries",
+                     nullptr, b.session)
+                .status,
+            404);
 }
 
 }  // namespace

@@ -69,7 +69,9 @@ class WebhookTest : public ::testing::Test {
   core::WorkerPool pool{jobs, {.threads = 1}};
   std::unique_ptr<core::HttpClient> http = core::NewCurlHttpClient();
   WebhookService hooks{*f.db, *f.sealer, jobs,
-                       *http, f.clock,   WebhookOptions{.timeout_ms = 5000, .allow_http = true}};
+                       *http, f.clock,   WebhookOptions{.timeout_ms = 5000,
+                                      .allow_http = true,
+                                      .allowed_private_cidrs = {"127.0.0.0/8"}}};
 
   void SetUpPool() { hooks.RegisterJobs(pool); }
   // Runs every job due now; returns how many ran.
@@ -234,6 +236,49 @@ TEST_F(WebhookTest, SubscriptionsAreValidated) {
   EXPECT_EQ(strict.Subscribe(p, "https://hooks.example/x", {}).error().field, "events");
   EXPECT_TRUE(strict.Subscribe(p, "https://hooks.example/x", {"invoice.paid"}));
   EXPECT_FALSE(strict.Publish({"no.such.event", "o", "p", {}}));
+}
+
+TEST_F(WebhookTest, PrivateLoopbackAndLinkLocalReceiversAreRefusedUnlessAllowed) {
+  Owner p{OwnerType::kPartner, "resellerA"};
+  WebhookService open{*f.db, *f.sealer, jobs, *http, f.clock, WebhookOptions{.allow_http = true}};
+  for (const char* url :
+       // (https:// URLs must name a host; IP literals get through only as http:// in dev.)
+      {"http://127.0.0.1:8080/hook", "http://10.1.2.3/hook", "http://192.168.0.10/x",
+        "http://172.20.0.1/x", "http://169.254.169.254/latest/meta-data", "http://[::1]/x",
+        "http://[fe80::1]/x", "http://[fd00::5]/x", "http://100.64.0.1/x", "http://0.0.0.0/x",
+        "http://localhost:9/hook", "https://localhost/hook"}) {
+    auto r = open.Subscribe(p, url, {"invoice.paid"});
+    ASSERT_FALSE(r) << url;
+    EXPECT_EQ(r.error().field, "url") << url;
+    EXPECT_NE(r.error().detail.find("private"), std::string::npos) << url << ": " << r.error().detail;
+  }
+  // Public addresses pass; an allow-list admits exactly its ranges.
+  EXPECT_TRUE(CheckWebhookAddress("192.0.2.1", {}));
+  EXPECT_TRUE(CheckWebhookAddress("2001:db8::1", {}));
+  EXPECT_TRUE(CheckWebhookAddress("127.0.0.1", {"127.0.0.0/8"}));
+  EXPECT_FALSE(CheckWebhookAddress("10.0.0.1", {"127.0.0.0/8"}));
+  EXPECT_TRUE(CheckWebhookAddress("10.9.8.7", {"10.9.0.0/16"}));
+  EXPECT_FALSE(CheckWebhookAddress("10.10.8.7", {"10.9.0.0/16"}));
+  EXPECT_FALSE(CheckWebhookAddress("::ffff:127.0.0.1", {}));  // IPv4-mapped loopback
+}
+
+TEST_F(WebhookTest, AttemptToAReceiverThatTurnedPrivateIsRefusedAndLogged) {
+  // Allowed when subscribed (the allow-list of `hooks`), refused at delivery by a service
+  // without the allow-list: the attempt is logged with the reason, nothing is sent.
+  Receiver rx(0);
+  Owner p{OwnerType::kPartner, "resellerR"};
+  auto sub = hooks.Subscribe(p, rx.Url(), {"invoice.paid"});
+  ASSERT_TRUE(sub) << sub.error().ToString();
+  WebhookService strict{*f.db, *f.sealer, jobs, *http, f.clock, WebhookOptions{.allow_http = true}};
+  strict.RegisterJobs(pool);
+  ASSERT_TRUE(strict.Publish({"invoice.paid", "org1", "resellerR", {}}));
+  RunDue();
+  EXPECT_EQ(rx.seen().size(), 0u);
+  auto d = strict.ListDeliveries(p, sub->subscription.id);
+  ASSERT_TRUE(d);
+  ASSERT_EQ(d->size(), 1u);
+  EXPECT_EQ((*d)[0].state, "retrying");
+  EXPECT_NE((*d)[0].last_error.find("private"), std::string::npos) << (*d)[0].last_error;
 }
 
 TEST(WebhookSignatureTest, StripeStyleHeaderAndTolerance) {

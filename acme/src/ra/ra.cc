@@ -152,6 +152,12 @@ Result<Ra::NewAccountResult> Ra::NewAccount(const Jwk& key, const Json& payload,
       HP_ASSIGN_OR_RETURN(eab_row, tx.EabKey(eab->kid));
       if (!eab_row) return Fail(ErrorCode::kAcmeUnauthorized, "unknown external account key id");
       HP_TRY(VerifyEabMac(*eab, eab_row->hmac_key));
+      if (eab_row->expires_at_us != 0 && core::ToUnixMicros(tx.now()) >= eab_row->expires_at_us) {
+        return Fail(ErrorCode::kAcmeUnauthorized,
+                    "this external account key expired at " +
+                        core::FormatRfc3339(core::FromUnixMicros(eab_row->expires_at_us)) +
+                        "; ask your provider for new EAB credentials");
+      }
       if (eab_row->bound_account_id != 0) {
         return Fail(ErrorCode::kAcmeUnauthorized,
                     "this external account key is already bound to an account");
@@ -887,14 +893,30 @@ Result<std::string> Ra::GetCrl(const std::string& issuer_id) {
   return der;
 }
 
-Result<EabCredentials> Ra::CreateEabKey(const std::string& owner) {
+Result<EabCredentials> Ra::CreateEabKey(const std::string& owner,
+                                        std::optional<core::TimePoint> expires_at) {
   EabKeyRow row;
+  if (expires_at) row.expires_at_us = core::ToUnixMicros(*expires_at);
   row.kid = core::NewPublicId();
   auto bytes = core::RandomBytes(32);
   row.hmac_key.assign(bytes.begin(), bytes.end());
   row.owner = owner;
   HP_TRY(sa_.Write([&](SaTx& tx) { return tx.InsertEabKey(row); }));
   return EabCredentials{row.kid, core::Base64UrlEncode(row.hmac_key)};
+}
+
+Result<std::vector<EabKeyInfo>> Ra::EabKeysOf(const std::string& owner) {
+  return sa_.Read([&](SaTx& tx) { return tx.EabKeysOf(owner); });
+}
+
+Result<std::vector<EabCertificate>> Ra::CertificatesOfEabOwner(const std::string& owner,
+                                                              int64_t after, int limit) {
+  return sa_.Read([&](SaTx& tx) { return tx.CertificatesOfEabOwner(owner, after, limit); });
+}
+
+Result<std::vector<EabCertificate>> Ra::EabCertificatesSince(const std::string& owner_prefix,
+                                                            int64_t after, int limit) {
+  return sa_.Read([&](SaTx& tx) { return tx.EabCertificatesSince(owner_prefix, after, limit); });
 }
 
 }  // namespace hp::acme

@@ -86,7 +86,13 @@ class Ra {
   core::Result<RenewalInfo> GetRenewalInfo(const std::string& ari_id);
   core::Result<std::string> GetCrl(const std::string& issuer_id);
 
-  core::Result<EabCredentials> CreateEabKey(const std::string& owner);
+  core::Result<EabCredentials> CreateEabKey(const std::string& owner,
+                                            std::optional<core::TimePoint> expires_at);
+  core::Result<std::vector<EabKeyInfo>> EabKeysOf(const std::string& owner);
+  core::Result<std::vector<EabCertificate>> CertificatesOfEabOwner(const std::string& owner,
+                                                                  int64_t after, int limit);
+  core::Result<std::vector<EabCertificate>> EabCertificatesSince(const std::string& owner_prefix,
+                                                                int64_t after, int limit);
 
   // Job handlers (worker threads).
   core::Result<core::Json> RunValidation(const core::Json& payload);

@@ -242,25 +242,112 @@ Status SaTx::UpdateAccount(const AccountRow& r) {
 
 Result<std::optional<EabKeyRow>> SaTx::EabKey(const std::string& kid) {
   return One<EabKeyRow>(
-      *this, "SELECT id, kid, hmac_key, owner, IFNULL(bound_account_id, 0) FROM acme_eab_keys "
-           "WHERE kid = ?",
+      *this, "SELECT id, kid, hmac_key, owner, IFNULL(bound_account_id, 0), expires_at "
+           "FROM acme_eab_keys WHERE kid = ?",
       [](SQLite::Statement& q) {
         return EabKeyRow{q.getColumn(0).getInt64(), q.getColumn(1).getString(),
                          Blob(q.getColumn(2)), q.getColumn(3).getString(),
-                         q.getColumn(4).getInt64()};
+                         q.getColumn(4).getInt64(), q.getColumn(5).getInt64()};
       },
       [&](SQLite::Statement& q) { q.bind(1, kid); });
 }
 
 Status SaTx::InsertEabKey(const EabKeyRow& r) {
-  SQLite::Statement& q = Stmt("INSERT INTO acme_eab_keys(kid, hmac_key, owner, created_at) "
-                           "VALUES(?,?,?,?)");
+  SQLite::Statement& q = Stmt("INSERT INTO acme_eab_keys(kid, hmac_key, owner, created_at, "
+                           "expires_at) VALUES(?,?,?,?,?)");
   q.bind(1, r.kid);
   q.bind(2, r.hmac_key.data(), static_cast<int>(r.hmac_key.size()));
   q.bind(3, r.owner);
   q.bind(4, Us(now_));
+  q.bind(5, r.expires_at_us);
   q.exec();
   return core::Ok();
+}
+
+Result<std::vector<EabKeyInfo>> SaTx::EabKeysOf(const std::string& owner) {
+  SQLite::Statement& q = Stmt(
+      "SELECT e.kid, e.created_at, e.expires_at, IFNULL(e.bound_at, 0), IFNULL(a.public_id, '') "
+      "FROM acme_eab_keys e LEFT JOIN acme_accounts a ON a.id = e.bound_account_id "
+      "WHERE e.owner = ? ORDER BY e.id");
+  q.bind(1, owner);
+  std::vector<EabKeyInfo> out;
+  while (q.executeStep()) {
+    EabKeyInfo k;
+    k.kid = q.getColumn(0).getString();
+    k.created_at = Tp(q.getColumn(1).getInt64());
+    if (int64_t e = q.getColumn(2).getInt64(); e != 0) k.expires_at = Tp(e);
+    if (int64_t b = q.getColumn(3).getInt64(); b != 0) k.bound_at = Tp(b);
+    k.account_id = q.getColumn(4).getString();
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
+Result<std::vector<EabCertificate>> SaTx::EabCertificatesSince(const std::string& owner_prefix,
+                                                              int64_t after, int limit) {
+  // Certificates by row (issuance order; one writer), each joined to its account's EAB key.
+  SQLite::Statement& q = Stmt(
+      "SELECT c.id, c.public_id, c.serial, c.names, c.not_before, c.not_after, c.revoked_at, "
+      "c.created_at, e.kid, a.public_id, e.owner FROM acme_certificates c "
+      "JOIN acme_eab_keys e ON e.bound_account_id = c.account_id "
+      "JOIN acme_accounts a ON a.id = c.account_id "
+      "WHERE c.id > ? AND substr(e.owner, 1, length(?)) = ? ORDER BY c.id LIMIT ?");
+  q.bind(1, after);
+  q.bind(2, owner_prefix);
+  q.bind(3, owner_prefix);
+  q.bind(4, limit);
+  std::vector<EabCertificate> out;
+  while (q.executeStep()) {
+    EabCertificate c;
+    c.cursor = q.getColumn(0).getInt64();
+    c.id = q.getColumn(1).getString();
+    c.serial = q.getColumn(2).getString();
+    for (const auto& id : IdentifiersFromJson(core::Json::parse(q.getColumn(3).getString(),
+                                                                 nullptr, false)))
+      c.names.push_back(id.value);
+    c.not_before = Tp(q.getColumn(4).getInt64());
+    c.not_after = Tp(q.getColumn(5).getInt64());
+    c.revoked = q.getColumn(6).getInt64() != 0;
+    c.issued_at = Tp(q.getColumn(7).getInt64());
+    c.eab_kid = q.getColumn(8).getString();
+    c.account_id = q.getColumn(9).getString();
+    c.owner = q.getColumn(10).getString();
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Result<std::vector<EabCertificate>> SaTx::CertificatesOfEabOwner(const std::string& owner,
+                                                                int64_t after, int limit) {
+  // Owner's bound accounts -> their orders (acme_orders_account) -> the certificate by public id.
+  SQLite::Statement& q = Stmt(
+      "SELECT o.id, c.public_id, c.serial, c.names, c.not_before, c.not_after, c.revoked_at, "
+      "c.created_at, e.kid, a.public_id FROM acme_eab_keys e "
+      "JOIN acme_accounts a ON a.id = e.bound_account_id "
+      "JOIN acme_orders o ON o.account_id = e.bound_account_id AND o.id > ? "
+      "JOIN acme_certificates c ON c.public_id = o.certificate_id "
+      "WHERE e.owner = ? AND o.certificate_id != '' ORDER BY o.id LIMIT ?");
+  q.bind(1, after);
+  q.bind(2, owner);
+  q.bind(3, limit);
+  std::vector<EabCertificate> out;
+  while (q.executeStep()) {
+    EabCertificate c;
+    c.cursor = q.getColumn(0).getInt64();
+    c.id = q.getColumn(1).getString();
+    c.serial = q.getColumn(2).getString();
+    for (const auto& id : IdentifiersFromJson(core::Json::parse(q.getColumn(3).getString(),
+                                                                 nullptr, false)))
+      c.names.push_back(id.value);
+    c.not_before = Tp(q.getColumn(4).getInt64());
+    c.not_after = Tp(q.getColumn(5).getInt64());
+    c.revoked = q.getColumn(6).getInt64() != 0;
+    c.issued_at = Tp(q.getColumn(7).getInt64());
+    c.eab_kid = q.getColumn(8).getString();
+    c.account_id = q.getColumn(9).getString();
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 Status SaTx::BindEabKey(int64_t eab_id, int64_t account_id) {

@@ -15,6 +15,7 @@
 #include "hp/core/error.h"
 #include "hp/core/json.h"
 #include "hp/acme/nonce.h"
+#include "hp/acme/server.h"  // EabKeyInfo, EabCertificate
 #include "hp/core/store.h"
 #include "sa/group_commit.h"
 
@@ -93,6 +94,7 @@ struct EabKeyRow {
   std::string hmac_key;
   std::string owner;
   int64_t bound_account_id = 0;
+  int64_t expires_at_us = 0;  // 0: no expiry
 };
 
 struct CrlRow {
@@ -143,6 +145,11 @@ class SaTx {
   core::Result<std::optional<EabKeyRow>> EabKey(const std::string& kid);
   core::Status InsertEabKey(const EabKeyRow& row);
   core::Status BindEabKey(int64_t eab_id, int64_t account_id);
+  core::Result<std::vector<EabKeyInfo>> EabKeysOf(const std::string& owner);
+  core::Result<std::vector<EabCertificate>> CertificatesOfEabOwner(const std::string& owner,
+                                                                  int64_t after, int limit);
+  core::Result<std::vector<EabCertificate>> EabCertificatesSince(const std::string& owner_prefix,
+                                                                int64_t after, int limit);
 
   core::Status InsertAuthz(AuthzRow& row);
   // status, chall_*, validated_at, error, expires, processing_since (kept only while processing)

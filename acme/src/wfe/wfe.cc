@@ -238,8 +238,20 @@ class AcmeServerImpl final : public AcmeServer {
     });
   }
 
-  Result<EabCredentials> CreateEabKey(const std::string& owner) override {
-    return ra_.CreateEabKey(owner);
+  Result<EabCredentials> CreateEabKey(const std::string& owner,
+                                      std::optional<core::TimePoint> expires_at) override {
+    return ra_.CreateEabKey(owner, expires_at);
+  }
+  Result<std::vector<EabKeyInfo>> EabKeysOf(const std::string& owner) override {
+    return ra_.EabKeysOf(owner);
+  }
+  Result<std::vector<EabCertificate>> CertificatesOfEabOwner(const std::string& owner,
+                                                            int64_t after, int limit) override {
+    return ra_.CertificatesOfEabOwner(owner, after, limit);
+  }
+  Result<std::vector<EabCertificate>> EabCertificatesSince(const std::string& owner_prefix,
+                                                          int64_t after, int limit) override {
+    return ra_.EabCertificatesSince(owner_prefix, after, limit);
   }
 
  private:

@@ -7,6 +7,7 @@
 // Thread safety: every method may be called from any thread once Create() returned.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -98,10 +99,46 @@ class AcmeServer {
   // (/acme/crl/{issuer}) and issuer certificates (/acme/issuer/{issuer}).
   virtual void RegisterRoutes(core::http::Router& router) = 0;
   // Job kinds "acme.validate" (validation.in_process = false, or jobs left by an older version)
+// What an EAB key's owner may see of it (never the MAC key).
+struct EabKeyInfo {
+  std::string kid;
+  core::TimePoint created_at;
+  std::optional<core::TimePoint> expires_at;
+  std::optional<core::TimePoint> bound_at;
+  std::string account_id;  // public id of the bound account, "" while unused
+};
+
+// A certificate issued to an account bound with one of an owner's EAB keys.
+struct EabCertificate {
+  int64_t cursor = 0;      // opaque paging position (the order's row)
+  std::string id;          // certificate public id
+  std::string serial;      // lower-case hex
+  std::vector<std::string> names;
+  core::TimePoint not_before, not_after, issued_at;
+  bool revoked = false;
+  std::string eab_kid;
+  std::string account_id;  // ACME account public id
+  std::string owner;       // the EAB key's owner
+};
+
   // and "acme.finalize" (issuance deferred for a CAA recheck).
   virtual void RegisterJobs(core::WorkerPool& pool) = 0;
-  // A new EAB MAC key for `owner` ("operator", a partner id); it binds to one account only.
-  virtual core::Result<EabCredentials> CreateEabKey(const std::string& owner) = 0;
+  // A new EAB MAC key for `owner` ("operator", "organization:<id>"); it binds to one account
+  // only, and not at or after `expires_at` when given (new-account answers unauthorized).
+  virtual core::Result<EabCredentials> CreateEabKey(
+      const std::string& owner, std::optional<core::TimePoint> expires_at = std::nullopt) = 0;
+  // The owner's EAB keys, oldest first.
+  virtual core::Result<std::vector<EabKeyInfo>> EabKeysOf(const std::string& owner) = 0;
+  // Certificates issued through accounts bound with the owner's EAB keys, oldest first, after
+  // `after` (an EabCertificate::cursor, 0 for the start), at most `limit`.
+  virtual core::Result<std::vector<EabCertificate>> CertificatesOfEabOwner(const std::string& owner,
+                                                                           int64_t after,
+                                                                           int limit) = 0;
+  // Certificates of every account bound with an EAB key whose owner starts with `owner_prefix`,
+  // in issuance order after `after` (an EabCertificate::cursor, here the certificate's row), at
+  // most `limit`: for usage metering and certificate.issued events.
+  virtual core::Result<std::vector<EabCertificate>> EabCertificatesSince(
+      const std::string& owner_prefix, int64_t after, int limit) = 0;
 };
 
 }  // namespace hp::acme

@@ -106,7 +106,15 @@ struct WebhookOptions {
   bool allow_http = false;  // plain http:// receivers (development and tests only)
   std::string ca_file;      // trust anchors for https receivers instead of the system store
   size_t max_subscriptions_per_owner = 20;
+  // Receivers must have public addresses: loopback, private (RFC 1918, fc00::/7), shared,
+  // link-local and multicast addresses are refused at subscription and at every attempt, unless
+  // inside one of these CIDRs (tests and trusted internal receivers, e.g. "127.0.0.0/8").
+  std::vector<std::string> allowed_private_cidrs;
 };
+
+// `ip` when a webhook may be sent to it (public, or inside `allowed`), else kInvalidArgument.
+core::Result<std::string> CheckWebhookAddress(const std::string& ip,
+                                              const std::vector<std::string>& allowed);
 
 class WebhookService {
  public:
@@ -123,6 +131,9 @@ class WebhookService {
   // Records the event and enqueues one delivery per matching live subscription; returns the
   // event id. Cheap (store writes only); never calls out.
   core::Result<std::string> Publish(const Event& event);
+  // A "webhook.ping" event to one subscription of `owner` only (to test a receiver); returns the
+  // delivery id. kNotFound unless `owner` owns the subscription.
+  core::Result<std::string> Ping(const Owner& owner, const std::string& subscription_id);
 
   core::Result<std::vector<Delivery>> ListDeliveries(const Owner& owner,
                                                      const std::string& subscription_id);
