@@ -513,6 +513,16 @@ TEST_F(PartnerApi, MailToAnOemCustomerCarriesTheOemSenderAndBrandOnly) {
                {"mail_from_address", "support@sora.example"}})
                 .status,
             200);
+  // The invitation needs a partner user to come from (an API key is not a person).
+  EXPECT_EQ(P(oem, "POST", "/partner/v1/customers",
+              {{"name", "Too early"}, {"owner_email", "early@sora-customer.example"}})
+                .json["field"],
+            "owner_email");
+  auto boss = s_->SignUp("boss@sora.example", "Sora staff org");
+  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/partners/" + oem.partner_id + "/members",
+                     {{"email", boss.email}, {"role", "owner"}}, Staff())
+                .status,
+            201);
   auto c = P(oem, "POST", "/partner/v1/customers",
              {{"name", "Sora customer"}, {"owner_email", "first@sora-customer.example"}});
   ASSERT_EQ(c.status, 201) << c.body;

@@ -5,8 +5,9 @@
 # with an expiry. lego registers through the partner's ACME directory and gets a certificate by
 # http-01; the certificate is listed for the customer both to the partner
 # (/partner/v1/customers/{customer}/certificates) and to the customer's own user
-# (/api/v1/organizations/{org}/acme-certificates). A second account with the same key is refused,
-# and a key past its expiry (the dev clock moved) is refused with a detail that says so.
+# (/api/v1/organizations/{org}/acme-certificates), and counted as "certificates" usage of the
+# customer's subscription by the partner.eab.sweep job. A second account with the same key is
+# refused, and a key past its expiry (the dev clock moved) is refused with a detail that says so.
 source "$(dirname "$0")/lib.sh"
 need lego openssl curl
 BIN=$1
@@ -21,7 +22,7 @@ step "server up, zone hosted"
 printf 'Staff password 77\n' > "$TMP/staff.pw"
 "$BIN" staff create --email ops@hostplane.example --password-file "$TMP/staff.pw" --var "$TMP/var" \
   > "$TMP/staff.log" 2>&1 || fail_with "staff create" "$TMP/staff.log"
-out=$($HPP partner "$TMP/var" ops@hostplane.example "Staff password 77" "Kumo OEM" oem) \
+out=$($HPP partner "$TMP/var" ops@hostplane.example "Staff password 77" "Kumo OEM" oem e2e@example.test) \
   || fail_with "partner and key through the staff API"
 eval "$out"
 export PARTNER_KEY PARTNER_SECRET
@@ -33,7 +34,13 @@ KID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["kid"])' "$EAB"
 HMAC=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["hmac_key"])' "$EAB")
 PDIR=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["directory"])' "$EAB")
 [ "$PDIR" = "https://localhost:$PORT/acme/p/$PARTNER_ID/directory" ] || fail "EAB answer names directory '$PDIR'"
-step "OEM partner, customer $CUSTOMER, EAB kid $KID"
+$HPP staff-product ops@hostplane.example "Staff password 77" eab-plan 1000 "$PARTNER_ID" "$HP_ORG" \
+  || fail_with "staff: product, partner billing terms and sell price"
+out=$($HPP customer-join "$TMP/var" owner@kumo-customer.test "$CUSTOMER" eab-plan) \
+  || fail_with "the invited owner joins the customer and subscribes"
+eval "$out"
+export CUSTOMER_COOKIE CUSTOMER_CSRF
+step "OEM partner, customer $CUSTOMER (owner joined, subscribed), EAB kid $KID"
 
 lego --accept-tos --email admin@kumo-customer.test --server "$PDIR" --path "$TMP/lego" \
   --eab --kid "$KID" --hmac "$HMAC" --key-type ec256 --domains www.partner-eab.test \
@@ -55,7 +62,7 @@ PY
 }
 PLIST=$($HPP call GET "/partner/v1/customers/$CUSTOMER/certificates") || fail_with "partner lists certificates"
 has_serial "$PLIST" || fail "partner's certificate list of the customer: $PLIST"
-CLIST=$($HPP customer-view "$TMP/var" owner@kumo-customer.test "$CUSTOMER") || fail_with "customer's own view"
+CLIST=$($HPP customer-get "/api/v1/organizations/$CUSTOMER/acme-certificates") || fail_with "customer's own view"
 has_serial "$CLIST" || fail "customer's acme-certificates: $CLIST"
 # Another partner's customer sees nothing of it: the e2e user's own organization lists none.
 OTHER=$(curl -sf --noproxy '*' --cacert "$CACERT" \
@@ -64,6 +71,18 @@ OTHER=$(curl -sf --noproxy '*' --cacert "$CACERT" \
 python3 -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1])["items"] == [] else 1)' "$OTHER" \
   || fail "another organization sees the customer's certificate: $OTHER"
 step "certificate attributed to the customer (partner view, customer view, not elsewhere)"
+
+# The sweep runs once a minute on the server's clock: move it one slot on, then the customer's
+# usage shows the certificate once.
+echo 61 > "$CLOCK_DIR/clock"
+export HP_CLOCK_OFFSET=61
+usage_counted() {
+  local u
+  u=$($HPP customer-get "/api/v1/organizations/$CUSTOMER/usage") || return 1
+  python3 -c 'import json,sys; i=[x for x in json.loads(sys.argv[1])["items"] if x["metric"]=="certificates"]; sys.exit(0 if len(i)==1 and i[0]["quantity"]==1 else 1)' "$u"
+}
+wait_for 20 "certificates usage of the customer" usage_counted
+step "certificate counted as usage of the customer's subscription"
 
 if lego --accept-tos --email other@kumo-customer.test --server "$PDIR" --path "$TMP/lego-other" \
     --eab --kid "$KID" --hmac "$HMAC" --domains www.partner-eab.test --http \
