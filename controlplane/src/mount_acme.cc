@@ -3,7 +3,10 @@
 // The validator sees DNS through the dns module's resolver (ResolverDnsChecker below).
 #include <sys/stat.h>
 
+#include <cctype>
 #include <filesystem>
+#include <mutex>
+#include <set>
 #include <fstream>
 #include <sstream>
 
@@ -44,6 +47,7 @@ void AddConfig(core::ConfigSchema& s) {
   s.Add({.key = "acme.limits.new_orders_per_account_3h", .type = ConfigType::kInt, .default_value = "300", .doc = "New orders per account per 3 hours (0: unlimited).", .min = 0});
   s.Add({.key = "acme.limits.failed_validations_per_hour", .type = ConfigType::kInt, .default_value = "5", .doc = "Failed validations per account and name per hour (0: unlimited).", .min = 0});
   s.Add({.key = "acme.limits.certs_per_domain_week", .type = ConfigType::kInt, .default_value = "50", .doc = "Certificates per registered domain per 7 days (0: unlimited).", .min = 0});
+  s.Add({.key = "acme.public_suffix_list", .default_value = "/usr/share/publicsuffix/public_suffix_list.dat", .doc = "Public Suffix List file (Debian package publicsuffix) that decides the registered domain of acme.limits.certs_per_domain_week."});
 }
 
 std::vector<const core::MigrationSet*> Migrations() { return {&acme::AcmeMigrations()}; }
@@ -84,21 +88,54 @@ core::Result<std::string> LoadOrCreatePassphrase(const std::string& path) {
 // With no dns.upstream the resolver asks the built-in authoritative server directly, which
 // REFUSEs names outside the zones it hosts. In that set-up those zones are the whole DNS: a name
 // under no hosted zone has no records (so the CAA climb past a zone apex ends quietly), while a
-// failure for a hosted name stays a failure.
+// failure for a hosted name stays a failure. Which zones are hosted is kept in memory (loaded at
+// mount, then every zone creation/deletion through the ZoneService observer, the same feed the
+// built-in server's snapshot follows), so a name under no hosted zone is answered without a
+// network round trip or a zone-store read; names under a hosted zone always go through the
+// resolver (DNSSEC validation when trust anchors are configured).
 class HostedOnlyResolver final : public dns::Resolver {
  public:
   HostedOnlyResolver(dns::Resolver& inner, dns::ZoneService& zones) : inner_(inner), zones_(zones) {}
+
+  core::Status Start() {
+    // The observer holds the set, not this resolver (the ZoneService outlives the acme module).
+    zones_.AddObserver([st = state_](const dns::ZoneChange& c) {
+      std::lock_guard lk(st->mu);
+      if (c.kind == dns::ChangeKind::kZoneCreated) st->hosted.insert(Lower(c.zone_name));
+      if (c.kind == dns::ChangeKind::kZoneDeleted) st->hosted.erase(Lower(c.zone_name));
+    });
+    HP_ASSIGN_OR_RETURN(auto all, zones_.LoadAll());
+    std::lock_guard lk(state_->mu);
+    for (const auto& z : all) state_->hosted.insert(Lower(z.zone.name));
+    return core::Ok();
+  }
+
   core::Result<dns::Answer> Lookup(std::string_view name, dns::QType type) override {
+    if (!UnderHostedZone(name)) return NoSuchName(name, type);
     auto r = inner_.Lookup(name, type);
     if (r || r.error().code != core::ErrorCode::kUnavailable) return r;
-    std::string cur(name);
-    if (cur.empty() || cur.back() != '.') cur += '.';
+    // Refused for a name we believed hosted: the zone may have been deleted meanwhile.
+    if (!UnderHostedZone(name)) return NoSuchName(name, type);
+    return r;
+  }
+
+ private:
+  static std::string Lower(std::string s) {
+    for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (s.empty() || s.back() != '.') s += '.';
+    return s;
+  }
+  bool UnderHostedZone(std::string_view name) {
+    std::string cur = Lower(std::string(name));
+    std::lock_guard lk(state_->mu);
     while (!cur.empty() && cur != ".") {
-      auto z = zones_.LoadByName(cur);
-      if (!z || *z) return r;  // hosted (or unknown): the failure stands
+      if (state_->hosted.contains(cur)) return true;
       auto dot = cur.find('.');
-      cur = cur.substr(dot + 1);
+      cur.erase(0, dot + 1);
     }
+    return false;
+  }
+  static dns::Answer NoSuchName(std::string_view name, dns::QType type) {
     dns::Answer a;
     a.qname = std::string(name);
     a.qtype = type;
@@ -106,9 +143,13 @@ class HostedOnlyResolver final : public dns::Resolver {
     return a;
   }
 
- private:
   dns::Resolver& inner_;
   dns::ZoneService& zones_;
+  struct State {
+    std::mutex mu;
+    std::set<std::string> hosted;  // absolute, lower case
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
 // acme::DnsChecker over hp::dns: A/AAAA and TXT through the resolver, CAA through CaaChecker.
@@ -205,6 +246,7 @@ acme::AcmeConfig AcmeConfigFrom(const core::Config& cfg, const std::string& base
   ac.limits.failed_validations_per_account_and_name.count =
       cfg.GetInt("acme.limits.failed_validations_per_hour");
   ac.limits.certificates_per_registered_domain.count = cfg.GetInt("acme.limits.certs_per_domain_week");
+  ac.public_suffix_list = cfg.GetString("acme.public_suffix_list");
   return ac;
 }
 
@@ -220,8 +262,10 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
     return core::Fail(core::ErrorCode::kInternal, "the acme module needs the dns module mounted first");
   }
   if (cfg.GetString("dns.upstream").empty()) {
-    m->hosted_only = std::make_unique<HostedOnlyResolver>(*resolver, *zones);
-    resolver = m->hosted_only.get();
+    auto hosted_only = std::make_unique<HostedOnlyResolver>(*resolver, *zones);
+    HP_TRY(hosted_only->Start());
+    resolver = hosted_only.get();
+    m->hosted_only = std::move(hosted_only);
   }
   m->dns = std::make_unique<ResolverDnsChecker>(*resolver, SplitList(cfg.GetString("acme.va.static_ips")));
 

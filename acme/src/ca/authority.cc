@@ -290,6 +290,7 @@ class OpenSslAuthority final : public CertificateAuthority {
     root_info_.cert_pem = root_pem_;
     Describe(root_.get(), root_info_);
     root_info_.signer = "file root.key (AES-256 encrypted PKCS#8)";
+    HP_TRY(LoadAlternateRoot());
     HP_TRY(LoadState());
     if (options_.inspect_only) return core::Ok();
     if (!options_.pkcs11.empty()) HP_TRY(UsePkcs11IssuerLocked(options_.pkcs11));
@@ -469,6 +470,18 @@ class OpenSslAuthority final : public CertificateAuthority {
   }
 
   std::string root_pem() const override { return root_pem_; }
+
+  Result<std::string> AlternateChainTail(const std::string& issuer_id, size_t n) const override {
+    HP_TRY(issuer(issuer_id));
+    if (n >= alternate_chain_count(issuer_id)) {
+      return Fail(ErrorCode::kNotFound, "no alternate chain " + std::to_string(n));
+    }
+    return cross_x1_pem_;
+  }
+  size_t alternate_chain_count(const std::string&) const override {
+    return cross_x1_pem_.empty() ? 0 : 1;
+  }
+  std::string alternate_root_pem() const override { return alt_root_pem_; }
   IssuerInfo root() const override { return root_info_; }
 
   std::vector<IssuerInfo> issuers() const override {
@@ -622,6 +635,63 @@ class OpenSslAuthority final : public CertificateAuthority {
     return core::Ok();
   }
 
+  // Root R1 (RSA 4096, self-signed) and Root X1 certified by it, created once next to root.pem
+  // (also for hierarchies created before alternate chains existed).
+  Status LoadAlternateRoot() {
+    const fs::path dir(options_.dir);
+    if (!fs::exists(dir / "cross-x1.pem")) {
+      if (options_.inspect_only) return core::Ok();
+      HP_ASSIGN_OR_RETURN(auto key, core::ossl::GenerateRsaKey(4096));
+      core::ossl::X509Ptr r1(X509_new());
+      X509_set_version(r1.get(), X509_VERSION_3);
+      HP_TRY(SetRandomSerial(r1.get()));
+      auto name = MakeName(options_.organization + " Root R1", options_.organization);
+      X509_set_subject_name(r1.get(), name.get());
+      X509_set_issuer_name(r1.get(), name.get());
+      const auto now = clock_.Now();
+      HP_TRY(SetValidity(r1.get(), now - std::chrono::hours(1),
+                         now + std::chrono::hours(24 * 365 * 20)));
+      X509_set_pubkey(r1.get(), key.get());
+      X509V3_CTX ctx;
+      X509V3_set_ctx(&ctx, r1.get(), r1.get(), nullptr, nullptr, 0);
+      HP_TRY(AddExt(r1.get(), &ctx, NID_basic_constraints, "critical,CA:TRUE"));
+      HP_TRY(AddExt(r1.get(), &ctx, NID_key_usage, "critical,keyCertSign,cRLSign"));
+      HP_TRY(AddExt(r1.get(), &ctx, NID_subject_key_identifier, "hash"));
+      if (X509_sign(r1.get(), key.get(), EVP_sha256()) <= 0) {
+        return Fail(core::ossl::LastError(ErrorCode::kInternal, "alternate root sign"));
+      }
+      // Root X1's subject and key, issued by R1: the link from X1's intermediates to R1.
+      core::ossl::X509Ptr cross(X509_new());
+      X509_set_version(cross.get(), X509_VERSION_3);
+      HP_TRY(SetRandomSerial(cross.get()));
+      X509_set_subject_name(cross.get(), X509_get_subject_name(root_.get()));
+      X509_set_issuer_name(cross.get(), name.get());
+      HP_TRY(SetValidity(cross.get(), now - std::chrono::hours(1),
+                         now + std::chrono::hours(24 * 365 * 10)));
+      X509_set_pubkey(cross.get(), X509_get0_pubkey(root_.get()));
+      X509V3_set_ctx(&ctx, r1.get(), cross.get(), nullptr, nullptr, 0);
+      HP_TRY(AddExt(cross.get(), &ctx, NID_basic_constraints, "critical,CA:TRUE"));
+      HP_TRY(AddExt(cross.get(), &ctx, NID_key_usage, "critical,keyCertSign,cRLSign"));
+      HP_TRY(AddExt(cross.get(), &ctx, NID_subject_key_identifier, "hash"));
+      HP_TRY(AddExt(cross.get(), &ctx, NID_authority_key_identifier, "keyid:always"));
+      if (X509_sign(cross.get(), key.get(), EVP_sha256()) <= 0) {
+        return Fail(core::ossl::LastError(ErrorCode::kInternal, "cross-certificate sign"));
+      }
+      HP_ASSIGN_OR_RETURN(std::string kp, core::ossl::PrivateKeyToPem(
+                                              key.get(), options_.passphrase.Reveal()));
+      HP_ASSIGN_OR_RETURN(std::string rp, core::ossl::CertificateToPem(r1.get()));
+      HP_ASSIGN_OR_RETURN(std::string xp, core::ossl::CertificateToPem(cross.get()));
+      HP_TRY(WriteFileAtomic(dir / "alt-root.key", kp, true));
+      HP_TRY(WriteFileAtomic(dir / "alt-root.pem", rp, false));
+      HP_TRY(WriteFileAtomic(dir / "cross-x1.pem", xp, false));  // last: marks completion
+      core::log::Info("created CA alternate root and cross-certificate",
+                      {{"path", (dir / "alt-root.pem").string()}});
+    }
+    HP_ASSIGN_OR_RETURN(alt_root_pem_, ReadFile(dir / "alt-root.pem"));
+    HP_ASSIGN_OR_RETURN(cross_x1_pem_, ReadFile(dir / "cross-x1.pem"));
+    return core::Ok();
+  }
+
   // A CA certificate for `pub`, signed by the root (PEM).
   Result<std::string> CertifyIntermediate(const std::string& id, bool rsa, EVP_PKEY* pub) {
     core::ossl::X509Ptr cert(X509_new());
@@ -760,6 +830,7 @@ class OpenSslAuthority final : public CertificateAuthority {
   const core::Clock& clock_;
   mutable std::shared_mutex mu_;  // guards issuers_, active_, next_serial_
   std::string root_pem_;
+  std::string alt_root_pem_, cross_x1_pem_;
   core::ossl::X509Ptr root_;
   std::unique_ptr<Signer> root_signer_;
   std::map<std::string, std::unique_ptr<Issuer>> issuers_;

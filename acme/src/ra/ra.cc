@@ -49,18 +49,6 @@ bool ValidDnsName(const std::string& name) {
   return !std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// The registered domain, approximated as the last two labels (a public suffix list lookup is a
-// follow-up).
-std::string RegisteredDomain(const core::Identifier& id) {
-  if (id.type == "ip") return id.value;
-  std::string v = id.value;
-  if (v.rfind("*.", 0) == 0) v = v.substr(2);
-  size_t last = v.rfind('.');
-  if (last == std::string::npos || last == 0) return v;
-  size_t prev = v.rfind('.', last - 1);
-  return prev == std::string::npos ? v : v.substr(prev + 1);
-}
-
 Result<std::string> ValidateContact(const Json& contact, Json* out) {
   if (!contact.is_array()) {
     return Fail(ErrorCode::kAcmeMalformed, "contact must be an array of URLs");
@@ -370,6 +358,14 @@ Result<std::vector<core::Identifier>> Ra::CheckIdentifiers(const Json& ids) {
     return Fail(std::move(e));
   }
   return out;
+}
+
+// The registered domain through the Public Suffix List (an IP address counts as its own).
+std::string Ra::RegisteredDomain(const core::Identifier& id) const {
+  if (id.type == "ip") return id.value;
+  std::string_view v = id.value;
+  if (v.starts_with("*.")) v.remove_prefix(2);
+  return psl_->RegisteredDomain(v);
 }
 
 Status Ra::CheckCertsPerDomain(SaTx& tx, const std::vector<core::Identifier>& ids, bool spend) {
@@ -875,22 +871,53 @@ Result<std::string> Ra::GetCrl(const std::string& issuer_id) {
   if (row && row->dirty_since == 0 && row->this_update > now - std::chrono::hours(24)) {
     return row->der;
   }
+  return SignCrl(issuer_id, row);
+}
+
+Result<std::string> Ra::SignCrl(const std::string& issuer_id, const std::optional<CrlRow>& row) {
+  const auto now = sa_.clock().Now();
   HP_ASSIGN_OR_RETURN(auto revoked, sa_.Read([&](SaTx& tx) { return tx.RevokedOf(issuer_id); }));
   std::vector<RevokedEntry> entries;
   for (const auto& [serial, info] : revoked) entries.push_back({serial, info.first, info.second});
   const int64_t number = row ? row->number + 1 : 1;
   HP_ASSIGN_OR_RETURN(std::string der,
-                      ca_.SignCrl(issuer_id, number, entries, std::chrono::hours(24 * 7)));
+                      ca_.SignCrl(issuer_id, number, entries, config_.crl_validity));
   const int64_t seen_dirty = row ? row->dirty_since : 0;
   HP_TRY(sa_.Write([&](SaTx& tx) -> Status {
     HP_ASSIGN_OR_RETURN(auto cur, tx.Crl(issuer_id));
     if (cur && cur->number >= number) return core::Ok();  // someone else was faster
-    CrlRow r{issuer_id, number, der, now, now + std::chrono::hours(24 * 7), 0};
+    CrlRow r{issuer_id, number, der, now, now + config_.crl_validity, 0};
     // A revocation that arrived while we signed keeps the CRL dirty.
     if (cur && cur->dirty_since != seen_dirty) r.dirty_since = cur->dirty_since;
     return tx.PutCrl(r);
   }));
   return der;
+}
+
+Result<Json> Ra::RefreshCrls() {
+  const auto now = sa_.clock().Now();
+  Json reissued = Json::array();
+  for (const auto& issuer : ca_.issuers()) {
+    HP_ASSIGN_OR_RETURN(auto row, sa_.Read([&](SaTx& tx) { return tx.Crl(issuer.id); }));
+    if (row && row->dirty_since == 0 && row->this_update > now - config_.crl_max_age) continue;
+    HP_TRY(SignCrl(issuer.id, row));
+    reissued.push_back(issuer.id);
+  }
+  if (!reissued.empty()) core::log::Info("acme CRLs re-issued", {{"issuers", reissued}});
+  return Json{{"reissued", reissued}};
+}
+
+Status Ra::ScheduleCrlJob(core::TimePoint after, bool this_slot) {
+  const int64_t every = std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::seconds>(config_.crl_check_every).count());
+  int64_t slot = core::ToUnixSeconds(after) / every * every;
+  if (!this_slot) slot += every;
+  core::EnqueueOptions opts;
+  opts.idempotency_key = "slot-" + std::to_string(slot);
+  opts.run_at = core::FromUnixSeconds(slot);
+  HP_TRY(jobs_.Enqueue(kCrlJob, Json{{"slot", slot}}, opts));
+  if (workers_) workers_->Notify();
+  return core::Ok();
 }
 
 Result<EabCredentials> Ra::CreateEabKey(const std::string& owner,

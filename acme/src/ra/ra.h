@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 #include "hp/acme/jws.h"
 #include "hp/acme/server.h"
 #include "hp/core/jobs.h"
+#include "ra/public_suffix.h"
 #include "sa/sa.h"
 #include "va/va.h"
 
@@ -23,6 +25,9 @@ namespace hp::acme {
 
 inline constexpr char kValidateJob[] = "acme.validate";
 inline constexpr char kFinalizeJob[] = "acme.finalize";
+// Scheduled CRL re-issue: one job per AcmeConfig::crl_check_every slot (idempotency key
+// "slot-<unix seconds of the slot start>"), each enqueueing the next.
+inline constexpr char kCrlJob[] = "acme.crl";
 
 // Errors stored with authorizations/orders are kept as {code name, detail, identifier} and
 // turned into problem documents only by the WFE.
@@ -43,6 +48,9 @@ class Ra {
 
   // With validation.in_process, RespondChallenge hands the authorization's public id to this
   // (the WFE's validation threads) instead of enqueueing a durable job.
+  void SetPublicSuffixList(std::shared_ptr<const PublicSuffixList> psl) { psl_ = std::move(psl); }
+  std::string RegisteredDomain(const core::Identifier& id) const;
+
   void SetValidationDispatcher(std::function<void(const std::string&)> dispatch) {
     dispatch_ = std::move(dispatch);
   }
@@ -85,6 +93,11 @@ class Ra {
   core::Status Revoke(const AccountRow* account, const Jwk* key, const core::Json& payload);
   core::Result<RenewalInfo> GetRenewalInfo(const std::string& ari_id);
   core::Result<std::string> GetCrl(const std::string& issuer_id);
+  // The scheduled job: re-signs the CRL of every issuer that has a revocation not yet in its CRL,
+  // has none yet, or whose CRL is older than config.crl_max_age. {"reissued": [issuer ids]}.
+  core::Result<core::Json> RefreshCrls();
+  // Enqueues the CRL job of the slot after `after` (idempotent per slot).
+  core::Status ScheduleCrlJob(core::TimePoint after, bool this_slot);
 
   core::Result<EabCredentials> CreateEabKey(const std::string& owner,
                                             std::optional<core::TimePoint> expires_at);
@@ -102,6 +115,8 @@ class Ra {
   std::string AuthzStatus(const AuthzRow& a) const;
 
  private:
+  // Signs and stores the next CRL of `issuer_id` after `row` (the stored one, if any).
+  core::Result<std::string> SignCrl(const std::string& issuer_id, const std::optional<CrlRow>& row);
   core::Status Derive(SaTx& tx, OrderRow& order);
   // for_request: inside the request's nonce write (Sa::ReadForRequest) rather than a read.
   core::Result<OrderRow> LoadOrder(const AccountRow& account, const std::string& id,
@@ -125,6 +140,7 @@ class Ra {
   DnsChecker& dns_;
   core::JobQueue& jobs_;
   core::WorkerPool* workers_;
+  std::shared_ptr<const PublicSuffixList> psl_;
   JwkCache& keys_;
 };
 

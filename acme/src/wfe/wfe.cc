@@ -53,13 +53,14 @@ std::string Rfc3339Seconds(core::TimePoint t) {
 
 class AcmeServerImpl final : public AcmeServer {
  public:
-  AcmeServerImpl(AcmeConfig config, AcmeDeps deps)
+  AcmeServerImpl(AcmeConfig config, AcmeDeps deps, std::shared_ptr<const PublicSuffixList> psl)
       : config_(std::move(config)),
         deps_(deps),
         sa_(*deps.db, *deps.clock),
         va_(config_.validation, *deps.dns),
         ra_(config_, sa_, *deps.ca, va_, *deps.dns, *deps.jobs, deps.workers, keys_),
         requests_(std::make_unique<TaskPool>(std::max(1, config_.request_threads))) {
+    ra_.SetPublicSuffixList(std::move(psl));
     if (config_.validation.in_process) {
       validations_ = std::make_unique<TaskPool>(std::max(1, config_.validation.threads));
       ra_.SetValidationDispatcher([this](const std::string& id) { DispatchValidation(id); });
@@ -218,8 +219,32 @@ class AcmeServerImpl final : public AcmeServer {
            HP_ASSIGN_OR_RETURN(auto cert, ra_.GetCertificate(*a.account, req.Param("id")));
            if (cert.der.empty()) return Fail(ErrorCode::kInternal, "stored certificate is empty");
            HP_ASSIGN_OR_RETURN(auto issuer, deps_.ca->issuer(cert.issuer_id));
-           return Response(200, "application/pem-certificate-chain",
-                           DerToPem(cert.der) + issuer.cert_pem);
+           Response resp(200, "application/pem-certificate-chain",
+                         DerToPem(cert.der) + issuer.cert_pem);
+           AddAlternateLinks(resp, cert, req.Param("id"));
+           return resp;
+         });
+    // Alternate chain n (RFC 8555 §7.4.2): the same leaf and issuer, then the cross-certificate
+    // of the root (see CertificateAuthority::AlternateChainTail).
+    post("/acme/cert/{id}/{alt}", "Download an alternate certificate chain", KeyMode::kKid,
+         [this](const Request& req, Authed& a) -> Result<Response> {
+           HP_ASSIGN_OR_RETURN(auto cert, ra_.GetCertificate(*a.account, req.Param("id")));
+           if (cert.der.empty()) return Fail(ErrorCode::kInternal, "stored certificate is empty");
+           const std::string alt = req.Param("alt");
+           if (alt.empty() || alt.size() > 3 || alt.find_first_not_of("0123456789") != std::string::npos) {
+             return Fail(ErrorCode::kNotFound, "no such alternate chain");
+           }
+           const size_t n = static_cast<size_t>(std::stoul(alt));
+           if (n < 1) return Fail(ErrorCode::kNotFound, "no such alternate chain");
+           HP_ASSIGN_OR_RETURN(auto issuer, deps_.ca->issuer(cert.issuer_id));
+           HP_ASSIGN_OR_RETURN(std::string tail, deps_.ca->AlternateChainTail(cert.issuer_id, n - 1));
+           Response resp(200, "application/pem-certificate-chain",
+                         DerToPem(cert.der) + issuer.cert_pem + tail);
+           // The other chains (the default one included) as alternates of this one.
+           resp.AppendHeader("Link", "<" + config_.base_url + "/acme/cert/" + req.Param("id") +
+                                         ">;rel=\"alternate\"");
+           AddAlternateLinks(resp, cert, req.Param("id"), n);
+           return resp;
          });
     post("/acme/revoke-cert", "Revoke a certificate", KeyMode::kEither,
          [this](const Request&, Authed& a) -> Result<Response> {
@@ -236,6 +261,15 @@ class AcmeServerImpl final : public AcmeServer {
     pool.Register(kFinalizeJob, [this](core::JobContext& ctx) {
       return ra_.RunFinalize(ctx.job().payload);
     });
+    pool.Register(kCrlJob, [this](core::JobContext&) -> Result<Json> {
+      // The next slot first: a failing refresh is retried, the schedule goes on regardless.
+      HP_TRY(ra_.ScheduleCrlJob(deps_.clock->Now(), false));
+      return ra_.RefreshCrls();
+    });
+    // The current slot's job (idempotent: after a restart in the same slot it is the same job).
+    if (auto st = ra_.ScheduleCrlJob(deps_.clock->Now(), true); !st) {
+      core::log::Error("cannot schedule the CRL job", {{"error", st.error().ToString()}});
+    }
   }
 
   Result<EabCredentials> CreateEabKey(const std::string& owner,
@@ -255,6 +289,17 @@ class AcmeServerImpl final : public AcmeServer {
   }
 
  private:
+  // Link: <.../acme/cert/{id}/{n}>;rel="alternate" for every alternate chain but `except`.
+  void AddAlternateLinks(Response& resp, const CertRow& cert, const std::string& id,
+                         size_t except = 0) {
+    const size_t count = deps_.ca->alternate_chain_count(cert.issuer_id);
+    for (size_t n = 1; n <= count; ++n) {
+      if (n == except) continue;
+      resp.AppendHeader("Link", "<" + config_.base_url + "/acme/cert/" + id + "/" +
+                                    std::to_string(n) + ">;rel=\"alternate\"");
+    }
+  }
+
   void DispatchValidation(const std::string& authz_id) {
     validations_->Submit([this, authz_id] {
       auto r = ra_.RunValidation(Json{{"authz", authz_id}});
@@ -551,7 +596,9 @@ Result<std::unique_ptr<AcmeServer>> AcmeServer::Create(AcmeConfig config, AcmeDe
   if (config.base_url.empty() || config.base_url.back() == '/') {
     return Fail(ErrorCode::kInvalidArgument, "acme base_url must be set, without trailing slash");
   }
-  return std::unique_ptr<AcmeServer>(new AcmeServerImpl(std::move(config), deps));
+  HP_ASSIGN_OR_RETURN(auto psl, PublicSuffixList::Load(config.public_suffix_list,
+                                                        "acme.public_suffix_list"));
+  return std::unique_ptr<AcmeServer>(new AcmeServerImpl(std::move(config), deps, std::move(psl)));
 }
 
 }  // namespace hp::acme

@@ -167,7 +167,9 @@ size_t CollectHeader(char* p, size_t s, size_t n, void* u) {
     std::string value = line.substr(colon + 1);
     while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
     while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
-    (*static_cast<std::map<std::string, std::string>*>(u))[name] = value;
+    // Repeated fields (Link) are joined with ", " as RFC 9110 §5.3 allows.
+    auto& h = (*static_cast<std::map<std::string, std::string>*>(u))[name];
+    h = h.empty() ? value : h + ", " + value;
   }
   return s * n;
 }

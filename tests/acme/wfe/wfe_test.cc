@@ -2,6 +2,7 @@
 // protocol-negative suite with the problem types a client sees.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -20,6 +21,20 @@ namespace {
 using core::Json;
 using testing::AcmeClient;
 using testing::HttpResult;
+
+// The system clock plus an offset tests can advance (every other test leaves it at zero).
+class ShiftedClock final : public core::Clock {
+ public:
+  core::TimePoint Now() const override {
+    return core::SystemClock::Instance().Now() + std::chrono::microseconds(offset_us_.load());
+  }
+  void Advance(core::Duration d) {
+    offset_us_ += std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  }
+
+ private:
+  std::atomic<int64_t> offset_us_{0};
+};
 
 class AcmeServerTest : public ::testing::Test {
  protected:
@@ -172,7 +187,7 @@ class AcmeServerTest : public ::testing::Test {
 
   bool in_process_ = false;
   std::string dir_, base_;
-  core::SystemClock clock_;
+  ShiftedClock clock_;
   core::MetricsRegistry metrics_;
   std::unique_ptr<core::Database> db_;
   std::unique_ptr<CertificateAuthority> ca_;
@@ -304,6 +319,154 @@ TEST_F(AcmeServerTest, RevocationCrlAriAndReplaces) {
   char* hex = BN_bn2hex(bn.get());
   EXPECT_NE(out.find(hex), std::string::npos) << out;
   OPENSSL_free(hex);
+}
+
+// Link rel="alternate" on the certificate download: the chain through Root X1 cross-signed by
+// the RSA Root R1. Only R1 trusted: the default chain fails, the alternate one verifies; only X1
+// trusted: the default chain verifies.
+TEST_F(AcmeServerTest, AlternateChainLeadsToTheRsaRoot) {
+  AcmeClient c(Dir());
+  ASSERT_EQ(c.Register().status, 201);
+  auto k = testing::MakeKey("ES256");
+  Json order;
+  std::string chain = Issue(c, {"alt.example.test"}, k.key.get(), &order);
+  auto dl = c.Post(order["certificate"], "");
+  ASSERT_EQ(dl.status, 200) << dl.body;
+  const std::string alt_url = order["certificate"].get<std::string>() + "/1";
+  EXPECT_NE(dl.header("link").find("<" + alt_url + ">;rel=\"alternate\""), std::string::npos)
+      << dl.header("link");
+  auto alt = c.Post(alt_url, "");
+  ASSERT_EQ(alt.status, 200) << alt.body;
+  EXPECT_EQ(alt.header("content-type"), "application/pem-certificate-chain");
+  EXPECT_NE(alt.header("link").find("<" + order["certificate"].get<std::string>() +
+                                    ">;rel=\"alternate\""),
+            std::string::npos)
+      << alt.header("link");
+  EXPECT_EQ(alt.body.substr(0, chain.size()), chain);  // same leaf and issuer, one more cert
+  EXPECT_GT(alt.body.size(), chain.size());
+  EXPECT_EQ(c.Post(order["certificate"].get<std::string>() + "/2", "").status, 404);
+  EXPECT_EQ(c.Post(order["certificate"].get<std::string>() + "/x", "").status, 404);
+
+  ASSERT_FALSE(ca_->alternate_root_pem().empty());
+  testing::WriteFile(dir_ + "/r1.pem", ca_->alternate_root_pem());
+  testing::WriteFile(dir_ + "/x1.pem", ca_->root_pem());
+  testing::WriteFile(dir_ + "/default.pem", chain);
+  testing::WriteFile(dir_ + "/alt.pem", alt.body);
+  auto verify = [&](const std::string& root, const std::string& file) {
+    std::string out;
+    int rc = testing::Run("openssl verify -x509_strict -CAfile " + dir_ + "/" + root +
+                              " -untrusted " + dir_ + "/" + file + " " + dir_ + "/" + file,
+                          &out);
+    return std::pair{rc, out};
+  };
+  auto [rc1, out1] = verify("r1.pem", "alt.pem");
+  EXPECT_EQ(rc1, 0) << out1;
+  EXPECT_NE(verify("r1.pem", "default.pem").first, 0);
+  auto [rc3, out3] = verify("x1.pem", "default.pem");
+  EXPECT_EQ(rc3, 0) << out3;
+  std::string subj;
+  testing::Run("openssl x509 -noout -subject -in " + dir_ + "/r1.pem", &subj);
+  EXPECT_NE(subj.find("Root R1"), std::string::npos) << subj;
+  // Another account cannot download it, like the default chain.
+  AcmeClient other(Dir());
+  ASSERT_EQ(other.Register().status, 201);
+  EXPECT_EQ(other.Post(order["certificate"], "").status, 403);
+  auto denied = other.Post(alt_url, "");
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(denied.json()["type"], "urn:ietf:params:acme:error:unauthorized");
+}
+
+struct StoredCrl {
+  int64_t number = 0;
+  std::string der;
+  core::TimePoint this_update, next_update;
+  int64_t dirty_since = 0;
+};
+
+// CRLs are re-issued by the scheduled job "acme.crl" alone (nobody fetches them here): within
+// an hour of a revocation, and at least every 4 days without any, on a clock moved forward.
+TEST_F(AcmeServerTest, CrlsAreReissuedByTheScheduledJobAfterARevocationAndEveryFewDays) {
+  auto stored = [&](const std::string& issuer) {
+    auto r = db_->Read([&](SQLite::Database& d) -> core::Result<StoredCrl> {
+      SQLite::Statement q(d, "SELECT number, der, this_update, next_update, dirty_since "
+                             "FROM acme_crls WHERE issuer_id = ?");
+      q.bind(1, issuer);
+      StoredCrl c;
+      if (!q.executeStep()) return c;
+      c.number = q.getColumn(0).getInt64();
+      c.der = q.getColumn(1).getString();
+      c.this_update = core::FromUnixMicros(q.getColumn(2).getInt64());
+      c.next_update = core::FromUnixMicros(q.getColumn(3).getInt64());
+      c.dirty_since = q.getColumn(4).getInt64();
+      return c;
+    });
+    EXPECT_TRUE(r);
+    return r ? *r : StoredCrl{};
+  };
+  AcmeClient c(Dir());
+  ASSERT_EQ(c.Register().status, 201);
+  auto k = testing::MakeKey("ES256");
+  std::string chain = Issue(c, {"crl.example.test"}, k.key.get());
+  auto leaf = core::ossl::ReadCertificatePem(chain);
+  ASSERT_TRUE(leaf);
+  // The current slot's job ran with the others in Issue(): every issuer has a CRL already.
+  std::string issuer;
+  for (const auto& info : ca_->issuers()) {
+    EXPECT_GT(stored(info.id).number, 0) << info.id;
+    if (info.active && info.kind == LeafKeyKind::kEcdsa) issuer = info.id;
+  }
+  const StoredCrl before = stored(issuer);
+  ASSERT_GT(before.number, 0);
+
+  std::string der = *core::ossl::CertificateToDer(leaf->get());
+  auto rev = c.Post(c.dir["revokeCert"],
+                    Json{{"certificate", core::Base64UrlEncode(der)}, {"reason", 4}}.dump());
+  ASSERT_EQ(rev.status, 200) << rev.body;
+  EXPECT_GT(stored(issuer).dirty_since, 0);  // not in the CRL yet
+  const auto revoked_at = clock_.Now();
+
+  // Step the clock by 10 minutes until the job has put the revocation into the CRL.
+  StoredCrl after;
+  for (int i = 0; i < 12; ++i) {
+    clock_.Advance(std::chrono::minutes(10));
+    RunJobs();
+    after = stored(issuer);
+    if (after.dirty_since == 0) break;
+  }
+  EXPECT_EQ(after.dirty_since, 0);
+  EXPECT_GT(after.number, before.number);
+  EXPECT_LE(clock_.Now() - revoked_at, std::chrono::hours(1));
+  EXPECT_LE(after.this_update - revoked_at, std::chrono::hours(1));
+  testing::WriteFile(dir_ + "/sched.crl", after.der);
+  std::string out;
+  ASSERT_EQ(testing::Run("openssl crl -inform DER -noout -text -in " + dir_ + "/sched.crl", &out), 0)
+      << out;
+  core::ossl::BigNum bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf->get()), nullptr));
+  char* hex = BN_bn2hex(bn.get());
+  EXPECT_NE(out.find(hex), std::string::npos) << out;
+  EXPECT_NE(out.find("Superseded"), std::string::npos) << out;
+  OPENSSL_free(hex);
+
+  // Ten days without a revocation, in half-hour steps: no CRL of any issuer is ever older than
+  // 4 days or past its nextUpdate, and each was re-issued more than once.
+  std::map<std::string, int64_t> first;
+  for (const auto& info : ca_->issuers()) first[info.id] = stored(info.id).number;
+  for (int step = 0; step < 10 * 48; ++step) {
+    clock_.Advance(std::chrono::minutes(30));
+    while (*pool_->RunOnce()) {
+    }
+    const auto now = clock_.Now();
+    for (const auto& info : ca_->issuers()) {
+      StoredCrl crl = stored(info.id);
+      ASSERT_LE(now - crl.this_update, std::chrono::hours(24 * 4)) << info.id << " step " << step;
+      ASSERT_GT(crl.next_update, now) << info.id;
+    }
+  }
+  for (const auto& info : ca_->issuers()) EXPECT_GE(stored(info.id).number, first[info.id] + 2);
+  // The schedule is one job per slot: 480 slots ran, and exactly one is waiting.
+  auto queued = jobs_->List({.state = core::JobState::kQueued, .kind = "acme.crl"});
+  ASSERT_TRUE(queued);
+  EXPECT_EQ(queued->size(), 1u);
 }
 
 TEST_F(AcmeServerTest, KeyRolloverAndDeactivation) {
@@ -600,6 +763,38 @@ TEST_F(AcmeServerTest, OrdersListIsPaginatedAndLimitsAreReadable) {
   auto limits = c.Post(c.kid + "/limits", "");
   ASSERT_EQ(limits.status, 200) << limits.body;
   EXPECT_EQ(limits.json()["newOrdersPerAccount"]["used"], 3);
+}
+
+// Certificates per registered domain count by the Public Suffix List: customers under a shared
+// suffix (co.uk, github.io) have separate budgets, names under one registered domain share one.
+class DomainLimitTest : public AcmeServerTest {
+  void SetUp() override {
+    Start([](AcmeConfig& c) {
+      c.limits.certificates_per_registered_domain = {2, std::chrono::hours(24 * 7)};
+    });
+  }
+};
+
+TEST_F(DomainLimitTest, CertificatesPerRegisteredDomainFollowThePublicSuffixList) {
+  AcmeClient c(Dir());
+  ASSERT_EQ(c.Register().status, 201);
+  auto k = testing::MakeKey("ES256");
+  std::string out;
+  EXPECT_EQ(VerifyChain(Issue(c, {"www.shop.example.co.uk"}, k.key.get()), &out), 0) << out;
+  EXPECT_EQ(VerifyChain(Issue(c, {"mail.example.co.uk"}, k.key.get()), &out), 0) << out;
+  // A third certificate under example.co.uk is refused at new-order, with Retry-After.
+  HttpResult raw;
+  NewOrder(c, {"api.example.co.uk"}, Json::object(), &raw);
+  EXPECT_EQ(raw.status, 429) << raw.body;
+  EXPECT_EQ(raw.json()["type"], "urn:ietf:params:acme:error:rateLimited");
+  EXPECT_NE(raw.json()["detail"].get<std::string>().find("example.co.uk"), std::string::npos);
+  EXPECT_FALSE(raw.header("retry-after").empty());
+  // Another customer under co.uk, and github.io users (private section), are not affected
+  // (the last-two-labels approximation counted all of co.uk as one domain).
+  EXPECT_EQ(VerifyChain(Issue(c, {"www.other.co.uk"}, k.key.get()), &out), 0) << out;
+  EXPECT_EQ(VerifyChain(Issue(c, {"alice.github.io"}, k.key.get()), &out), 0) << out;
+  EXPECT_EQ(VerifyChain(Issue(c, {"bob.github.io"}, k.key.get()), &out), 0) << out;
+  EXPECT_EQ(VerifyChain(Issue(c, {"carol.github.io"}, k.key.get()), &out), 0) << out;
 }
 
 // The default set-up of `hostplane serve`: validations on the server's own threads, no job rows.

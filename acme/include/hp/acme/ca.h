@@ -138,6 +138,19 @@ class CertificateAuthority {
                                             core::Duration validity) = 0;
 
   virtual std::string root_pem() const = 0;
+  // Alternate chains (RFC 8555 §7.4.2 Link rel="alternate"). Besides the ECDSA P-384 root
+  // ("Root X1") the CA keeps an RSA 4096 root ("Root R1", alt-root.pem) for trust stores that
+  // only accept RSA roots, and a certificate of Root X1 signed by Root R1 (cross-x1.pem; same
+  // subject, key and SKI as Root X1). Every issuer therefore has one alternate chain: its own
+  // certificate followed by that cross-certificate, which verifies up to Root R1 -- the way
+  // Let's Encrypt serves ISRG Root X2 (ECDSA) cross-signed by ISRG Root X1 (RSA).
+  // The PEM appended after the issuer certificate for alternate chain `n` (0-based) of
+  // `issuer_id`; kNotFound past the last one.
+  virtual core::Result<std::string> AlternateChainTail(const std::string& issuer_id,
+                                                       size_t n) const = 0;
+  virtual size_t alternate_chain_count(const std::string& issuer_id) const = 0;
+  // Root R1 (PEM); empty when the hierarchy has none (inspect-only of an old directory).
+  virtual std::string alternate_root_pem() const = 0;
   // The root as an IssuerInfo (id "root"; crl/AIA URLs empty).
   virtual IssuerInfo root() const = 0;
   virtual std::vector<IssuerInfo> issuers() const = 0;

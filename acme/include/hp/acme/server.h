@@ -61,11 +61,20 @@ struct AcmeConfig {
   core::Duration valid_authz_lifetime = std::chrono::hours(24 * 30);  // the reuse period
   core::Duration order_lifetime = std::chrono::hours(24 * 7);
   core::Duration caa_recheck_after = std::chrono::hours(8);
+  // CRLs: a scheduled job (every crl_check_every) re-signs an issuer's CRL when a revocation is
+  // not in it yet or when it is older than crl_max_age; each CRL's nextUpdate is thisUpdate +
+  // crl_validity. Defaults: a revocation is in the CRL within 30 minutes (the BR allow 24 h; the
+  // issue asks for an hour), a CRL is never older than 3 days + 30 minutes (at most 4 days).
+  core::Duration crl_check_every = std::chrono::minutes(30);
+  core::Duration crl_max_age = std::chrono::hours(24 * 3);
+  core::Duration crl_validity = std::chrono::hours(24 * 7);
   size_t max_body_bytes = 64 * 1024;
   int max_identifiers = 100;
   bool allow_ip_identifiers = true;
   int orders_page_size = 100;
   RateLimitConfig limits;
+  // The Public Suffix List the certificates-per-registered-domain limit counts by.
+  std::string public_suffix_list = "/usr/share/publicsuffix/public_suffix_list.dat";
   ValidationConfig validation;
   // Threads that run authenticated POST requests; they mostly wait for group commits, so the
   // HTTP reactor threads only hand requests over and never block on the store.
