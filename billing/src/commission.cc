@@ -279,4 +279,38 @@ std::string CommissionStatementToCsv(const CommissionStatement& s) {
   return o;
 }
 
+core::Json CommissionStatementToJson(const CommissionStatement& s) {
+  core::Json lines = core::Json::array();
+  for (const CommissionLine& l : s.lines)
+    lines.push_back({{"id", l.id},
+                     {"kind", CommissionKindName(l.kind)},
+                     {"date", FormatDate(l.date)},
+                     {"organization_id", l.organization_id},
+                     {"customer_name", l.customer_name},
+                     {"invoice_id", l.invoice_id},
+                     {"invoice_number", l.invoice_number},
+                     {"document_id", l.document_id},
+                     {"document_number", l.document_number},
+                     {"base", l.base.yen()},
+                     {"rate_bp", l.rate_bp},
+                     {"amount", l.amount.yen()},
+                     {"ledger_txn_id", l.ledger_txn_id}});
+  char month[16];
+  std::snprintf(month, sizeof(month), "%04d-%02u", s.year, s.month);
+  return {{"partner_id", s.partner_id},
+          {"month", month},
+          {"period", {{"start", FormatDate(s.period_start)}, {"end", FormatDate(s.period_end)}}},
+          {"current_rate_bp", s.current_rate_bp},
+          {"lines", lines},
+          {"base_total", s.base_total.yen()},
+          {"commission_total", s.commission_total.yen()},
+          {"reversal_total", s.reversal_total.yen()},
+          {"net", s.net.yen()},
+          {"ledger_net", s.ledger_net.yen()},
+          {"payable_balance", s.payable_balance.yen()},
+          {"currency", "JPY"},
+          {"rule", "commission = floor(base x rate_bp / 10000) on the tax-exclusive subtotal of paid invoices; "
+                   "credit notes reverse their share at the original rate, never more than was earned"}};
+}
+
 }  // namespace hp::billing

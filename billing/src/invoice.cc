@@ -390,12 +390,14 @@ std::string Csv(const std::string& s) {
 }
 }  // namespace
 
-std::string RenderInvoiceHtml(const Invoice& inv) {
+std::string RenderInvoiceHtml(const Invoice& inv, const std::string& brand) {
   const bool credit = inv.kind == InvoiceKind::kCreditNote;
   std::string h =
       "<!DOCTYPE html>\n<html lang=\"ja\"><head><meta charset=\"utf-8\"><title>" +
-      Esc(inv.number) + "</title></head><body>\n<h1>" +
-      (credit ? "適格返還請求書 (Credit note)" : "適格請求書 (Invoice)") + "</h1>\n";
+      (brand.empty() ? "" : Esc(brand) + " ") + Esc(inv.number) + "</title></head><body>\n";
+  if (!brand.empty()) h += "<p class=\"brand\">" + Esc(brand) + "</p>\n";
+  h += std::string("<h1>") + (credit ? "適格返還請求書 (Credit note)" : "適格請求書 (Invoice)") +
+       "</h1>\n";
   h += "<p class=\"issuer\">" + Esc(inv.issuer.name) + "<br>登録番号 " +
        Esc(inv.issuer.registration_number) + "<br>" + Esc(inv.issuer.address) + "</p>\n";
   h += "<p class=\"recipient\">" + Esc(inv.recipient_name) + " 様</p>\n";

@@ -147,7 +147,7 @@ core::Result<std::string> RenderInvoicePdf(const Invoice& inv, const std::string
   if (!jp || !latin || !error.empty())
     return core::Fail(ErrorCode::kInternal, "libharu: fonts unavailable: " + error);
   HPDF_SetInfoAttr(doc.get(), HPDF_INFO_TITLE, inv.number.c_str());
-  HPDF_SetInfoAttr(doc.get(), HPDF_INFO_CREATOR, "hostplane billing");
+  // No producer brand of ours: a reseller's or OEM's customers see only the partner.
 
   const bool credit = inv.kind == InvoiceKind::kCreditNote;
   Writer w(doc.get(), latin, jp);

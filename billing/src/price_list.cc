@@ -238,6 +238,11 @@ Result<std::pair<Issuer, std::string>> PriceLists::IssuerFor(const std::string& 
   HP_ASSIGN_OR_RETURN(Account a, GetAccount(org));
   if (!Sells(a.channel)) return std::make_pair(config_.platform_issuer, config_.invoice_prefix);
   HP_ASSIGN_OR_RETURN(Partner p, GetPartner(a.partner_id));
+  if (issuer_source_) {
+    HP_ASSIGN_OR_RETURN(std::optional<Issuer> own, issuer_source_(p.partner_id));
+    if (own && !own->name.empty() && ValidateRegistrationNumber(own->registration_number))
+      return std::make_pair(*own, p.invoice_prefix);
+  }
   return std::make_pair(p.issuer, p.invoice_prefix);
 }
 

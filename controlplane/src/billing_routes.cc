@@ -80,8 +80,12 @@ Json InvoiceJson(const billing::Invoice& i) {
             {"total", i.totals.total.yen()},
             {"amount_paid", i.amount_paid.yen()},
             {"currency", "JPY"},
-            {"document_url", "/api/v1/organizations/" + i.organization_id + "/invoices/" + i.id + ".html"}};
-  if (!i.corrects_invoice_id.empty()) j["corrects_invoice_id"] = i.corrects_invoice_id;
+            {"document_url", "/api/v1/organizations/" + i.organization_id + "/invoices/" + i.id + ".html"},
+            {"pdf_url", "/api/v1/organizations/" + i.organization_id + "/invoices/" + i.id + ".pdf"}};
+  if (!i.corrects_invoice_id.empty()) {
+    j["corrects_invoice_id"] = i.corrects_invoice_id;
+    j["corrects_invoice_number"] = i.corrects_invoice_number;
+  }
   if (!i.note.empty()) j["note"] = i.note;
   return j;
 }
@@ -118,20 +122,69 @@ core::Result<core::Money> YenOf(const Json& body, const std::string& key, std::o
   return core::Money::Yen(yen);
 }
 
-// "{invoice}.html" arrives as the {invoice} parameter (the router matches whole segments).
-std::pair<std::string, bool> InvoiceParam(const ApiContext& c) {
+enum class DocFormat { kJson, kHtml, kPdf };
+
+// "{invoice}.html" / "{invoice}.pdf" arrive as the {invoice} parameter (the router matches whole
+// segments); ?format=html|pdf|json works too.
+core::Result<std::pair<std::string, DocFormat>> InvoiceParam(const ApiContext& c) {
   std::string id = c.http.Param("invoice");
-  constexpr std::string_view kHtml = ".html";
-  if (id.size() > kHtml.size() && id.ends_with(kHtml)) return {id.substr(0, id.size() - kHtml.size()), true};
-  return {id, false};
+  DocFormat f = DocFormat::kJson;
+  for (auto [ext, fmt] : {std::pair{std::string_view(".html"), DocFormat::kHtml}, std::pair{std::string_view(".pdf"), DocFormat::kPdf}})
+    if (id.size() > ext.size() && id.ends_with(ext)) {
+      id = id.substr(0, id.size() - ext.size());
+      f = fmt;
+    }
+  if (auto q = c.http.QueryParam("format")) {
+    if (*q == "pdf") f = DocFormat::kPdf;
+    else if (*q == "html") f = DocFormat::kHtml;
+    else if (*q == "json") f = DocFormat::kJson;
+    else return core::FailField(ErrorCode::kInvalidArgument, "format", "must be json, html or pdf");
+  }
+  return std::make_pair(id, f);
 }
 
 core::Result<Response> InvoiceResponse(BillingServices& b, const ApiContext& c) {
-  auto [id, html] = InvoiceParam(c);
-  HP_ASSIGN_OR_RETURN(billing::Invoice inv, b.invoices->Get(c.org->id, id));
-  if (html) return Response(200, "text/html; charset=utf-8", billing::RenderInvoiceHtml(inv));
-  return Response::Json(200, InvoiceJson(inv));
+  HP_ASSIGN_OR_RETURN(auto param, InvoiceParam(c));
+  HP_ASSIGN_OR_RETURN(billing::Invoice inv, b.invoices->Get(c.org->id, param.first));
+  const std::string brand = b.brand_of ? b.brand_of(inv.organization_id) : "";
+  if (param.second == DocFormat::kHtml) return Response(200, "text/html; charset=utf-8", billing::RenderInvoiceHtml(inv, brand));
+  if (param.second == DocFormat::kPdf) {
+    HP_ASSIGN_OR_RETURN(std::string pdf, billing::RenderInvoicePdf(inv, brand));
+    Response r(200, "application/pdf", std::move(pdf));
+    r.SetHeader("Content-Disposition", "inline; filename=\"" + inv.number + ".pdf\"");
+    return r;
+  }
+  Json j = InvoiceJson(inv);
+  if (!brand.empty()) j["brand"] = brand;
+  return Response::Json(200, j);
 }
+
+core::Result<std::vector<billing::LineInput>> LinesOf(const Json& body, bool required) {
+  std::vector<billing::LineInput> lines;
+  if (!body.contains("lines") || body["lines"].is_null()) {
+    if (required) return core::FailField(ErrorCode::kInvalidArgument, "lines", "a non-empty array of lines");
+    return lines;
+  }
+  if (!body["lines"].is_array() || (required && body["lines"].empty()))
+    return core::FailField(ErrorCode::kInvalidArgument, "lines", "a non-empty array of lines");
+  for (size_t i = 0; i < body["lines"].size(); ++i) {
+    const Json& l = body["lines"][i];
+    const std::string f = "lines/" + std::to_string(i);
+    if (!l.is_object()) return core::FailField(ErrorCode::kInvalidArgument, f, "must be an object");
+    billing::LineInput in;
+    HP_ASSIGN_OR_RETURN(in.description, core::GetString(l, "description"));
+    HP_ASSIGN_OR_RETURN(auto q, core::GetOptionalInt(l, "quantity"));
+    in.quantity = q.value_or(1);
+    HP_ASSIGN_OR_RETURN(auto up, core::GetOptionalInt(l, "unit_price"));
+    if (!up || *up <= 0 || in.quantity <= 0) return core::FailField(ErrorCode::kInvalidArgument, f, "quantity and unit_price must be positive");
+    in.unit_price = core::Money::Yen(*up);
+    HP_ASSIGN_OR_RETURN(auto rate, core::GetOptionalInt(l, "tax_rate"));
+    HP_ASSIGN_OR_RETURN(in.rate, billing::TaxRateFromPercent(rate.value_or(10), f + "/tax_rate"));
+    lines.push_back(std::move(in));
+  }
+  return lines;
+}
+
 
 core::Result<store::Organization> StaffOrg(Api& api, const ApiContext& c) {
   return api.db().Read([&](SQLite::Database& tx) { return store::GetOrganization(tx, c.http.Param("id")); });
@@ -291,6 +344,10 @@ void RegisterBillingRoutes(Api& api, core::http::Router& router, BillingServices
   reg({.method = "GET", .pattern = base + "/invoices/{invoice}.html", .summary = "The printable qualified invoice (HTML) with issuer registration number and tax per rate.",
        .permission = "billing.read", .response_type = "text/html"},
       [&b](ApiContext& c) { return InvoiceResponse(b, c); });
+  reg({.method = "GET", .pattern = base + "/invoices/{invoice}.pdf",
+       .summary = "The qualified invoice or credit note as PDF (issuer and registration number, lines, subtotal and tax per rate, totals; Japanese text). Also ?format=pdf.",
+       .permission = "billing.read", .response_type = "application/pdf"},
+      [&b](ApiContext& c) { return InvoiceResponse(b, c); });
   // Paying must work while the organization is suspended for non-payment.
   auto reg_payable = [&](core::http::RouteInfo info, ApiHandler h) {
     info.tag = "billing";
@@ -332,6 +389,44 @@ void RegisterBillingRoutes(Api& api, core::http::Router& router, BillingServices
         Json items = Json::array();
         for (const auto& p : list) items.push_back(PaymentJson(p));
         return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+      });
+  reg({.method = "GET", .pattern = base + "/balance",
+       .summary = "Account balance from the ledger: receivable (owed, or credit when negative), open invoices, uninvoiced charges and credits, available account credit, and the receivable's postings with running balances.",
+       .permission = "billing.read"},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto entries, b.ledger->Entries(c.org->id, billing::accounts::kReceivable));
+        HP_ASSIGN_OR_RETURN(auto pending, b.subscriptions->PendingCharges(c.org->id));
+        HP_ASSIGN_OR_RETURN(auto invoices, b.invoices->List(c.org->id));
+        int64_t receivable = entries.empty() ? 0 : entries.back().balance.yen();
+        int64_t pending_charges = 0, pending_credits = 0, open = 0;
+        for (const auto& p : pending) {
+          const int64_t amount = p.line.unit_price.yen() * p.line.quantity;
+          (amount >= 0 ? pending_charges : pending_credits) += amount;
+        }
+        Json open_items = Json::array();
+        for (const auto& i : invoices)
+          if (i.kind == billing::InvoiceKind::kInvoice && i.status == billing::InvoiceStatus::kIssued) {
+            const int64_t left = i.totals.total.yen() - i.amount_paid.yen();
+            open += left;
+            open_items.push_back({{"id", i.id}, {"number", i.number}, {"due_date", billing::FormatDate(i.due_date)}, {"open", left}});
+          }
+        Json postings = Json::array();
+        for (const auto& e : entries)
+          postings.push_back({{"kind", e.kind}, {"reference", e.reference}, {"amount", e.amount.yen()}, {"balance", e.balance.yen()},
+                              {"at", core::FormatRfc3339(e.at)}, {"ledger_txn_id", e.txn_id}});
+        // Credit the customer has with us: a negative receivable (overpaid, credited after
+        // payment) and uninvoiced credits (prorated downgrades) beyond the uninvoiced charges.
+        const int64_t credit = std::max<int64_t>(0, -receivable) + std::max<int64_t>(0, -(pending_charges + pending_credits));
+        return Response::Json(200, {{"currency", "JPY"},
+                                    {"receivable", receivable},
+                                    {"open_invoices", open},
+                                    {"open_invoice_items", open_items},
+                                    {"uninvoiced_charges", pending_charges},
+                                    {"uninvoiced_credits", pending_credits},
+                                    {"account_credit", credit},
+                                    {"postings", postings},
+                                    {"explanation", "receivable = sum of the postings below (invoices +, credit notes -, payments -, refunds +); "
+                                                    "uninvoiced amounts (tax-exclusive) are billed or credited by the next billing run"}});
       });
   reg({.method = "GET", .pattern = base + "/usage", .summary = "Metered usage of each subscription in its current period (VPS hours, bandwidth GB, certificates).",
        .permission = "billing.read"},
@@ -426,6 +521,12 @@ void RegisterBillingAdminRoutes(Api& api, core::http::Router& router, BillingSer
         p.invoice_prefix = prefix.value_or("");
         HP_ASSIGN_OR_RETURN(auto bill_org, core::GetOptionalString(c.body, "billing_organization_id"));
         p.billing_organization_id = bill_org.value_or("");
+        // The billing run invoices the wholesale to this organization: it must exist and have a
+        // billing account.
+        if (!p.billing_organization_id.empty()) {
+          auto acc = EnsureBillingAccount(api, b, p.billing_organization_id);
+          if (!acc) return core::FailField(acc.error().code, "billing_organization_id", acc.error().detail);
+        }
         HP_TRY(b.prices->UpsertPartner(p, ActorOf(c)));
         return Response::Json(200, {{"partner", p.partner_id}, {"channel", billing::ChannelName(p.channel)}, {"commission_bp", p.commission_bp},
                                     {"invoice_prefix", p.invoice_prefix}, {"billing_organization_id", p.billing_organization_id},
@@ -483,26 +584,95 @@ void RegisterBillingAdminRoutes(Api& api, core::http::Router& router, BillingSer
         HP_ASSIGN_OR_RETURN(store::Organization o, StaffOrg(api, c));
         HP_TRY(b.invoices->Get(o.id, c.http.Param("invoice")));
         HP_ASSIGN_OR_RETURN(std::string reason, core::GetString(c.body, "reason"));
-        if (!c.body.contains("lines") || !c.body["lines"].is_array() || c.body["lines"].empty())
-          return core::FailField(ErrorCode::kInvalidArgument, "lines", "a non-empty array of lines");
-        std::vector<billing::LineInput> lines;
-        for (size_t i = 0; i < c.body["lines"].size(); ++i) {
-          const Json& l = c.body["lines"][i];
-          const std::string f = "lines/" + std::to_string(i);
-          if (!l.is_object()) return core::FailField(ErrorCode::kInvalidArgument, f, "must be an object");
-          billing::LineInput in;
-          HP_ASSIGN_OR_RETURN(in.description, core::GetString(l, "description"));
-          HP_ASSIGN_OR_RETURN(auto q, core::GetOptionalInt(l, "quantity"));
-          in.quantity = q.value_or(1);
-          HP_ASSIGN_OR_RETURN(auto up, core::GetOptionalInt(l, "unit_price"));
-          if (!up || *up <= 0 || in.quantity <= 0) return core::FailField(ErrorCode::kInvalidArgument, f, "quantity and unit_price must be positive");
-          in.unit_price = core::Money::Yen(*up);
-          HP_ASSIGN_OR_RETURN(auto rate, core::GetOptionalInt(l, "tax_rate"));
-          HP_ASSIGN_OR_RETURN(in.rate, billing::TaxRateFromPercent(rate.value_or(10), f + "/tax_rate"));
-          lines.push_back(std::move(in));
-        }
+        HP_ASSIGN_OR_RETURN(auto lines, LinesOf(c.body, /*required=*/true));
         HP_ASSIGN_OR_RETURN(billing::Invoice note, b.invoices->IssueCreditNote(o.id, c.http.Param("invoice"), lines, reason, ActorOf(c)));
         return Response::Json(201, InvoiceJson(note));
+      });
+
+  reg({.method = "PUT", .pattern = base + "/organizations/{id}/referral",
+       .summary = "Record which agency referred a direct customer (partner: agency id, or null to clear); the agency earns its commission_bp on the customer's invoices paid from now on.",
+       .request_schema = {{"type", "object"}, {"required", {"partner"}}}},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(store::Organization o, StaffOrg(api, c));
+        HP_ASSIGN_OR_RETURN(billing::Account acc, EnsureBillingAccount(api, b, o.id));
+        if (acc.channel == billing::Channel::kReseller || acc.channel == billing::Channel::kOem)
+          return core::FailField(ErrorCode::kConflict, "partner", "a reseller's or OEM's customer is not referred by an agency");
+        if (!c.body.contains("partner")) return core::FailField(ErrorCode::kInvalidArgument, "partner", "is required (an agency id, or null)");
+        if (c.body["partner"].is_null()) {
+          acc.channel = billing::Channel::kDirect;
+          acc.partner_id.clear();
+        } else {
+          HP_ASSIGN_OR_RETURN(std::string pid, core::GetString(c.body, "partner"));
+          auto p = b.prices->GetPartner(pid);
+          if (!p) return core::FailField(p.error().code, "partner", p.error().code == ErrorCode::kNotFound ? "no billing terms for this partner (PUT partners/{partner} first)" : p.error().detail);
+          if (p->channel != billing::Channel::kAgency) return core::FailField(ErrorCode::kInvalidArgument, "partner", "must be an agency");
+          acc.channel = billing::Channel::kAgency;
+          acc.partner_id = pid;
+        }
+        HP_TRY(b.prices->UpsertAccount(acc, ActorOf(c)));
+        return Response::Json(200, {{"organization_id", acc.organization_id}, {"channel", billing::ChannelName(acc.channel)},
+                                    {"partner", acc.partner_id.empty() ? Json(nullptr) : Json(acc.partner_id)}});
+      });
+  reg({.method = "POST", .pattern = base + "/organizations/{id}/invoices/{invoice}/refunds",
+       .summary = "Refund a paid invoice (reason; lines to refund, default every line): issues the credit note (own gapless series, tax per rate), pays its total back (card: through the gateway; bank transfer: recorded as paid back) and reverses an agency's commission share.",
+       .request_schema = {{"type", "object"}, {"required", {"reason"}}}},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(store::Organization o, StaffOrg(api, c));
+        HP_ASSIGN_OR_RETURN(std::string reason, core::GetString(c.body, "reason"));
+        HP_ASSIGN_OR_RETURN(auto lines, LinesOf(c.body, /*required=*/false));
+        HP_ASSIGN_OR_RETURN(auto r, b.payments->RefundInvoice(o.id, c.http.Param("invoice"), lines, reason, ActorOf(c)));
+        Response resp = Response::Json(201, {{"refund", {{"id", r.first.id}, {"invoice_id", r.first.invoice_id}, {"payment_id", r.first.payment_id},
+                                                         {"amount", r.first.amount.yen()}, {"currency", "JPY"}, {"reason", r.first.reason}}},
+                                             {"credit_note", InvoiceJson(r.second)}});
+        resp.SetHeader("Location", "/api/v1/admin/billing/organizations/" + o.id + "/invoices");
+        return resp;
+      });
+  reg({.method = "POST", .pattern = base + "/organizations/{id}/usage",
+       .summary = "Report metered usage (subscription, metric: vps_hours|bandwidth_gb|certificates, quantity, occurred_at RFC 3339, default now). Idempotent by the Idempotency-Key header or idempotency_key: a retried report is recorded once (200 duplicate), the same key with other content is 409. Rated by the billing run at period end.",
+       .request_schema = {{"type", "object"}, {"required", {"subscription", "metric", "quantity"}}}},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(store::Organization o, StaffOrg(api, c));
+        billing::UsageRecord rec;
+        rec.organization_id = o.id;
+        HP_ASSIGN_OR_RETURN(rec.subscription_id, core::GetString(c.body, "subscription"));
+        HP_TRY(b.subscriptions->Get(o.id, rec.subscription_id));
+        HP_ASSIGN_OR_RETURN(rec.metric, core::GetString(c.body, "metric"));
+        HP_ASSIGN_OR_RETURN(rec.quantity, core::GetInt(c.body, "quantity"));
+        HP_ASSIGN_OR_RETURN(auto at, core::GetOptionalString(c.body, "occurred_at"));
+        rec.occurred_at = api.clock().Now();
+        if (at) {
+          auto t = core::ParseRfc3339(*at);
+          if (!t) return core::FailField(ErrorCode::kInvalidArgument, "occurred_at", "must be an RFC 3339 time");
+          rec.occurred_at = *t;
+        }
+        HP_ASSIGN_OR_RETURN(auto key, core::GetOptionalString(c.body, "idempotency_key"));
+        rec.idempotency_key = key.value_or(c.http.Header("idempotency-key"));
+        if (rec.idempotency_key.empty())
+          return core::FailField(ErrorCode::kInvalidArgument, "idempotency_key", "required (body or Idempotency-Key header): retried reports must not be billed twice");
+        HP_ASSIGN_OR_RETURN(billing::UsageReceipt r, b.usage->Record(rec, ActorOf(c)));
+        return Response::Json(r.duplicate ? 200 : 201, {{"id", r.id}, {"duplicate", r.duplicate}, {"subscription", rec.subscription_id},
+                                                         {"metric", rec.metric}, {"quantity", rec.quantity}, {"occurred_at", core::FormatRfc3339(rec.occurred_at)}});
+      });
+  reg({.method = "GET", .pattern = base + "/partners/{partner}/commission-statement",
+       .summary = "Monthly commission statement of an agency (?month=YYYY-MM, default this month; ?format=csv): one line per commission or reversal (customer, invoice, base, rate, amount, ledger transaction) and totals that match the ledger.",
+       .response_type = "application/json"},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        const Date today = Today(api);
+        int year = static_cast<int>(today.year());
+        unsigned month = static_cast<unsigned>(today.month());
+        if (auto m = c.http.QueryParam("month")) {
+          auto d = billing::ParseDate(*m + "-01", "month");
+          if (m->size() != 7 || !d) return core::FailField(ErrorCode::kInvalidArgument, "month", "must be YYYY-MM");
+          year = static_cast<int>(d->year());
+          month = static_cast<unsigned>(d->month());
+        }
+        HP_ASSIGN_OR_RETURN(billing::CommissionStatement st, b.commissions->Statement(c.http.Param("partner"), year, month));
+        if (auto f = c.http.QueryParam("format"); f && *f == "csv") {
+          Response r(200, "text/csv; charset=utf-8", billing::CommissionStatementToCsv(st));
+          r.SetHeader("Content-Disposition", "attachment; filename=\"commission-" + st.partner_id + ".csv\"");
+          return r;
+        }
+        return Response::Json(200, billing::CommissionStatementToJson(st));
       });
 
   reg({.method = "POST", .pattern = base + "/runs",

@@ -2,11 +2,13 @@
 // The billing module's /api/v1 routes (customer routes under /api/v1/organizations/{org}/...,
 // staff routes under /api/v1/admin/billing/...). The services are owned by mount_billing.cc.
 
+#include <functional>
 #include <string>
 
 #include "api.h"
 #include "hp/billing/billing_run.h"
 #include "hp/billing/catalog.h"
+#include "hp/billing/commission.h"
 #include "hp/billing/dunning.h"
 #include "hp/billing/invoice.h"
 #include "hp/billing/ledger.h"
@@ -37,6 +39,10 @@ struct BillingServices {
   billing::BillingRun* run = nullptr;
   core::JobQueue* jobs = nullptr;
   core::WorkerPool* workers = nullptr;
+  billing::Commissions* commissions = nullptr;
+  // The brand heading an organization's invoice documents: its reseller's/OEM's brand name, ""
+  // for platform customers (our own documents carry no separate brand line).
+  std::function<std::string(const std::string& org_id)> brand_of;
 };
 
 // The billing account of an organization, created on first use from the tenancy (name, channel

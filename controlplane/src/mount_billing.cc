@@ -7,10 +7,12 @@
 
 #include "api.h"
 #include "billing_routes.h"
+#include "hp/billing/commission.h"
 #include "hp/billing/sim_gateway.h"
 #include "hp/core/http_client.h"
 #include "hp/core/log.h"
 #include "hp/core/random.h"
+#include "hp/partner/branding.h"
 #include "hp/provisioning/dedicated.h"
 #include "hp/provisioning/shared_hosting.h"
 #include "hp/provisioning/vps.h"
@@ -418,6 +420,7 @@ class Mounted final : public ServedModule {
   std::unique_ptr<billing::SimulatedCardGateway> sim;
   std::unique_ptr<billing::PaymentGateway> gateway;
   std::unique_ptr<billing::Payments> payments;
+  std::unique_ptr<billing::Commissions> commissions;
   std::unique_ptr<ControlPlaneSuspender> suspender;
   std::unique_ptr<billing::Dunning> dunning;
   BillingServices services;
@@ -515,7 +518,39 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
     core::log::Warn("billing: no card gateway configured (billing.card_gateway.url); card payments are disabled");
   }
   m->payments = std::make_unique<billing::Payments>(deps, *m->gateway, *m->invoices, *m->ledger);
-  m->payments->OnInvoicePaid([dunning](SQLite::Database& tx, const billing::Invoice& inv) { return dunning->OnPaid(tx, inv); });
+  // Agency commissions: posted in the paying transaction, reversed in a credit note's.
+  m->commissions = std::make_unique<billing::Commissions>(deps, *m->prices, *m->ledger);
+  billing::Commissions* commissions = m->commissions.get();
+  m->payments->OnInvoicePaid([dunning, commissions](SQLite::Database& tx, const billing::Invoice& inv) -> core::Status {
+    HP_TRY(dunning->OnPaid(tx, inv));
+    return commissions->OnInvoicePaid(tx, inv);
+  });
+  m->invoices->OnCreditNoteIssued([commissions](SQLite::Database& tx, const billing::Invoice& note, const billing::Invoice& orig) {
+    return commissions->OnCreditNote(tx, note, orig);
+  });
+  // The partners module (mounted later) shows statements to agencies through /partner/v1.
+  ctx.services->Put<billing::Commissions>(commissions);
+
+  // Reseller/OEM presentation lives in the partner portal's branding, which the partner keeps
+  // itself: its invoice issuer (name, registration number, address) is printed on its customers'
+  // invoices, and its brand heads their documents. Looked up when used (partner mounts later).
+  ServiceRegistry* registry = ctx.services;
+  m->prices->SetPartnerIssuerSource([registry](const std::string& partner_id) -> core::Result<std::optional<billing::Issuer>> {
+    auto* branding = registry->Get<partner::BrandingStore>();
+    if (!branding) return std::optional<billing::Issuer>();
+    HP_ASSIGN_OR_RETURN(auto b, branding->Get(partner_id));
+    if (!b || b->invoice_issuer.name.empty()) return std::optional<billing::Issuer>();
+    return std::optional<billing::Issuer>(billing::Issuer{b->invoice_issuer.name, b->invoice_issuer.registration_number, b->invoice_issuer.address});
+  });
+  billing::PriceLists* prices = m->prices.get();
+  auto brand_of = [registry, prices](const std::string& org_id) -> std::string {
+    auto acc = prices->GetAccount(org_id);
+    if (!acc || (acc->channel != billing::Channel::kReseller && acc->channel != billing::Channel::kOem)) return "";
+    auto* branding = registry->Get<partner::BrandingStore>();
+    if (!branding) return "";
+    auto b = branding->Get(acc->partner_id);
+    return b && *b ? (*b)->brand_name : "";
+  };
   if (!gw_url.empty()) {
     // Payments::MountRoutes' route, declared public for /openapi.json: the caller is the gateway,
     // authenticated by the HMAC signature.
@@ -587,7 +622,8 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   }
 
   m->services = BillingServices{bc, m->catalog.get(), m->prices.get(), m->subs.get(), m->usage.get(), m->invoices.get(),
-                                m->ledger.get(), m->payments.get(), !gw_url.empty(), m->dunning.get(), m->run.get(), &ctx.jobs, &ctx.workers};
+                                m->ledger.get(), m->payments.get(), !gw_url.empty(), m->dunning.get(), m->run.get(), &ctx.jobs, &ctx.workers,
+                                commissions, brand_of};
   RegisterBillingRoutes(*api, ctx.router, m->services);
   RegisterBillingAdminRoutes(*api, ctx.router, m->services);
   return std::unique_ptr<ServedModule>(std::move(m));

@@ -4,6 +4,7 @@
 // var/mail) and suspension of the organization as the dev clock moves, and payment lifts it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <set>
@@ -163,11 +164,12 @@ TEST(BillingApi, OrderRunInvoiceAndPayByCardThroughTheSimulatedGateway) {
   }, std::chrono::seconds(10)));
   EXPECT_EQ(Invoices(s, b)[0]["status"], "issued");
 
-  // A credit note takes the next number of the same series.
+  // A credit note takes the next number of the credit notes' own series and names the invoice.
   auto note = s.Call("POST", "/api/v1/admin/billing/organizations/" + a.org_id + "/invoices/" + id + "/credit-notes",
                      {{"reason", "goodwill"}, {"lines", Json::array({{{"description", "Goodwill credit"}, {"unit_price", 100}, {"tax_rate", 10}}})}}, staff);
   ASSERT_EQ(note.status, 201) << note.body;
-  EXPECT_EQ(note.json["number"], "INV-00000003");
+  EXPECT_EQ(note.json["number"], "INV-CN-00000001");
+  EXPECT_EQ(note.json["corrects_invoice_number"], inv["number"]);
   EXPECT_EQ(note.json["kind"], "credit_note");
   EXPECT_EQ(note.json["total"], 110);  // a credit note states the amount credited
 
@@ -302,6 +304,15 @@ TEST(BillingApi, DunningSuspendsTheSitesAndPaymentBringsBackOnlyThoseItSuspended
   }
   ASSERT_EQ(wait_operation(s.Call("POST", org + "/sites/" + site_ids[1] + "/actions/suspend", Json::object(), a.session), a.session), "succeeded");
   ASSERT_TRUE(PollUntil([&] { return web("late-blog.example").status == 503; }, std::chrono::seconds(10)));
+  // A running VPS and a powered-on dedicated server (dev inventory, libvirt test driver).
+  auto vps = s.Call("POST", org + "/vps", {{"hostname", "late-vm"}, {"template", "tiny"}, {"plan", {{"vcpus", 1}, {"ram_mib", 512}, {"disk_gib", 2}}}}, a.session);
+  ASSERT_EQ(wait_operation(vps, a.session), "succeeded") << vps.body;
+  const std::string vps_url = org + "/vps/" + vps.json["vps"].value("id", "");
+  auto metal = s.Call("POST", org + "/dedicated", {{"hostname", "late-metal"}, {"template", "tiny"}}, a.session);
+  ASSERT_EQ(wait_operation(metal, a.session), "succeeded") << metal.body;
+  const std::string metal_url = org + "/dedicated/" + metal.json["server"].value("id", "");
+  ASSERT_EQ(s.Call("GET", vps_url, nullptr, a.session).json["state"], "running");
+  ASSERT_EQ(s.Call("GET", metal_url, nullptr, a.session).json["powered_on"], true);
 
   ASSERT_EQ(s.Call("POST", org + "/subscriptions", {{"product", "shared-s"}}, a.session).status, 201);
   RunBilling(s, staff);
@@ -331,6 +342,11 @@ TEST(BillingApi, DunningSuspendsTheSitesAndPaymentBringsBackOnlyThoseItSuspended
   }, std::chrono::seconds(15))) << "the site serves the suspension page: " << page.status << " " << page.body;
   EXPECT_TRUE(PollUntil([&] { return s.Call("GET", org + "/sites/" + site_ids[0], nullptr, token).json.value("state", "") == "suspended"; },
                         std::chrono::seconds(10)));
+  // Suspension reaches the VPS (stopped) and the dedicated server (powered off).
+  EXPECT_TRUE(PollUntil([&] { return s.Call("GET", vps_url, nullptr, token).json.value("state", "") == "stopped"; }, std::chrono::seconds(20)))
+      << s.Call("GET", vps_url, nullptr, token).body;
+  EXPECT_TRUE(PollUntil([&] { return s.Call("GET", metal_url, nullptr, token).json.value("powered_on", true) == false; }, std::chrono::seconds(20)))
+      << s.Call("GET", metal_url, nullptr, token).body;
 
   // The customer pays by card while suspended; the next sweep brings the site back.
   auto pay = s.Call("POST", invoice + "/payments", {{"card_token", "tok_visa"}}, token);
@@ -347,6 +363,17 @@ TEST(BillingApi, DunningSuspendsTheSitesAndPaymentBringsBackOnlyThoseItSuspended
       << "the site serves its files again: " << web("late-shop.example").status;
   EXPECT_FALSE(s.WaitMail(a.email, "active again").empty());
   EXPECT_EQ(web("late-blog.example").status, 503) << "the site the customer suspended stays suspended";
+  EXPECT_TRUE(PollUntil([&] { return s.Call("GET", vps_url, nullptr, token).json.value("state", "") == "running"; }, std::chrono::seconds(20)))
+      << "the VPS dunning stopped runs again: " << s.Call("GET", vps_url, nullptr, token).body;
+  EXPECT_TRUE(PollUntil([&] { return s.Call("GET", metal_url, nullptr, token).json.value("powered_on", false) == true; }, std::chrono::seconds(20)))
+      << "the server dunning powered off is on again: " << s.Call("GET", metal_url, nullptr, token).body;
+  std::set<std::string> billing_ops;
+  for (const char* prefix : {"vps.", "dedicated."}) {
+    const Json items = s.Call("GET", org + "/audit-events?action=" + prefix, nullptr, token).json["items"];
+    for (const auto& e : items)
+      if (e["actor_id"] == "billing-dunning" && e["result"] == "success") billing_ops.insert(e["action"].get<std::string>());
+  }
+  EXPECT_EQ(billing_ops, (std::set<std::string>{"dedicated.power_off", "dedicated.power_on", "vps.start", "vps.stop"}));
   EXPECT_EQ(s.Call("GET", org + "/sites/" + site_ids[1], nullptr, token).json["state"], "suspended");
 
   // Every step is in the audit log, attributed to billing.
@@ -416,6 +443,279 @@ TEST(BillingApi, TerminationKeepsTheSiteSuspendedAndTheDeletionDateRemovesIt) {
     jobs = s.Call("GET", "/api/v1/admin/jobs?kind=billing.dunning.content_deletion", nullptr, staff).json;
     return jobs["items"].size() == 1 && jobs["items"][0]["state"] == "succeeded";
   }, std::chrono::seconds(10))) << jobs.dump();
+}
+
+
+// pdftotext of a PDF served by the API.
+std::string PdfText(const std::string& pdf) {
+  TempDir d;
+  WriteFile(d.path() + "/doc.pdf", pdf);
+  auto [rc, out] = Run({"pdftotext", "-layout", d.path() + "/doc.pdf", "-"});
+  EXPECT_EQ(rc, 0) << out;
+  return out;
+}
+
+bool MentionsUs(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+  return s.find("hostplane") != std::string::npos;
+}
+
+// A partner (staff create it) with `owner` as its first member.
+std::string NewPartner(ApiServer& s, const Caller& staff, const std::string& name, const std::string& channel,
+                       const ApiServer::Account& owner) {
+  auto p = s.Call("POST", "/api/v1/admin/partners", {{"name", name}, {"channel", channel}}, staff);
+  EXPECT_EQ(p.status, 201) << p.body;
+  const std::string id = p.json.value("id", "");
+  auto m = s.Call("POST", "/api/v1/admin/partners/" + id + "/members", {{"email", owner.email}, {"role", "owner"}}, staff);
+  EXPECT_EQ(m.status, 201) << m.body;
+  return id;
+}
+
+// A customer organization the partner creates, whose invited owner signs up and accepts.
+ApiServer::Account PartnerCustomer(ApiServer& s, const std::string& partner_id, const ApiServer::Account& partner_owner,
+                                   const std::string& email, const std::string& name) {
+  auto c = s.Call("POST", "/api/v1/partners/" + partner_id + "/customers", {{"name", name}, {"owner_email", email}}, partner_owner.session);
+  EXPECT_EQ(c.status, 201) << c.body;
+  const std::string token = ApiServer::TokenIn(s.WaitMail(email, "invited"));
+  ApiServer::Account user = s.SignUp(email, name + " (own)");
+  auto acc = s.Call("POST", "/api/v1/invitations/accept", {{"token", token}}, user.session);
+  EXPECT_EQ(acc.status, 200) << acc.body;
+  user.org_id = c.json.value("id", "");
+  return user;
+}
+
+// Issue 8 "What to build": an agency's commission on its referred customer's paid invoice, a
+// refund producing a credit note in its own series that reverses the commission's share, the
+// monthly commission statement (staff), the customer's balance from the ledger, usage reports
+// counted once, and the PDF invoice parsed back with pdftotext.
+TEST(BillingApi, AgencyCommissionRefundCreditNoteBalanceUsageAndPdf) {
+  ApiServer s({{"HOSTPLANE_BILLING_ISSUER_NAME", "Example Hosting K.K."},
+               {"HOSTPLANE_BILLING_ISSUER_REGISTRATION_NUMBER", "T1234567890123"}});
+  Caller staff = CreateStaff(s);
+  ASSERT_FALSE(staff.cookie.empty());
+  CreateCatalog(s, staff);
+  auto agency_owner = s.SignUp("owner@agency.example", "Agency staff");
+  const std::string agency = NewPartner(s, staff, "Agency C", "agency", agency_owner);
+  auto terms = s.Call("PUT", "/api/v1/admin/billing/partners/" + agency, {{"commission_bp", 1000}}, staff);
+  ASSERT_EQ(terms.status, 200) << terms.body;
+  // The agency referred this customer (agencies have no access to their customers' resources).
+  auto c = s.SignUp("buyer@referred.example", "Referred K.K.");
+  const std::string referral = "/api/v1/admin/billing/organizations/" + c.org_id + "/referral";
+  EXPECT_EQ(s.Call("PUT", referral, {{"partner", "no-such-agency"}}, staff).json["field"], "partner");
+  auto ref = s.Call("PUT", referral, {{"partner", agency}}, staff);
+  ASSERT_EQ(ref.status, 200) << ref.body;
+  EXPECT_EQ(ref.json["channel"], "agency");
+  EXPECT_EQ(s.Call("PUT", referral, {{"partner", agency}}, c.session).status, 403);
+  const std::string org = "/api/v1/organizations/" + c.org_id;
+  auto sub = s.Call("POST", org + "/subscriptions", {{"product", "shared-s"}}, c.session);
+  ASSERT_EQ(sub.status, 201) << sub.body;
+  const std::string sub_id = sub.json["id"];
+
+  // Usage reports (staff/service route): idempotent by key; customers cannot meter themselves.
+  const std::string usage_url = "/api/v1/admin/billing/organizations/" + c.org_id + "/usage";
+  auto u1 = s.Call("POST", usage_url, {{"subscription", sub_id}, {"metric", "certificates"}, {"quantity", 3}}, staff, {"Idempotency-Key: issuance-42"});
+  ASSERT_EQ(u1.status, 201) << u1.body;
+  // A retry with the header gets the first answer replayed.
+  auto u2 = s.Call("POST", usage_url, {{"subscription", sub_id}, {"metric", "certificates"}, {"quantity", 3}}, staff, {"Idempotency-Key: issuance-42"});
+  EXPECT_EQ(u2.status, 201) << u2.body;
+  EXPECT_EQ(u2.headers["idempotent-replayed"], "true");
+  EXPECT_EQ(u2.json["id"], u1.json["id"]);
+  EXPECT_EQ(s.Call("POST", usage_url, {{"subscription", sub_id}, {"metric", "certificates"}, {"quantity", 4}}, staff, {"Idempotency-Key: issuance-42"}).status, 409);
+  // The key in the body (a reporter that cannot set headers, or another reporter process): the
+  // meter itself records it once per organization and key.
+  const Json keyed = {{"subscription", sub_id}, {"metric", "certificates"}, {"quantity", 2}, {"idempotency_key", "bw-2026-11-24"},
+                      {"occurred_at", "2026-01-01T00:00:00Z"}};
+  auto k1 = s.Call("POST", usage_url, keyed, staff);
+  ASSERT_EQ(k1.status, 201) << k1.body;
+  auto k2 = s.Call("POST", usage_url, keyed, staff);
+  ASSERT_EQ(k2.status, 200) << k2.body;
+  EXPECT_EQ(k2.json["duplicate"], true);
+  EXPECT_EQ(k2.json["id"], k1.json["id"]);
+  Json changed = keyed;
+  changed["quantity"] = 5;
+  EXPECT_EQ(s.Call("POST", usage_url, changed, staff).json["field"], "idempotency_key");
+  EXPECT_EQ(s.Call("POST", usage_url, {{"subscription", sub_id}, {"metric", "certificates"}, {"quantity", 1}}, staff).json["field"], "idempotency_key");
+  EXPECT_EQ(s.Call("POST", usage_url, {{"subscription", sub_id}, {"metric", "certificates"}, {"quantity", 1}, {"idempotency_key", "x"}}, c.session).status, 403);
+  auto usage = s.Call("GET", org + "/usage", nullptr, c.session);
+  ASSERT_EQ(usage.status, 200) << usage.body;
+  ASSERT_EQ(usage.json["items"].size(), 1u) << usage.body;
+  EXPECT_EQ(usage.json["items"][0]["metric"], "certificates");
+  EXPECT_EQ(usage.json["items"][0]["quantity"], 3) << "the retried report is counted once";
+
+  RunBilling(s, staff);
+  Json inv = Invoices(s, c)[0];
+  EXPECT_EQ(inv["subtotal"], 1500);
+  EXPECT_EQ(inv["total"], 1650);
+  const std::string inv_id = inv["id"];
+  auto bal = s.Call("GET", org + "/balance", nullptr, c.session);
+  ASSERT_EQ(bal.status, 200) << bal.body;
+  EXPECT_EQ(bal.json["receivable"], 1650);
+  EXPECT_EQ(bal.json["open_invoices"], 1650);
+  EXPECT_EQ(bal.json["account_credit"], 0);
+
+  // The PDF: parses, carries the registration number, tax per rate and totals.
+  auto pdf = s.Call("GET", org + "/invoices/" + inv_id + ".pdf", nullptr, c.session);
+  ASSERT_EQ(pdf.status, 200) << pdf.body;
+  EXPECT_EQ(pdf.headers["content-type"], "application/pdf");
+  ASSERT_EQ(pdf.body.rfind("%PDF-", 0), 0u);
+  std::string text = PdfText(pdf.body);
+  EXPECT_NE(text.find("T1234567890123"), std::string::npos) << text;
+  EXPECT_NE(text.find(inv["number"].get<std::string>()), std::string::npos) << text;
+  EXPECT_NE(text.find("1,500 JPY"), std::string::npos) << text;
+  EXPECT_NE(text.find("150 JPY"), std::string::npos) << text;
+  EXPECT_NE(text.find("1,650 JPY"), std::string::npos) << text;
+  EXPECT_NE(text.find("10%"), std::string::npos) << text;
+  EXPECT_EQ(s.Call("GET", org + "/invoices/" + inv_id + "?format=pdf", nullptr, c.session).body, pdf.body);
+  EXPECT_EQ(s.Call("GET", org + "/invoices/" + inv_id + "?format=doc", nullptr, c.session).json["field"], "format");
+
+  // Paid by bank transfer: 10% of the tax-exclusive ¥1,500 goes to the agency.
+  auto paid = s.Call("POST", "/api/v1/admin/billing/organizations/" + c.org_id + "/invoices/" + inv_id + "/bank-transfers",
+                     {{"amount", 1650}, {"reference", "MUFG 77"}}, staff);
+  ASSERT_EQ(paid.status, 201) << paid.body;
+  EXPECT_EQ(s.Call("GET", org + "/balance", nullptr, c.session).json["receivable"], 0);
+  const std::string month = inv["issue_date"].get<std::string>().substr(0, 7);
+  const std::string stmt_url = "/api/v1/admin/billing/partners/" + agency + "/commission-statement?month=" + month;
+  auto stmt = s.Call("GET", stmt_url, nullptr, staff);
+  ASSERT_EQ(stmt.status, 200) << stmt.body;
+  ASSERT_EQ(stmt.json["lines"].size(), 1u) << stmt.body;
+  EXPECT_EQ(stmt.json["lines"][0]["kind"], "commission");
+  EXPECT_EQ(stmt.json["lines"][0]["organization_id"], c.org_id);
+  EXPECT_EQ(stmt.json["lines"][0]["customer_name"], "Referred K.K.");
+  EXPECT_EQ(stmt.json["lines"][0]["invoice_number"], inv["number"]);
+  EXPECT_EQ(stmt.json["lines"][0]["base"], 1500);
+  EXPECT_EQ(stmt.json["lines"][0]["rate_bp"], 1000);
+  EXPECT_EQ(stmt.json["lines"][0]["amount"], 150);
+  EXPECT_EQ(stmt.json["net"], 150);
+  EXPECT_EQ(stmt.json["ledger_net"], 150);
+  EXPECT_EQ(s.Call("GET", stmt_url, nullptr, c.session).status, 403) << "staff only";
+  EXPECT_EQ(s.Call("GET", "/api/v1/admin/billing/partners/" + agency + "/commission-statement?month=2026-13", nullptr, staff).json["field"], "month");
+
+  // Refund of the setup fee: credit note INV-CN-00000001 (tax recomputed per rate), commission
+  // share reversed (10% of ¥500).
+  auto refund = s.Call("POST", "/api/v1/admin/billing/organizations/" + c.org_id + "/invoices/" + inv_id + "/refunds",
+                       {{"reason", "setup fee waived"}, {"lines", Json::array({{{"description", "Setup fee refund"}, {"unit_price", 500}}})}}, staff);
+  ASSERT_EQ(refund.status, 201) << refund.body;
+  EXPECT_EQ(refund.json["refund"]["amount"], 550);
+  Json note = refund.json["credit_note"];
+  EXPECT_EQ(note["number"], "INV-CN-00000001");
+  EXPECT_EQ(note["kind"], "credit_note");
+  EXPECT_EQ(note["corrects_invoice_number"], inv["number"]);
+  EXPECT_EQ(note["tax_by_rate"][0]["tax"], 50);
+  EXPECT_EQ(note["total"], 550);
+  EXPECT_EQ(s.Call("GET", org + "/payments", nullptr, c.session).json["items"][0]["refunded"], 550);
+  stmt = s.Call("GET", stmt_url, nullptr, staff);
+  ASSERT_EQ(stmt.json["lines"].size(), 2u) << stmt.body;
+  EXPECT_EQ(stmt.json["lines"][1]["kind"], "reversal");
+  EXPECT_EQ(stmt.json["lines"][1]["document_number"], "INV-CN-00000001");
+  EXPECT_EQ(stmt.json["lines"][1]["amount"], -50);
+  EXPECT_EQ(stmt.json["net"], 100);
+  EXPECT_EQ(stmt.json["ledger_net"], 100);
+  auto csv = s.Call("GET", stmt_url + "&format=csv", nullptr, staff);
+  EXPECT_EQ(csv.headers["content-type"].rfind("text/csv", 0), 0u);
+  EXPECT_NE(csv.body.find(",commission," + c.org_id + ",Referred K.K.," + inv["number"].get<std::string>()), std::string::npos) << csv.body;
+  EXPECT_NE(csv.body.find(",reversal,"), std::string::npos) << csv.body;
+  // The credit note as HTML, PDF and in the CSV export; the customer sees it, immutable.
+  const std::string note_url = org + "/invoices/" + note["id"].get<std::string>();
+  auto html = s.Call("GET", note_url + ".html", nullptr, c.session);
+  ASSERT_EQ(html.status, 200);
+  EXPECT_NE(html.body.find("適格返還請求書"), std::string::npos);
+  EXPECT_NE(html.body.find("INV-CN-00000001"), std::string::npos);
+  EXPECT_NE(html.body.find(inv["number"].get<std::string>()), std::string::npos) << "names the invoice it corrects";
+  text = PdfText(s.Call("GET", note_url + ".pdf", nullptr, c.session).body);
+  EXPECT_NE(text.find("INV-CN-00000001"), std::string::npos) << text;
+  EXPECT_NE(text.find("550 JPY"), std::string::npos) << text;
+  EXPECT_NE(s.Call("GET", org + "/invoices.csv", nullptr, c.session).body.find("INV-CN-00000001,credit_note,"), std::string::npos);
+  // Credited after payment without a refund: the customer has account credit.
+  auto goodwill = s.Call("POST", "/api/v1/admin/billing/organizations/" + c.org_id + "/invoices/" + inv_id + "/credit-notes",
+                         {{"reason", "goodwill"}, {"lines", Json::array({{{"description", "Goodwill"}, {"unit_price", 100}}})}}, staff);
+  ASSERT_EQ(goodwill.status, 201) << goodwill.body;
+  EXPECT_EQ(goodwill.json["number"], "INV-CN-00000002");
+  bal = s.Call("GET", org + "/balance", nullptr, c.session);
+  EXPECT_EQ(bal.json["receivable"], -110) << bal.body;
+  EXPECT_EQ(bal.json["account_credit"], 110) << bal.body;
+  ASSERT_EQ(bal.json["postings"].size(), 5u) << bal.body;  // charge, payment, credit, refund, credit
+  EXPECT_EQ(bal.json["postings"][0]["kind"], "charge");
+  EXPECT_EQ(bal.json["postings"][4]["balance"], -110);
+  EXPECT_EQ(s.Call("GET", stmt_url, nullptr, staff).json["net"], 90);
+  // Refunding more than is left is refused; other tenants see nothing.
+  EXPECT_EQ(s.Call("POST", "/api/v1/admin/billing/organizations/" + c.org_id + "/invoices/" + inv_id + "/refunds",
+                   {{"reason", "again"}, {"lines", Json::array({{{"description", "All"}, {"unit_price", 1500}}})}}, staff).status, 409)
+      << "no payment covers more than the ¥1,100 left";
+  auto other = s.SignUp("other@else.example", "Else K.K.");
+  EXPECT_EQ(s.Call("GET", "/api/v1/organizations/" + other.org_id + "/invoices/" + inv_id + ".pdf", nullptr, other.session).status, 404);
+  auto audit = s.Call("GET", "/api/v1/admin/audit-events?organization=" + c.org_id + "&action=billing.", nullptr, staff);
+  std::set<std::string> acts;
+  for (const auto& e : audit.json["items"]) acts.insert(e["action"]);
+  for (const char* a : {"billing.commission.post", "billing.commission.reverse", "billing.invoice.refund", "billing.credit_note.issue", "billing.usage.record"})
+    EXPECT_TRUE(acts.count(a)) << a << " not audited: " << audit.body;
+}
+
+// Issue 8 ("a reseller's customers' invoices carry the reseller's issuer details") and issue 9
+// acceptance 3: an OEM's customer's invoice carries the issuer details the OEM keeps in its
+// branding (name, registration number, address) and its brand, never ours, in JSON, HTML and PDF.
+TEST(BillingApi, OemCustomersInvoicesCarryThePartnersIssuerAndBrandNeverOurs) {
+  ApiServer s({{"HOSTPLANE_BILLING_ISSUER_NAME", "Hostplane Platform K.K."},
+               {"HOSTPLANE_BILLING_ISSUER_REGISTRATION_NUMBER", "T1234567890123"}});
+  Caller staff = CreateStaff(s);
+  ASSERT_FALSE(staff.cookie.empty());
+  CreateCatalog(s, staff);
+  auto oem_owner = s.SignUp("owner@kumo.example", "Kumo operations");
+  const std::string oem = NewPartner(s, staff, "Kumo OEM", "oem", oem_owner);
+  // Staff's billing terms (prefix, where the wholesale is billed, a fallback issuer) ...
+  auto terms = s.Call("PUT", "/api/v1/admin/billing/partners/" + oem,
+                      {{"invoice_prefix", "KUMO"}, {"billing_organization_id", oem_owner.org_id},
+                       {"issuer", {{"name", "Kumo (terms on file)"}, {"registration_number", "T5555555555555"}, {"address", "on file"}}}},
+                      staff);
+  ASSERT_EQ(terms.status, 200) << terms.body;
+  ASSERT_EQ(s.Call("POST", "/api/v1/admin/billing/partners/" + oem + "/prices", {{"kind", "sell"}, {"product", "shared-s"}, {"price", 1800}, {"setup_fee", 0}}, staff).status, 201);
+  // ... and the OEM's own branding with its issuer details, which its invoices carry.
+  auto brand = s.Call("PUT", "/api/v1/partners/" + oem + "/branding",
+                      {{"brand_name", "Kumo Cloud"},
+                       {"primary_color", "#0a7cff"},
+                       {"invoice_issuer", {{"name", "Kumo K.K."}, {"registration_number", "T9876543210987"}, {"address", "大阪府大阪市北区1-2-3"}}}},
+                      oem_owner.session);
+  ASSERT_EQ(brand.status, 200) << brand.body;
+  auto c = PartnerCustomer(s, oem, oem_owner, "shop@kumo-customer.example", "Kumo Customer");
+  ASSERT_FALSE(c.org_id.empty());
+  const std::string org = "/api/v1/organizations/" + c.org_id;
+  auto cat = s.Call("GET", org + "/catalog", nullptr, c.session);
+  EXPECT_EQ(cat.json["channel"], "oem") << cat.body;
+  ASSERT_EQ(s.Call("POST", org + "/subscriptions", {{"product", "shared-s"}}, c.session).status, 201);
+  RunBilling(s, staff);
+  Json invs = Invoices(s, c);
+  ASSERT_EQ(invs.size(), 1u) << invs.dump();
+  Json inv = invs[0];
+  EXPECT_EQ(inv["number"], "KUMO-00000001");
+  EXPECT_EQ(inv["issuer"]["name"], "Kumo K.K.");
+  EXPECT_EQ(inv["issuer"]["registration_number"], "T9876543210987");
+  EXPECT_EQ(inv["issuer"]["address"], "大阪府大阪市北区1-2-3");
+  EXPECT_EQ(inv["subtotal"], 1800) << "the OEM's sell price";
+  const std::string url = org + "/invoices/" + inv["id"].get<std::string>();
+  auto json = s.Call("GET", url, nullptr, c.session);
+  EXPECT_EQ(json.json["brand"], "Kumo Cloud");
+  EXPECT_FALSE(MentionsUs(json.body)) << json.body;
+  auto html = s.Call("GET", url + ".html", nullptr, c.session);
+  ASSERT_EQ(html.status, 200);
+  EXPECT_NE(html.body.find("Kumo Cloud"), std::string::npos);
+  EXPECT_NE(html.body.find("T9876543210987"), std::string::npos);
+  EXPECT_FALSE(MentionsUs(html.body)) << html.body;
+  EXPECT_EQ(html.body.find("T1234567890123"), std::string::npos) << "our registration number is not on the OEM's invoice";
+  auto pdf = s.Call("GET", url + ".pdf", nullptr, c.session);
+  ASSERT_EQ(pdf.status, 200);
+  const std::string text = PdfText(pdf.body);
+  EXPECT_NE(text.find("Kumo Cloud"), std::string::npos) << text;
+  EXPECT_NE(text.find("Kumo K.K."), std::string::npos) << text;
+  EXPECT_NE(text.find("T9876543210987"), std::string::npos) << text;
+  EXPECT_NE(text.find("KUMO-00000001"), std::string::npos) << text;
+  EXPECT_FALSE(MentionsUs(text)) << text;
+  EXPECT_FALSE(MentionsUs(pdf.body)) << "nothing of ours in the PDF's metadata either";
+  auto csv = s.Call("GET", org + "/invoices.csv", nullptr, c.session);
+  EXPECT_FALSE(MentionsUs(csv.body)) << csv.body;
+  // The wholesale side is ours: the OEM's billing organization is invoiced on the platform series.
+  RunBilling(s, staff);
+  Json wholesale = Invoices(s, oem_owner);
+  ASSERT_EQ(wholesale.size(), 1u) << wholesale.dump();
+  EXPECT_EQ(wholesale[0]["issuer"]["registration_number"], "T1234567890123");
 }
 
 }  // namespace

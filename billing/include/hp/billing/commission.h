@@ -36,6 +36,7 @@
 #include "hp/billing/invoice.h"
 #include "hp/billing/ledger.h"
 #include "hp/billing/price_list.h"
+#include "hp/core/json.h"
 
 namespace hp::billing {
 
@@ -106,5 +107,11 @@ class Commissions {
 
 // RFC 4180 CSV of a statement: one row per line, then a totals row.
 std::string CommissionStatementToCsv(const CommissionStatement& statement);
+// JSON of a statement as the staff route (and the partner API) serve it: {partner_id, month:
+// "YYYY-MM", period {start, end}, current_rate_bp, lines: [{id, kind, date, organization_id,
+// customer_name, invoice_id, invoice_number, document_id, document_number, base, rate_bp,
+// amount, ledger_txn_id}], base_total, commission_total, reversal_total, net, ledger_net,
+// payable_balance, currency: "JPY"}.
+core::Json CommissionStatementToJson(const CommissionStatement& statement);
 
 }  // namespace hp::billing

@@ -127,7 +127,8 @@ class InvoiceStore {
 // A printable HTML document with every element of a qualified invoice (issuer and registration
 // number, date, period, lines with quantity and unit price, subtotal and tax per rate, total).
 // All text is HTML-escaped.
-std::string RenderInvoiceHtml(const Invoice& invoice);
+// brand (optional): a reseller's/OEM's brand name heading the document.
+std::string RenderInvoiceHtml(const Invoice& invoice, const std::string& brand = "");
 // RFC 4180 CSV, one row per line with the invoice's header fields repeated.
 std::string InvoicesToCsv(const std::vector<Invoice>& invoices);
 // A PDF (libharu, built-in Japanese fonts) with the same elements as the HTML document; brand

@@ -7,6 +7,7 @@
 //
 // Thread-safe. Billing accounts are keyed by the control plane's organization id.
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -37,6 +38,11 @@ struct Account {
 };
 
 enum class PartnerPriceKind { kWholesale, kSell };
+
+// Where a reseller's/OEM's own issuer details live outside billing (the partner portal's
+// branding, maintained by the partner itself). Returns nullopt when the partner has none.
+using PartnerIssuerSource =
+    std::function<core::Result<std::optional<Issuer>>(const std::string& partner_id)>;
 
 // What one period of a product costs one customer, and who is paid.
 struct CustomerPrice {
@@ -71,8 +77,13 @@ class PriceLists {
   core::Result<CustomerPrice> PriceFor(const std::string& organization_id,
                                        const std::string& product_code, BillingPeriod period,
                                        Date day);
-  // The issuer of this organization's invoices and its number series prefix.
+  // The issuer of this organization's invoices and its number series prefix. Reseller/OEM
+  // customers: the partner's own issuer details from the PartnerIssuerSource when complete (name
+  // and a valid registration number), else the issuer of the partner's billing terms; the
+  // series is always the partner's invoice_prefix. Call outside write transactions.
   core::Result<std::pair<Issuer, std::string>> IssuerFor(const std::string& organization_id);
+  // Set once at start-up, before any IssuerFor call.
+  void SetPartnerIssuerSource(PartnerIssuerSource source) { issuer_source_ = std::move(source); }
 
   const BillingConfig& config() const { return config_; }
 
@@ -84,6 +95,7 @@ class PriceLists {
   BillingDeps deps_;
   BillingConfig config_;
   Catalog& catalog_;
+  PartnerIssuerSource issuer_source_;
 };
 
 }  // namespace hp::billing
