@@ -71,6 +71,14 @@ std::string Yen(core::Money m) {
   return (v < 0 ? "-" : "") + g + " JPY";
 }
 
+// At most `max` bytes of s, cut at a UTF-8 character boundary, with "..." when cut.
+std::string Clip(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max - 3;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n) + "...";
+}
+
 class Writer {
  public:
   Writer(HPDF_Doc doc, HPDF_Font latin, HPDF_Font jp) : doc_(doc), latin_(latin), jp_(jp) {
@@ -190,8 +198,7 @@ core::Result<std::string> RenderInvoicePdf(const Invoice& inv, const std::string
   for (const ComputedLine& l : inv.totals.lines) {
     const bool r8 = l.input.rate == TaxRate::kReduced8;
     reduced |= r8;
-    std::string desc = l.input.description + (r8 ? " ※" : "");
-    if (desc.size() > 60) desc = desc.substr(0, 57) + "...";
+    const std::string desc = Clip(l.input.description, 60) + (r8 ? " ※" : "");
     w.Text(50, desc, 9);
     w.Right(360, std::to_string(l.input.quantity), 9);
     w.Right(430, Yen(l.input.unit_price), 9);
@@ -229,7 +236,7 @@ core::Result<std::string> RenderInvoicePdf(const Invoice& inv, const std::string
     w.Line(12);
   }
   if (!inv.note.empty()) {
-    w.Text(50, inv.note.size() > 200 ? inv.note.substr(0, 197) + "..." : inv.note, 8);
+    w.Text(50, Clip(inv.note, 200), 8);
     w.Line(12);
   }
   if (!error.empty()) return core::Fail(ErrorCode::kInternal, "libharu: " + error);

@@ -262,9 +262,17 @@ TEST_F(CommissionTest, PdfInvoiceAndCreditNoteParseAndCarryTheQualifiedInvoiceFi
   EXPECT_NE(text.find("2026-01-15"), std::string::npos) << text;
   EXPECT_NE(text.find("10%"), std::string::npos) << text;
   EXPECT_NE(text.find("8%"), std::string::npos) << text;
-  // The Japanese text is real text in the PDF (pdftotext maps the Japanese CID font back when
-  // poppler-data is installed); the font resource is the built-in MS-Gothic with its CMap.
+  // The Japanese text is real text in the built-in MS-Gothic font (pdftotext maps it back with
+  // poppler-data's Adobe-Japan1 tables, bootstrapped).
   EXPECT_NE(pdf->find("90ms-RKSJ-H"), std::string::npos);
+  EXPECT_NE(text.find("適格請求書"), std::string::npos) << text;
+  EXPECT_NE(text.find("登録番号 T1234567890123"), std::string::npos) << text;
+  EXPECT_NE(text.find("株式会社ビー 様"), std::string::npos) << text;
+  EXPECT_NE(text.find("ホストプレーン株式会社"), std::string::npos) << text;
+  EXPECT_NE(text.find("共用サーバー"), std::string::npos) << text;
+  EXPECT_NE(text.find("珈琲豆 ※"), std::string::npos) << "8% lines are marked: " << text;
+  EXPECT_NE(text.find("10%対象"), std::string::npos) << text;
+  EXPECT_NE(text.find("8%対象"), std::string::npos) << text;
 
   auto note = env_.invoices_->IssueCreditNote("org-b", inv->id, {{"Shared S 返品", 1, Y(1001), TaxRate::kStandard10}}, "返品");
   ASSERT_TRUE(note);
@@ -274,6 +282,8 @@ TEST_F(CommissionTest, PdfInvoiceAndCreditNoteParseAndCarryTheQualifiedInvoiceFi
   EXPECT_NE(ntext.find("INV-CN-00000001"), std::string::npos) << ntext;
   EXPECT_NE(ntext.find(inv->number), std::string::npos) << "the credit note names the invoice it corrects";
   EXPECT_NE(ntext.find("1,101 JPY"), std::string::npos) << ntext;
+  EXPECT_NE(ntext.find("適格返還請求書"), std::string::npos) << ntext;
+  EXPECT_NE(ntext.find("返還対象の請求書"), std::string::npos) << ntext;
 }
 
 }  // namespace
