@@ -3,17 +3,28 @@
 // answered by the site's vhost on the local shared-web nginx (`/.well-known/acme-challenge/`
 // served from the site's document root). The validator's http-01 port points at the web node and
 // every domain resolves to 127.0.0.1 through a zone hosted on the built-in DNS.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
-
-#include <functional>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <ctime>
 #include <filesystem>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "api_fixture.h"
 #include "hp/acme/client.h"
 #include "hp/core/http_client.h"
 #include "hp/core/openssl.h"
+#include <SQLiteCpp/SQLiteCpp.h>
 
 namespace hp::testing {
 namespace {
@@ -25,12 +36,48 @@ class AutoSsl : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     web_port_ = FreePort();
+    tls_port_ = FreePort();
     s_ = new ApiServer(
         {{"HOSTPLANE_PROVISIONING_WEB_LISTEN", "127.0.0.1:" + std::to_string(web_port_)},
+         {"HOSTPLANE_PROVISIONING_WEB_TLS_LISTEN", "127.0.0.1:" + std::to_string(tls_port_)},
          {"HOSTPLANE_PROVISIONING_STOP_WAIT_MS", "2000"},
+         // Retries of an issuance that met an old nginx worker come quickly in tests.
+         {"HOSTPLANE_AUTOSSL_SCAN_INTERVAL_S", "2"},
+         {"HOSTPLANE_AUTOSSL_RETRY_BASE_S", "1"},
          {"HOSTPLANE_ACME_VA_HTTP_PORT", std::to_string(web_port_)}});
   }
   static void TearDownTestSuite() { delete s_; }
+
+  // A zone on the built-in DNS with A 127.0.0.1 at the apex and *.
+  static void HostZone(const ApiServer::Account& a, const std::string& domain) {
+    const std::string zones = "/api/v1/organizations/" + a.org_id + "/zones";
+    auto zone = s_->Call("POST", zones, {{"name", domain}}, a.session);
+    EXPECT_EQ(zone.status, 201) << zone.body;
+    for (const char* owner : {"@", "*"}) {
+      auto rec = s_->Call("POST", zones + "/" + zone.json.value("id", "") + "/records",
+                          {{"name", owner}, {"type", "A"}, {"data", "127.0.0.1"}}, a.session);
+      EXPECT_EQ(rec.status, 201) << rec.body;
+    }
+  }
+  // The organization's certificate record for `domain` once `pred` holds (null on timeout).
+  static Json WaitCertificate(const ApiServer::Account& a, const std::string& domain,
+                              const std::function<bool(const Json&)>& pred,
+                              std::chrono::seconds timeout = std::chrono::seconds(90)) {
+    Json found;
+    bool ok = PollUntil(
+        [&] {
+          auto list = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/certificates",
+                               nullptr, a.session);
+          for (const auto& c : list.json["items"])
+            if (c.value("domain", "") == domain) {
+              found = c;
+              return pred(c);
+            }
+          return false;
+        },
+        timeout, std::chrono::milliseconds(200));
+    return ok ? found : Json(nullptr);
+  }
 
   // Hosts `domain` on the built-in DNS (A 127.0.0.1 at the apex and *), creates an active site
   // for it and returns its document root.
@@ -105,9 +152,82 @@ class AutoSsl : public ::testing::Test {
 
   static ApiServer* s_;
   static int web_port_;
+  static int tls_port_;
 };
 ApiServer* AutoSsl::s_ = nullptr;
 int AutoSsl::web_port_ = 0;
+int AutoSsl::tls_port_ = 0;
+
+// One HTTPS GET over our own TLS client: verified against var/ca/root.pem for `host` at the time
+// `at` (the server's dev clock: certificates issued after Advance start in the "future").
+struct TlsGet {
+  bool ok = false;
+  std::string error;
+  int status = 0;
+  std::string body, serial, leaf_pem;
+};
+TlsGet HttpsGet(const std::string& ca, int port, const std::string& host, time_t at) {
+  TlsGet out;
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  X509_VERIFY_PARAM* vp = SSL_CTX_get0_param(ctx);
+  X509_VERIFY_PARAM_set_time(vp, at);
+  X509_VERIFY_PARAM_set1_host(vp, host.c_str(), 0);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  SSL* ssl = nullptr;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    out.error = "connect failed";
+  } else {
+    ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    SSL_set_tlsext_host_name(ssl, host.c_str());
+    if (SSL_connect(ssl) != 1) {
+      out.error = "handshake failed: verify " +
+                  std::string(X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+    } else {
+      if (X509* leaf = SSL_get1_peer_certificate(ssl)) {
+        BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), nullptr);
+        char* hex = BN_bn2hex(bn);
+        out.serial = hex;
+        for (char& c : out.serial) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        OPENSSL_free(hex);
+        BN_free(bn);
+        BIO* b = BIO_new(BIO_s_mem());
+        PEM_write_bio_X509(b, leaf);
+        char* data = nullptr;
+        long n = BIO_get_mem_data(b, &data);
+        out.leaf_pem.assign(data, static_cast<size_t>(n));
+        BIO_free(b);
+        X509_free(leaf);
+      }
+      const std::string req = "GET / HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+      SSL_write(ssl, req.data(), static_cast<int>(req.size()));
+      std::string resp;
+      char buf[4096];
+      int n;
+      while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) resp.append(buf, static_cast<size_t>(n));
+      if (resp.rfind("HTTP/1.1 ", 0) == 0) out.status = std::atoi(resp.c_str() + 9);
+      auto body = resp.find("\r\n\r\n");
+      if (body != std::string::npos) out.body = resp.substr(body + 4);
+      out.ok = out.status != 0;
+      if (!out.ok) out.error = "no HTTP answer";
+    }
+  }
+  if (ssl) {
+    SSL_shutdown(ssl);
+    SSL_free(ssl);
+  }
+  ::close(fd);
+  SSL_CTX_free(ctx);
+  return out;
+}
 
 std::vector<std::string> SanNames(const std::string& chain_pem) {
   std::vector<std::string> out;
@@ -149,8 +269,8 @@ TEST_F(AutoSsl, WebNodeServesAcmeChallengesFromTheDocumentRootDespiteTheDotFileR
 }
 
 TEST_F(AutoSsl, InternalClientObtainsACertificateThroughTheSiteVhost) {
-  auto a = s_->SignUp("shop@a.example", "Shop Org");
-  const std::string docroot = CreateSite(a, "shop.example.test");
+  auto a = s_->SignUp("client@a.example", "Client Org");
+  const std::string docroot = CreateSite(a, "client.example.test");
   ASSERT_FALSE(docroot.empty());
   auto http = core::NewCurlHttpClient();
   auto client = NewClient(*http);
@@ -166,14 +286,14 @@ TEST_F(AutoSsl, InternalClientObtainsACertificateThroughTheSiteVhost) {
   ASSERT_TRUE(cert_key.has_value());
   std::vector<std::string> tokens;
   auto issued =
-      ac::ObtainCertificate(*client, {"shop.example.test"}, DocrootPresenter(docroot, &tokens),
+      ac::ObtainCertificate(*client, {"client.example.test"}, DocrootPresenter(docroot, &tokens),
                             cert_key->get(), std::chrono::seconds(30));
   ASSERT_TRUE(issued.has_value()) << issued.error().ToString();
   EXPECT_EQ(tokens.size(), 1u);
   for (const auto& t : tokens) {
     EXPECT_FALSE(fs::exists(docroot + "/.well-known/acme-challenge/" + t)) << "cleaned up";
   }
-  EXPECT_EQ(SanNames(issued->chain_pem), std::vector<std::string>{"shop.example.test"});
+  EXPECT_EQ(SanNames(issued->chain_pem), std::vector<std::string>{"client.example.test"});
   // The chain verifies against our root.
   TempDir d;
   WriteFile(d.path() + "/chain.pem", issued->chain_pem);
@@ -249,6 +369,187 @@ TEST_F(AutoSsl, RequestedThroughTheApiTheJobIssuesAndTheStatusIsVisible) {
   EXPECT_FALSE(fs::exists(docroot + "/.well-known/acme-challenge") &&
                !fs::is_empty(docroot + "/.well-known/acme-challenge"))
       << "challenge files are removed";
+}
+
+// Acceptance 1: a name added to a site gets HTTPS with no further action: AutoSSL issues through
+// the site's vhost (http-01 validated by our VA), deploys the chain and key into the site's TLS
+// server block on the real nginx and curl verifies the site against our root.
+TEST_F(AutoSsl, ADomainAddedToASiteIsServedOverHttpsWithItsOwnCertificate) {
+  auto a = s_->SignUp("deploy@a.example", "Deploy Org");
+  const std::string docroot = CreateSite(a, "deploy.example.test");
+  ASSERT_FALSE(docroot.empty());
+  WriteFile(docroot + "/index.html", "<h1>the shop of deploy org</h1>\n");
+  auto sites = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/sites", nullptr, a.session);
+  ASSERT_EQ(sites.json["items"].size(), 1u) << sites.body;
+  const std::string site_id = sites.json["items"][0]["id"];
+  HostZone(a, "shop.example.test");
+
+  const std::string domains = "/api/v1/organizations/" + a.org_id + "/sites/" + site_id + "/domains";
+  auto bad = s_->Call("POST", domains, {{"domain", "not a domain"}}, a.session);
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  auto taken = s_->Call("POST", domains, {{"domain", "www.deploy.example.test"}}, a.session);
+  EXPECT_EQ(taken.status, 409) << "already a name of the site: " << taken.body;
+  auto b = s_->SignUp("other-deploy@b.example", "Other Deploy Org");
+  auto foreign = s_->Call("POST", "/api/v1/organizations/" + b.org_id + "/sites/" + site_id + "/domains",
+                          {{"domain", "shop.example.test"}}, b.session);
+  EXPECT_EQ(foreign.status, 404) << foreign.body;
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto added = s_->Call("POST", domains, {{"domain", "shop.example.test"}}, a.session);
+  ASSERT_EQ(added.status, 202) << added.body;
+  EXPECT_NE(std::find(added.json["site"]["domains"].begin(), added.json["site"]["domains"].end(),
+                      Json("shop.example.test")),
+            added.json["site"]["domains"].end())
+      << added.body;
+
+  // Bounded: issued and deployed within 90 s of adding the name, no further call.
+  Json cert = WaitCertificate(a, "shop.example.test", [](const Json& c) {
+    return c.value("status", "") == "valid" && c.value("deployed", false);
+  });
+  ASSERT_FALSE(cert.is_null()) << s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/certificates", nullptr, a.session).body;
+  EXPECT_TRUE(cert["serial"].is_string());
+  EXPECT_TRUE(cert["renew_at"].is_number());
+  EXPECT_LT(cert["renew_at"].get<int64_t>(), cert["not_after"].get<int64_t>());
+
+  // The key is on disk only in the 0600 file the server block names.
+  const std::string live = s_->var() + "/autossl/live/" + site_id + "/shop.example.test";
+  struct stat st {};
+  ASSERT_EQ(::stat((live + "/privkey.pem").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_TRUE(fs::exists(live + "/fullchain.pem"));
+
+  // curl --cacert <our root> --resolve gets the site's content (polled: reloads are async).
+  const std::string port = std::to_string(tls_port_);
+  std::string out;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        auto [rc, o] = hp::testing::Run({"curl", "-sS", "--max-time", "5", "--cacert", s_->var() + "/ca/root.pem",
+                            "--resolve", "shop.example.test:" + port + ":127.0.0.1",
+                            "https://shop.example.test:" + port + "/"});
+        out = o;
+        return rc == 0 && o.find("the shop of deploy org") != std::string::npos;
+      },
+      std::chrono::seconds(20), std::chrono::milliseconds(200)))
+      << out;
+  const auto took = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0);
+  EXPECT_LT(took.count(), 110) << "from adding the name to HTTPS";
+  // The served certificate's SAN is the domain.
+  auto got = HttpsGet(s_->var() + "/ca/root.pem", tls_port_, "shop.example.test", std::time(nullptr));
+  ASSERT_TRUE(got.ok) << got.error;
+  EXPECT_EQ(got.status, 200);
+  EXPECT_EQ(got.serial, cert.value("serial", ""));
+  EXPECT_EQ(SanNames(got.leaf_pem), std::vector<std::string>{"shop.example.test"});
+
+  // The site's own domain was issued automatically when the site became active.
+  Json own = WaitCertificate(a, "deploy.example.test", [](const Json& c) {
+    return c.value("status", "") == "valid" && c.value("deployed", false);
+  });
+  EXPECT_FALSE(own.is_null()) << "issuance on activation";
+
+  // Removing the name revokes its certificate (cessationOfOperation) and removes the files.
+  auto removed = s_->Call("DELETE", domains + "/shop.example.test", nullptr, a.session);
+  ASSERT_EQ(removed.status, 202) << removed.body;
+  EXPECT_TRUE(PollUntil([&] { return !fs::exists(live); }, std::chrono::seconds(30)));
+  auto ari = ac::AriCertificateId(got.leaf_pem);
+  ASSERT_TRUE(ari.has_value());
+  Json window;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        auto r = HttpRequest(s_->server().Url("/acme/renewal-info/" + *ari),
+                             HttpOptions{.ca_file = s_->server().CaFile()});
+        window = Json::parse(r.body, nullptr, false);
+        // A revoked certificate's suggested window lies in the past (renew now).
+        if (!window.is_object() || !window.contains("suggestedWindow")) return false;
+        const std::string end = window["suggestedWindow"].value("end", "");
+        struct tm tm {};
+        strptime(end.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+        return timegm(&tm) <= std::time(nullptr) + static_cast<time_t>(s_->offset()) + 5;
+      },
+      std::chrono::seconds(30), std::chrono::milliseconds(200)))
+      << window.dump();
+  auto remaining = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/certificates", nullptr, a.session);
+  for (const auto& c : remaining.json["items"]) EXPECT_NE(c.value("domain", ""), "shop.example.test");
+}
+
+// Acceptance 2: with the dev clock moved into the certificate's ARI window the renewal scan
+// orders a replacement (`replaces`), deploys it, and nginx serves the new serial while a client
+// loop sees no failed request during the reload.
+TEST_F(AutoSsl, InTheAriWindowTheCertificateIsRenewedWithoutDroppingARequest) {
+  auto a = s_->SignUp("renew@a.example", "Renew Org");
+  const std::string docroot = CreateSite(a, "renew.example.test");
+  ASSERT_FALSE(docroot.empty());
+  WriteFile(docroot + "/index.html", "renewed site\n");
+  Json first = WaitCertificate(a, "renew.example.test", [](const Json& c) {
+    return c.value("status", "") == "valid" && c.value("deployed", false);
+  });
+  ASSERT_FALSE(first.is_null());
+  const std::string ca = s_->var() + "/ca/root.pem";
+  const std::string serial1 = first.value("serial", "");
+  std::string leaf1;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        auto g = HttpsGet(ca, tls_port_, "renew.example.test", std::time(nullptr) + static_cast<time_t>(s_->offset()));
+        leaf1 = g.leaf_pem;
+        return g.ok && g.serial == serial1;
+      },
+      std::chrono::seconds(20), std::chrono::milliseconds(100)));
+
+  // Into the window (renew_at is inside the ARI suggested window).
+  const double dev_now = static_cast<double>(std::time(nullptr)) + s_->offset();
+  const double jump = static_cast<double>(first["renew_at"].get<int64_t>()) - dev_now + 5;
+  ASSERT_GT(jump, 0);
+  s_->Advance(jump);
+  const time_t at = std::time(nullptr) + static_cast<time_t>(s_->offset());
+  a.session = s_->SignIn(a.email, a.password);  // the session expired with the jump
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> requests{0}, failures{0};
+  std::string first_failure;
+  std::mutex mu;
+  std::set<std::string> serials_seen;
+  std::thread loop([&] {
+    while (!stop) {
+      auto g = HttpsGet(ca, tls_port_, "renew.example.test", at + 60);
+      ++requests;
+      std::lock_guard lock(mu);
+      if (!g.ok || g.status != 200 || g.body != "renewed site\n") {
+        if (failures++ == 0) first_failure = g.error + " status " + std::to_string(g.status);
+      } else {
+        serials_seen.insert(g.serial);
+      }
+    }
+  });
+  Json renewed = WaitCertificate(a, "renew.example.test", [&](const Json& c) {
+    return c.value("status", "") == "valid" && c.value("serial", "") != serial1 && c.value("deployed", false);
+  });
+  // Keep the loop running until the new serial is served stably.
+  std::string serial2 = renewed.is_null() ? "" : renewed.value("serial", "");
+  int in_a_row = 0;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        auto g = HttpsGet(ca, tls_port_, "renew.example.test", at + 60);
+        in_a_row = (g.ok && g.serial == serial2) ? in_a_row + 1 : 0;
+        return in_a_row >= 5;
+      },
+      std::chrono::seconds(20), std::chrono::milliseconds(100)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  stop = true;
+  loop.join();
+  ASSERT_FALSE(renewed.is_null()) << "renewal in the ARI window";
+  EXPECT_NE(serial2, serial1);
+  EXPECT_GT(renewed["not_after"].get<int64_t>(), first["not_after"].get<int64_t>());
+  EXPECT_EQ(failures.load(), 0) << first_failure << " of " << requests.load();
+  EXPECT_GT(requests.load(), 5);
+  std::lock_guard lock(mu);
+  EXPECT_TRUE(serials_seen.count(serial2)) << "the loop saw the new certificate";
+  // The renewal was ordered as a replacement (RFC 9773 `replaces` names the old certificate).
+  auto ari = ac::AriCertificateId(leaf1);
+  ASSERT_TRUE(ari.has_value());
+  SQLite::Database db(s_->var() + "/hostplane.db", SQLite::OPEN_READONLY, 5000);
+  SQLite::Statement q(db, "SELECT count(*) FROM acme_orders WHERE replaces = ?");
+  q.bind(1, *ari);
+  ASSERT_TRUE(q.executeStep());
+  EXPECT_GE(q.getColumn(0).getInt(), 1) << "an order with replaces=" << *ari;
 }
 
 }  // namespace
