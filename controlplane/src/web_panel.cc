@@ -1,9 +1,12 @@
 #include "web_panel.h"
 
+#include <algorithm>
+#include <optional>
 #include <string_view>
 
 #include "hp/core/encoding.h"
 #include "hp/core/openssl.h"
+#include "hp/partner/branding.h"
 
 namespace hp::generated {
 struct EmbeddedFile {
@@ -21,11 +24,15 @@ using core::http::Request;
 using core::http::Response;
 
 // No inline script or style anywhere in the panel, so the policy can forbid both; the panel only
-// talks to its own origin.
-constexpr const char* kCsp =
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; manifest-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'";
+// talks to its own origin (images also from a partner's logo origin on its panel host).
+std::string Csp(std::string_view extra_img = {}) {
+  std::string img = "img-src 'self' data:";
+  if (!extra_img.empty()) (img += ' ') += extra_img;
+  return "default-src 'none'; script-src 'self'; style-src 'self'; " + img +
+         "; connect-src 'self'; font-src 'self'; manifest-src 'self'; form-action 'self'; "
+         "frame-ancestors 'none'; base-uri 'none'";
+}
+const std::string kCsp = Csp();
 
 std::string ContentType(std::string_view path) {
   auto ends = [&](std::string_view ext) { return path.ends_with(ext); };
@@ -40,8 +47,8 @@ std::string ContentType(std::string_view path) {
   return "application/octet-stream";
 }
 
-void SecurityHeaders(Response& r) {
-  r.SetHeader("Content-Security-Policy", kCsp);
+void SecurityHeaders(Response& r, const std::string& csp = kCsp) {
+  r.SetHeader("Content-Security-Policy", csp);
   r.SetHeader("X-Content-Type-Options", "nosniff");
   r.SetHeader("Referrer-Policy", "no-referrer");
   r.SetHeader("X-Frame-Options", "DENY");
@@ -73,6 +80,104 @@ core::http::SyncHandler FileHandler(std::string_view path, std::string_view data
   };
 }
 
+std::string StrongEtag(std::string_view body) {
+  const std::string digest = core::ossl::Sha256(body);
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(digest.data()),
+                                       digest.size());
+  return "\"" + core::HexEncode(bytes).substr(0, 32) + "\"";
+}
+
+// The request's host name, lower case, without the port.
+std::string HostOf(const Request& req) {
+  std::string h = req.host.empty() ? req.Header("host") : req.host;
+  if (auto c = h.find(':'); c != std::string::npos && h.find(']') == std::string::npos)
+    h = h.substr(0, c);
+  std::transform(h.begin(), h.end(), h.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return h;
+}
+
+// The partner brand of the request's Host, if any (a store error serves our own brand).
+std::optional<partner::Branding> BrandOf(partner::BrandingStore* store, const Request& req) {
+  if (store == nullptr) return std::nullopt;
+  auto b = store->FindByHost(HostOf(req));
+  if (!b || !*b) return std::nullopt;
+  return **b;
+}
+
+// "https://cdn.example.com:8443" of a validated https URL.
+std::string OriginOf(const std::string& url) {
+  constexpr std::string_view kScheme = "https://";
+  if (!url.starts_with(kScheme)) return {};
+  const auto end = url.find_first_of("/?#", kScheme.size());
+  return url.substr(0, end);
+}
+
+void ReplaceOnce(std::string& s, std::string_view from, const std::string& to) {
+  if (auto at = s.find(from); at != std::string::npos) s.replace(at, from.size(), to);
+}
+
+// index.html with the partner's brand in place of ours (every value HTML-escaped).
+std::string BrandedIndex(std::string index, const partner::Branding& b) {
+  const std::string name = partner::HtmlEscape(b.brand_name);
+  const std::string logo = partner::HtmlEscape(b.logo_url);
+  ReplaceOnce(index, R"(<meta name="application-name" content="hostplane">)",
+              R"(<meta name="application-name" content=")" + name + "\">");
+  ReplaceOnce(index, "<title>hostplane</title>", "<title>" + name + "</title>");
+  ReplaceOnce(index, R"(<link rel="icon" href="/app/icon.svg" type="image/svg+xml">)",
+              logo.empty() ? std::string() : R"(<link rel="icon" href=")" + logo + "\">");
+  ReplaceOnce(index, R"(<img id="brand-logo" src="/app/icon.svg" alt="" width="24" height="24">)",
+              logo.empty() ? std::string()
+                           : R"(<img id="brand-logo" src=")" + logo +
+                                 R"(" alt="" width="24" height="24">)");
+  ReplaceOnce(index, R"(<span id="brand-name">hostplane</span>)",
+              R"(<span id="brand-name">)" + name + "</span>");
+  return index;
+}
+
+// index.html, per Host: ours, or the partner's brand on its panel host.
+core::http::SyncHandler IndexHandler(std::string_view data, partner::BrandingStore* store) {
+  auto plain = FileHandler("index.html", data);
+  return [data, store, plain](const Request& req) {
+    auto brand = BrandOf(store, req);
+    Response r;
+    if (!brand) {
+      r = plain(req);
+    } else {
+      const std::string body = BrandedIndex(std::string(data), *brand);
+      const std::string etag = StrongEtag(body);
+      const std::string inm = req.Header("if-none-match");
+      r = (!inm.empty() && inm.find(etag) != std::string::npos)
+              ? Response::Empty(304)
+              : Response(200, "text/html; charset=utf-8", body);
+      r.SetHeader("ETag", etag);
+      r.SetHeader("Cache-Control", "no-cache");
+      SecurityHeaders(r, Csp(OriginOf(brand->logo_url)));
+    }
+    r.SetHeader("Vary", "Host");
+    return r;
+  };
+}
+
+// /app/brand.css: the partner's colours on its panel host, nothing otherwise.
+core::http::SyncHandler BrandCssHandler(partner::BrandingStore* store) {
+  return [store](const Request& req) {
+    std::string css = "/* brand colours of this host */\n";
+    if (auto b = BrandOf(store, req)) {
+      if (partner::IsValidColor(b->primary_color))
+        css += ":root { --accent: " + b->primary_color + "; }\n";
+      if (partner::IsValidColor(b->accent_color))
+        css += ".top { border-bottom: 3px solid " + b->accent_color + "; }\n";
+    }
+    Response r(200, "text/css; charset=utf-8", css);
+    r.SetHeader("ETag", StrongEtag(css));
+    r.SetHeader("Cache-Control", "no-cache");
+    r.SetHeader("Vary", "Host");
+    SecurityHeaders(r);
+    return r;
+  };
+}
+
 Response Redirect(int status, const std::string& location) {
   Response r = Response::Empty(status);
   r.SetHeader("Location", location);
@@ -92,31 +197,39 @@ std::string SafeToken(const std::string& t) {
 struct Mounted final : ServedModule {};
 
 core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
-  RegisterWebPanelRoutes(ctx.router);
+  RegisterWebPanelRoutes(ctx.router, ctx.services->Get<partner::BrandingStore>());
   return std::unique_ptr<ServedModule>(std::make_unique<Mounted>());
 }
 
 }  // namespace
 
-void RegisterWebPanelRoutes(core::http::Router& router) {
+void RegisterWebPanelRoutes(core::http::Router& router, partner::BrandingStore* branding) {
   for (const auto& f : generated::web_panel_files()) {
     const std::string path(f.path);
+    const bool index = path == "index.html";
     router.AddSync({.method = "GET",
                     .pattern = "/app/" + path,
                     .summary = "Web control panel file.",
                     .tag = "panel",
                     .documented = false,
                     .response_type = ContentType(path)},
-                   FileHandler(f.path, f.data));
-    if (path == "index.html")
+                   index ? IndexHandler(f.data, branding) : FileHandler(f.path, f.data));
+    if (index)
       router.AddSync({.method = "GET",
                       .pattern = "/app/",
                       .summary = "The web control panel.",
                       .tag = "panel",
                       .documented = false,
                       .response_type = "text/html"},
-                     FileHandler(f.path, f.data));
+                     IndexHandler(f.data, branding));
   }
+  router.AddSync({.method = "GET",
+                  .pattern = "/app/brand.css",
+                  .summary = "Brand colours of the panel for this host.",
+                  .tag = "panel",
+                  .documented = false,
+                  .response_type = "text/css"},
+                 BrandCssHandler(branding));
   router.AddSync({.method = "GET",
                   .pattern = "/app",
                   .summary = "Redirects to /app/.",

@@ -6,12 +6,18 @@
 
 #include "module.h"
 
+namespace hp::partner {
+class BrandingStore;
+}
+
 namespace hp::cp {
 
 // GET /app/ and /app/<file> for every embedded file; GET /app redirects to /app/; the links the
 // e-mails carry (/verify-email, /reset-password, /accept-invitation ?token=...) redirect into the
 // panel's matching page with the token in the fragment, which browsers never send to a server.
-void RegisterWebPanelRoutes(core::http::Router& router);
+// White-label: with `branding`, a request whose Host is a partner's panel_host gets the partner's
+// brand (name, logo, colours through /app/brand.css) in index.html and nothing of ours.
+void RegisterWebPanelRoutes(core::http::Router& router, partner::BrandingStore* branding = nullptr);
 
 ModuleSpec WebPanelModuleSpec();
 

@@ -5,6 +5,9 @@ import { api, session, setUnauthenticatedHandler } from './api.js';
 import * as auth from './pages/auth.js';
 import * as orgs from './pages/orgs.js';
 import * as account from './pages/account.js';
+import * as services from './pages/services.js';
+import * as billing from './pages/billing.js';
+import * as partners from './pages/partners.js';
 
 const routes = [
   [/^\/$/, orgs.dashboard, true],
@@ -17,6 +20,21 @@ const routes = [
   [/^\/orgs\/([A-Za-z0-9_-]+)$/, orgs.organization, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/tokens$/, orgs.tokens, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/audit$/, orgs.audit, true],
+  [/^\/orgs\/([A-Za-z0-9_-]+)\/plans$/, services.plans, true],
+  [/^\/orgs\/([A-Za-z0-9_-]+)\/sites$/, services.sites, true],
+  [/^\/orgs\/([A-Za-z0-9_-]+)\/certificates$/, services.certificates, true],
+  [/^\/orgs\/([A-Za-z0-9_-]+)\/vps$/, services.vpsList, true],
+  [/^\/orgs\/([A-Za-z0-9_-]+)\/vps\/([A-Za-z0-9_-]+)$/, services.vpsDetail, true],
+  [/^\/orgs\/([A-Za-z0-9_-]+)\/dns$/, services.zones, true],
+  [/^\/orgs\/([A-Za-z0-9_-]+)\/dns\/([A-Za-z0-9_-]+)$/, services.zone, true],
+  [/^\/orgs\/([A-Za-z0-9_-]+)\/billing$/, billing.invoices, true],
+  [/^\/partners$/, partners.list, true],
+  [/^\/partners\/([A-Za-z0-9_-]+)$/, partners.customers, true],
+  [/^\/partners\/([A-Za-z0-9_-]+)\/customers\/([A-Za-z0-9_-]+)$/, partners.customer, true],
+  [/^\/partners\/([A-Za-z0-9_-]+)\/branding$/, partners.branding, true],
+  [/^\/partners\/([A-Za-z0-9_-]+)\/webhooks$/, partners.webhooks, true],
+  [/^\/partners\/([A-Za-z0-9_-]+)\/commission$/, partners.commission, true],
+  [/^\/orgs\/([A-Za-z0-9_-]+)\/invoices\/([A-Za-z0-9_-]+)$/, billing.invoice, true],
 ];
 
 export function go(path) {
@@ -50,6 +68,11 @@ async function signOut() {
   session.clear();
   announce(t('signedout'));
   go('/signin');
+}
+
+// The brand the server put into index.html for this host (an OEM's on its panel host).
+function brandName() {
+  return document.querySelector('meta[name="application-name"]')?.content || 'hostplane';
 }
 
 let renderSeq = 0;
@@ -86,7 +109,7 @@ export async function render() {
   firstRender = false;
   const h1 = main.querySelector('h1');
   if (h1) {
-    document.title = `${h1.textContent} — hostplane`;
+    document.title = `${h1.textContent} — ${brandName()}`;
     h1.setAttribute('tabindex', '-1');
     if (!first && (document.activeElement === document.body || !main.contains(document.activeElement))) h1.focus();
   }

@@ -2,6 +2,8 @@
 // (navigator.language, which follows Accept-Language). API problem details stay as the API wrote
 // them; the panel adds the field's label and, where useful, what to do next in the UI language.
 
+import { en as servicesEn, ja as servicesJa } from './i18n-services.js';
+
 const en = {
   'optional': 'optional', 'cancel': 'Cancel', 'save': 'Save', 'saved': 'Saved.', 'copy': 'Copy', 'copied': 'Copied',
   'copy.failed': 'Copy failed: select the text and copy it by hand',
@@ -160,6 +162,8 @@ const ja = {
   'ip.none': 'すべてのアドレスを許可',
 };
 
+Object.assign(en, servicesEn);
+Object.assign(ja, servicesJa);
 const messages = { en, ja };
 const KEY = 'hp.lang';
 

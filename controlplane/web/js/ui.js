@@ -30,7 +30,7 @@ export function field({ name, label, type = 'text', autocomplete, required = fal
   const described = [hint ? hintId : null, errId].filter(Boolean).join(' ');
   let input;
   if (options) {
-    input = h('select', { id, name, 'aria-describedby': described, ...attrs },
+    input = h('select', { id, name, required, 'aria-required': required ? 'true' : null, 'aria-describedby': described, ...attrs },
       options.map(([v, l]) => h('option', { value: v, selected: v === value }, l)));
   } else if (multiline) {
     input = h('textarea', { id, name, rows: 4, 'aria-describedby': described, ...attrs });
@@ -176,8 +176,8 @@ export function confirmDialog({ title, body, confirm, danger = true }) {
 }
 
 export function fmtTime(iso) {
-  if (!iso) return '';
-  const d = new Date(iso);
+  if (!iso && iso !== 0) return '';
+  const d = new Date(typeof iso === 'number' ? iso * 1000 : iso);  // numbers are unix seconds
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(document.documentElement.lang);
 }
 

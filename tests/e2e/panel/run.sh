@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CTest entry for the panel browser test: run.sh <hostplane binary> <artefact dir>.
+# CTest entry for the panel browser tests: run.sh [<test>.test.mjs] <hostplane binary> <artefact dir>
+# (default test: signup.test.mjs).
 # scripts/bootstrap installs chromium, node and the npm packages (npm ci in this folder).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -9,4 +10,6 @@ command -v node > /dev/null || fail "node is not installed (run scripts/bootstra
 [ -f "$here/node_modules/playwright-core/package.json" ] || fail "playwright-core is not installed in $here (run scripts/bootstrap)"
 major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$major" -ge 20 ] || fail "node $(node --version) is too old for playwright-core (needs 20 or later)"
-exec node "$here/signup.test.mjs" "$@"
+script=signup.test.mjs
+if [[ "${1:-}" == *.mjs ]]; then script=$1; shift; fi
+exec node "$here/$script" "$@"

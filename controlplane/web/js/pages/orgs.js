@@ -3,6 +3,7 @@
 import { h, field, form, checkboxes, announce, confirmDialog, fmtTime, showError, clearErrors } from '../ui.js';
 import { t } from '../i18n.js';
 import { api, rfc3339, ApiError } from '../api.js';
+import { summary } from './billing.js';
 
 const ROLES = ['owner', 'admin', 'billing', 'operator', 'developer', 'auditor', 'viewer'];
 const PERMISSIONS = ['org.read', 'org.update', 'members.manage', 'tokens.read', 'tokens.manage', 'audit.read',
@@ -15,15 +16,18 @@ function labelCells(head, rows) {
   for (const r of rows) [...r.children].forEach((td, i) => td.setAttribute('data-label', head[i] || ''));
   return rows;
 }
-const table = (head, rows, caption) => h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption, 'data-head': JSON.stringify(head) },
+export const table = (head, rows, caption) => h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption, 'data-head': JSON.stringify(head) },
   h('table', {}, h('caption', { class: 'sr-only' }, caption),
     h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, labelCells(head, rows))));
 
-function orgNav(org, here) {
+export function orgNav(org, here) {
   const link = (href, label) => h('a', { href: `#${href}`, 'aria-current': here === href ? 'page' : null }, label);
-  return h('nav', { class: 'row', 'aria-label': t('org.sections') },
-    link(`/orgs/${org.id}`, t('org.overview')), link(`/orgs/${org.id}/tokens`, t('tokens.title')),
-    link(`/orgs/${org.id}/audit`, t('audit.title')));
+  return h('nav', { class: 'row orgnav', 'aria-label': t('org.sections') },
+    link(`/orgs/${org.id}`, t('org.overview')), link(`/orgs/${org.id}/plans`, t('plans.title')),
+    link(`/orgs/${org.id}/sites`, t('sites.title')), link(`/orgs/${org.id}/vps`, t('vps.title')),
+    link(`/orgs/${org.id}/dns`, t('dns.title')), link(`/orgs/${org.id}/certificates`, t('certs.title')),
+    link(`/orgs/${org.id}/billing`, t('billing.title')),
+    link(`/orgs/${org.id}/tokens`, t('tokens.title')), link(`/orgs/${org.id}/audit`, t('audit.title')));
 }
 
 export async function dashboard({ go }) {
@@ -46,11 +50,19 @@ export async function dashboard({ go }) {
       go(`/orgs/${o.id}`);
     },
   });
+  // Partner memberships (partner portal); absent when the user belongs to no partner.
+  const partnerList = await api('GET', '/api/v1/partners').catch(() => ({ items: [] }));
+  const partners = partnerList.items?.length
+    ? h('section', { class: 'card', 'aria-labelledby': 'partners-h' }, h('h2', { id: 'partners-h' }, t('partner.title')),
+      h('ul', { class: 'orgs' }, partnerList.items.map((p) => h('li', {}, h('a', { href: `#/partners/${p.id}` }, h('strong', {}, p.name), ' ',
+        h('span', { class: 'badge' }, p.channel), ' ', h('span', { class: 'badge' }, p.role))))))
+    : null;
   return h('div', {},
     h('h1', {}, t('dash.title')),
     h('p', { class: 'muted' }, t('dash.signed_in_as', { email: me.user.email })),
     security,
     h('section', { class: 'card', 'aria-labelledby': 'orgs-h' }, h('h2', { id: 'orgs-h' }, t('dash.orgs')), list),
+    partners,
     h('section', { class: 'card' }, h('h2', {}, t('dash.create')), create));
 }
 
@@ -62,6 +74,7 @@ export async function organization({ params, rerender }) {
   const out = h('div', {}, h('h1', {}, org.name), orgNav(org, `/orgs/${org.id}`),
     h('p', { class: 'muted' }, t('org.your_role'), ' ', h('span', { class: 'badge' }, t(`role.${org.role}`)), ' · ',
       t('org.status'), ' ', h('span', { class: org.status === 'active' ? 'badge ok' : 'badge bad' }, org.status)));
+  out.append(await summary(id));
 
   out.append(h('section', { class: 'card', 'aria-labelledby': 'm-h' }, h('h2', { id: 'm-h' }, t('members.title')),
     table([t('f.email'), t('f.name'), t('f.role'), t('members.since')],

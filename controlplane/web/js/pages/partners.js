@@ -1,0 +1,296 @@
+// Partner portal (session-authenticated /api/v1/partners/{partner}/..., docs/partners.md):
+// customers, EAB credentials, branding editor with a live preview, webhooks with their delivery
+// log, commission statements. What a member may do follows their partner role (owner, admin,
+// viewer); the API enforces it, the panel only hides what would be refused.
+import { h, field, form, checkboxes, announce, confirmDialog, fmtTime } from '../ui.js';
+import { t } from '../i18n.js';
+import { api, ApiError } from '../api.js';
+import { table } from './orgs.js';
+import { yen, downloadBlob } from './services.js';
+
+const enc = encodeURIComponent;
+const pPath = (id) => `/api/v1/partners/${enc(id)}`;
+const WRITERS = new Set(['owner', 'admin']);
+const EVENTS = ['service.provisioned', 'service.failed', 'certificate.issued', 'certificate.expiring', 'certificate.failed',
+  'invoice.issued', 'invoice.paid', 'organization.suspended'];
+
+function partnerNav(p, here) {
+  const link = (href, label) => h('a', { href: `#${href}`, 'aria-current': here === href ? 'page' : null }, label);
+  const base = `/partners/${p.id}`;
+  return h('nav', { class: 'row orgnav', 'aria-label': t('partner.sections') },
+    link(base, t('partner.customers')),
+    p.channel === 'agency' ? null : link(`${base}/branding`, t('partner.branding')),
+    link(`${base}/webhooks`, t('partner.webhooks')),
+    p.channel === 'agency' ? link(`${base}/commission`, t('partner.commission')) : null);
+}
+
+async function partnerPage(id, here, title) {
+  const p = await api('GET', pPath(id));
+  const out = h('div', {}, h('h1', {}, title ?? p.name), partnerNav(p, here),
+    h('p', { class: 'muted' }, t('partner.channel', { channel: p.channel }), ' · ', t('org.your_role'), ' ', h('span', { class: 'badge' }, p.role)));
+  return { p, out, writer: WRITERS.has(p.role) };
+}
+
+export async function list() {
+  const mine = await api('GET', '/api/v1/partners');
+  return h('div', {}, h('h1', {}, t('partner.title')), mine.items.length
+    ? h('ul', { class: 'orgs' }, mine.items.map((p) => h('li', {}, h('a', { href: `#/partners/${p.id}` }, h('strong', {}, p.name), ' ',
+      h('span', { class: 'badge' }, p.channel), ' ', h('span', { class: 'badge' }, p.role)))))
+    : h('p', { class: 'muted' }, t('partner.none')));
+}
+
+export async function customers({ params, go }) {
+  const [id] = params;
+  const { p, out, writer } = await partnerPage(id, `/partners/${id}`);
+  if (p.channel === 'agency') {
+    out.append(h('p', { class: 'muted' }, t('partner.agency_no_customers')));
+    return out;
+  }
+  const list = await api('GET', `${pPath(id)}/customers?limit=200`);
+  out.append(h('section', { 'aria-labelledby': 'c-h' }, h('h2', { id: 'c-h' }, t('partner.customers')), list.items.length
+    ? table([t('f.org_name'), t('org.status'), t('partner.created')], list.items.map((c) => h('tr', {},
+      h('td', {}, h('a', { href: `#/partners/${id}/customers/${c.id}` }, c.name)),
+      h('td', {}, h('span', { class: c.status === 'active' ? 'badge ok' : 'badge bad' }, c.status)),
+      h('td', { class: 'nowrap' }, fmtTime(c.created_at)))), t('partner.customers'))
+    : h('p', { class: 'muted' }, t('partner.no_customers'))));
+  if (writer) {
+    out.append(h('section', { class: 'card' }, h('h2', {}, t('partner.add_customer')), form({
+      label: t('partner.add_customer'),
+      fields: [field({ name: 'name', label: t('f.org_name'), required: true, autocomplete: 'off' })],
+      submit: t('partner.add_customer'),
+      onSubmit: async (v) => {
+        const c = await api('POST', `${pPath(id)}/customers`, { name: v.name });
+        announce(t('partner.customer_added', { name: c.name }));
+        go(`/partners/${id}/customers/${c.id}`);
+      },
+    })));
+  }
+  return out;
+}
+
+export async function customer({ params, rerender }) {
+  const [id, cid] = params;
+  const c = await api('GET', `${pPath(id)}/customers/${enc(cid)}`);
+  const { out, writer } = await partnerPage(id, `/partners/${id}`, c.name);
+  out.append(h('p', {}, h('a', { href: `#/partners/${id}` }, t('partner.back'))));
+  out.append(h('p', {}, t('org.status'), ' ', h('span', { class: c.status === 'active' ? 'badge ok' : 'badge bad' }, c.status)));
+  const [keys, certs] = await Promise.all([
+    api('GET', `${pPath(id)}/customers/${enc(cid)}/eab-keys`).catch(() => ({ items: [] })),
+    api('GET', `${pPath(id)}/customers/${enc(cid)}/certificates`).catch(() => ({ items: [] }))]);
+  const shown = h('div', { 'aria-live': 'polite' });
+  out.append(h('section', { 'aria-labelledby': 'eab-h' }, h('h2', { id: 'eab-h' }, t('partner.eab')), keys.items.length
+    ? table([t('partner.kid'), t('partner.created'), t('f.expires_at'), t('partner.bound'), t('plans.state')], keys.items.map((k) => h('tr', {},
+      h('td', {}, h('code', {}, k.kid)), h('td', { class: 'nowrap' }, fmtTime(k.created_at)), h('td', { class: 'nowrap' }, fmtTime(k.expires_at)),
+      h('td', { class: 'nowrap' }, k.bound_at ? fmtTime(k.bound_at) : '—'), h('td', {}, h('span', { class: k.state === 'unused' ? 'badge ok' : 'badge' }, k.state)))), t('partner.eab'))
+    : h('p', { class: 'muted' }, t('partner.eab_none')), shown));
+  if (writer) {
+    out.append(h('section', { class: 'card' }, h('h2', {}, t('partner.eab_mint')), h('p', { class: 'hint' }, t('partner.eab_hint')), form({
+      label: t('partner.eab_mint'),
+      fields: [field({ name: 'expires_in_days', label: t('partner.eab_days'), type: 'number', inputmode: 'numeric', value: '7', required: true })],
+      submit: t('partner.eab_mint'),
+      onSubmit: async (v) => {
+        if (!/^\d+$/.test(v.expires_in_days) || Number(v.expires_in_days) < 1) throw new ApiError(400, { field: 'expires_in_days', detail: t('v.positive') });
+        const k = await api('POST', `${pPath(id)}/customers/${enc(cid)}/eab-keys`, { expires_in_days: Number(v.expires_in_days) });
+        shown.replaceChildren(h('section', { class: 'card once', 'aria-labelledby': 'eab-new' },
+          h('h3', { id: 'eab-new' }, t('partner.eab_created')), h('p', {}, t('tokens.once')),
+          h('p', {}, t('partner.kid'), ': ', h('code', { 'data-testid': 'eab-kid' }, k.kid)),
+          h('p', {}, t('partner.hmac'), ': ', h('code', { class: 'secret', 'data-testid': 'eab-hmac' }, k.hmac_key || k.hmac || ''))));
+        announce(t('partner.eab_created'));
+      },
+    })));
+  }
+  out.append(h('section', { 'aria-labelledby': 'pc-h' }, h('h2', { id: 'pc-h' }, t('certs.title')), certs.items.length
+    ? table([t('sites.domain'), t('certs.expires'), t('plans.state')], certs.items.map((x) => h('tr', {},
+      h('td', {}, (x.names || x.domains || [x.domain]).filter(Boolean).join(', ')), h('td', { class: 'nowrap' }, fmtTime(x.not_after)),
+      h('td', {}, x.status || ''))), t('certs.title'))
+    : h('p', { class: 'muted' }, t('certs.none'))));
+  if (writer) {
+    const act = (key, path, body) => {
+      const b = h('button', { type: 'button', class: key === 'partner.terminate' ? 'danger' : '' }, t(key));
+      b.addEventListener('click', async () => {
+        if (!(await confirmDialog({ title: t(key), body: t('partner.confirm', { action: t(key), name: c.name }), confirm: t(key) }))) return;
+        try {
+          await api('POST', `${pPath(id)}/customers/${enc(cid)}/${path}`, body);
+          announce(t('saved'));
+          rerender();
+        } catch (err) {
+          announce(err.message);
+        }
+      });
+      return b;
+    };
+    out.append(h('div', { class: 'row' }, c.status === 'active' ? act('partner.suspend', 'suspend', { reason: 'partner' })
+      : c.status === 'suspended' ? act('partner.unsuspend', 'unsuspend', {}) : null,
+    c.status !== 'terminated' ? act('partner.terminate', 'terminate', {}) : null));
+  }
+  return out;
+}
+
+const BRAND_FIELDS = [
+  ['brand_name', true], ['logo_url', false], ['primary_color', false], ['accent_color', false], ['panel_host', false],
+  ['support_email', false], ['support_url', false], ['mail_from_name', false], ['mail_from_address', false],
+  ['website_url', false], ['terms_of_service_url', false],
+];
+const ISSUER_FIELDS = ['name', 'address', 'registration_number', 'email', 'phone'];
+
+export async function branding({ params, rerender }) {
+  const [id] = params;
+  const { out, writer } = await partnerPage(id, `/partners/${id}/branding`, t('partner.branding'));
+  const b = await api('GET', `${pPath(id)}/branding`).catch((err) => { if (err.status === 404) return {}; throw err; });
+  // Live preview: the panel header and a button as the partner's customers will see them.
+  const pvName = h('span', { 'data-testid': 'preview-name' });
+  const pvLogo = h('span', { class: 'muted', 'data-testid': 'preview-logo' });
+  const pvButton = h('span', { class: 'preview-button' }, t('partner.preview_button'));
+  const pvSupport = h('p', { class: 'muted' });
+  const preview = h('section', { class: 'card preview', 'aria-labelledby': 'pv-h' }, h('h2', { id: 'pv-h' }, t('partner.preview')),
+    h('div', { class: 'preview-top' }, pvLogo, ' ', pvName), h('p', {}, pvButton), pvSupport);
+  const colorOk = (c) => /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(c);
+  const paint = (f) => {
+    const v = (n) => f.elements[n]?.value.trim() || '';
+    pvName.textContent = v('brand_name') || t('partner.brand_unset');
+    const logo = v('logo_url');
+    // The logo's address (this page may load images only from itself; the OEM's host allows its logo).
+    pvLogo.textContent = /^https:\/\/[^\s"'<>]+$/.test(logo) ? t('partner.preview_logo', { url: logo }) : t('partner.preview_nologo');
+    // CSSOM (not a style attribute), which the panel's CSP allows.
+    pvButton.style.setProperty('--pv-accent', colorOk(v('primary_color')) ? v('primary_color') : '#1d4ed8');
+    preview.style.setProperty('--pv-border', colorOk(v('accent_color')) ? v('accent_color') : '#d1d5db');
+    pvSupport.textContent = v('support_email') ? t('partner.preview_support', { email: v('support_email') }) : '';
+  };
+  const fields = BRAND_FIELDS.map(([name, required]) => field({ name, label: t(`brand.${name}`), required, value: b[name] || '',
+    hint: t(`brand.${name}.hint`), attrs: { spellcheck: 'false', autocapitalize: 'off', ...(writer ? {} : { readonly: true }) } }));
+  const issuer = h('fieldset', {}, h('legend', {}, t('brand.invoice_issuer')),
+    ISSUER_FIELDS.map((n) => field({ name: `invoice_issuer.${n}`, label: t(`brand.issuer.${n}`), value: b.invoice_issuer?.[n] || '',
+      attrs: writer ? {} : { readonly: true } })));
+  const f = form({
+    label: t('partner.branding'),
+    fields: [...fields, issuer],
+    submit: t('save'),
+    onSubmit: async (v) => {
+      for (const c of ['primary_color', 'accent_color']) {
+        if (v[c] && !colorOk(v[c])) throw new ApiError(400, { field: c, detail: t('v.color') });
+      }
+      for (const u of ['logo_url', 'support_url', 'website_url', 'terms_of_service_url']) {
+        if (v[u] && !/^https:\/\/\S+$/.test(v[u])) throw new ApiError(400, { field: u, detail: t('v.https_url') });
+      }
+      const body = {};
+      for (const [n] of BRAND_FIELDS) body[n] = v[n];
+      body.invoice_issuer = Object.fromEntries(ISSUER_FIELDS.map((n) => [n, v[`invoice_issuer.${n}`]]));
+      await api('PUT', `${pPath(id)}/branding`, body);
+      announce(t('partner.branding_saved'));
+      rerender();
+    },
+  });
+  f.addEventListener('input', () => paint(f));
+  paint(f);
+  if (!writer) f.querySelector('button[type=submit]').remove();
+  out.append(h('div', { class: 'grid2' }, h('section', { class: 'card' }, f), preview));
+  return out;
+}
+
+export async function webhooks({ params, rerender }) {
+  const [id] = params;
+  const { out, writer } = await partnerPage(id, `/partners/${id}/webhooks`, t('partner.webhooks'));
+  const list = await api('GET', `${pPath(id)}/webhooks`);
+  const shown = h('div', { 'aria-live': 'polite' });
+  const log = h('div', { 'aria-live': 'polite' });
+  const showDeliveries = async (w) => {
+    const d = await api('GET', `${pPath(id)}/webhooks/${enc(w.id)}/deliveries`);
+    const rows = d.items.map((x) => {
+      const attemptsBtn = h('button', { type: 'button', 'aria-label': t('partner.attempts_of', { id: x.id }) }, t('partner.attempts'));
+      const cell = h('td', {}, attemptsBtn);
+      attemptsBtn.addEventListener('click', async () => {
+        const a = await api('GET', `${pPath(id)}/deliveries/${enc(x.id)}/attempts`);
+        cell.replaceChildren(h('ul', { class: 'plain' }, a.items.map((at) => h('li', {}, fmtTime(at.at || at.created_at), ' — HTTP ',
+          String(at.status ?? at.http_status ?? '—'), at.error ? ` (${at.error})` : ''))));
+      });
+      const redeliver = h('button', { type: 'button', 'aria-label': t('partner.redeliver_of', { id: x.id }) }, t('partner.redeliver'));
+      redeliver.addEventListener('click', async () => {
+        try {
+          await api('POST', `${pPath(id)}/deliveries/${enc(x.id)}/redeliver`, {});
+          announce(t('partner.redelivered'));
+          await showDeliveries(w);
+        } catch (err) {
+          announce(err.message);
+        }
+      });
+      return h('tr', {}, h('td', {}, h('code', {}, x.event_type || x.type || '')), h('td', {}, h('span', { class: x.state === 'delivered' ? 'badge ok' : x.state === 'failed' ? 'badge bad' : 'badge' }, x.state || '')),
+        h('td', {}, String(x.attempts ?? '')), h('td', { class: 'nowrap' }, fmtTime(x.created_at)), cell, h('td', {}, writer ? redeliver : ''));
+    });
+    log.replaceChildren(h('section', { 'aria-labelledby': 'dl-h' }, h('h2', { id: 'dl-h' }, t('partner.deliveries_of', { url: w.url })),
+      rows.length ? table([t('partner.event'), t('plans.state'), t('partner.attempts'), t('partner.created'), t('partner.attempts'), ''], rows, t('partner.deliveries'))
+        : h('p', { class: 'muted' }, t('partner.no_deliveries'))));
+  };
+  out.append(h('section', { 'aria-labelledby': 'wh-h' }, h('h2', { id: 'wh-h' }, t('partner.webhooks')), list.items.length
+    ? table(['URL', t('partner.events'), t('partner.created'), ''], list.items.map((w) => {
+      const show = h('button', { type: 'button', 'aria-label': t('partner.deliveries_of', { url: w.url }) }, t('partner.deliveries'));
+      show.addEventListener('click', () => showDeliveries(w).catch((e) => announce(e.message)));
+      const del = h('button', { type: 'button', class: 'danger', 'aria-label': t('partner.webhook_delete', { url: w.url }) }, t('delete'));
+      del.addEventListener('click', async () => {
+        if (!(await confirmDialog({ title: t('delete'), body: t('partner.webhook_delete', { url: w.url }), confirm: t('delete') }))) return;
+        try { await api('DELETE', `${pPath(id)}/webhooks/${enc(w.id)}`); rerender(); } catch (err) { announce(err.message); }
+      });
+      return h('tr', {}, h('td', {}, h('code', {}, w.url)), h('td', {}, (w.events || []).join(', ')), h('td', { class: 'nowrap' }, fmtTime(w.created_at)),
+        h('td', {}, h('div', { class: 'row' }, show, writer ? del : null)));
+    }), t('partner.webhooks'))
+    : h('p', { class: 'muted' }, t('partner.no_webhooks')), shown, log));
+  if (writer) {
+    out.append(h('section', { class: 'card' }, h('h2', {}, t('partner.webhook_add')), form({
+      label: t('partner.webhook_add'),
+      fields: [field({ name: 'url', label: 'URL', type: 'url', required: true, hint: t('partner.webhook_url_hint'), attrs: { spellcheck: 'false' } }),
+        checkboxes({ name: 'events', legend: t('partner.events'), items: EVENTS.map((e) => [e, e, true]) })],
+      submit: t('partner.webhook_add'),
+      onSubmit: async (v) => {
+        if (!/^https?:\/\/\S+$/.test(v.url)) throw new ApiError(400, { field: 'url', detail: t('v.https_url') });
+        if (!v.events.length) throw new ApiError(400, { field: 'events', detail: t('v.events') });
+        const w = await api('POST', `${pPath(id)}/webhooks`, { url: v.url, events: v.events });
+        await rerender();
+        const box = document.querySelector('[data-secret-box]');
+        (box || shown).replaceChildren(h('section', { class: 'card once' }, h('h3', {}, t('partner.webhook_secret')), h('p', {}, t('tokens.once')),
+          h('code', { class: 'secret', 'data-testid': 'webhook-secret' }, w.secret || w.signing_secret || '')));
+      },
+    })));
+  }
+  shown.setAttribute('data-secret-box', '');
+  return out;
+}
+
+export async function commission({ params }) {
+  const [id] = params;
+  const { out } = await partnerPage(id, `/partners/${id}/commission`, t('partner.commission'));
+  const now = new Date();
+  const month = `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
+  const result = h('div', { 'aria-live': 'polite' });
+  const load = async (m) => {
+    const s = await api('GET', `${pPath(id)}/commission-statements?month=${enc(m)}`);
+    const lines = s.lines || s.items || [];
+    result.replaceChildren(lines.length
+      ? table([t('f.org_name'), t('inv.number'), t('partner.base'), t('partner.commission')], lines.map((l) => h('tr', {},
+        h('td', {}, l.organization_name || l.organization_id || ''), h('td', {}, l.invoice_number || ''),
+        h('td', { class: 'nowrap' }, yen(l.base_amount ?? l.base ?? 0)), h('td', { class: 'nowrap' }, yen(l.commission ?? l.amount ?? 0)))), t('partner.commission'))
+      : h('p', { class: 'muted' }, t('partner.no_commission')),
+    h('p', {}, h('strong', {}, t('partner.commission_total', { amount: yen(s.total_commission ?? s.totals?.commission ?? 0) }))));
+  };
+  const f = form({
+    label: t('partner.commission'),
+    fields: [field({ name: 'month', label: t('partner.month'), type: 'month', value: month, required: true })],
+    submit: t('audit.apply'),
+    onSubmit: async (v) => {
+      if (!/^\d{4}-\d{2}$/.test(v.month)) throw new ApiError(400, { field: 'month', detail: t('v.month') });
+      await load(v.month);
+    },
+  });
+  const csv = h('button', { type: 'button' }, t('partner.commission_csv'));
+  csv.addEventListener('click', async () => {
+    try {
+      const m = f.elements.month.value;
+      const res = await api('GET', `${pPath(id)}/commission-statements?month=${enc(m)}&format=csv`, undefined, { raw: true });
+      downloadBlob(await res.blob(), `commission-${m}.csv`);
+    } catch (err) {
+      announce(err.message);
+    }
+  });
+  f.querySelector('.row').append(csv);
+  out.append(h('section', { class: 'card' }, f), result);
+  await load(month).catch((err) => result.replaceChildren(h('p', { class: 'form-error', role: 'alert' }, err.message)));
+  return out;
+}

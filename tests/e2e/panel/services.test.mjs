@@ -1,0 +1,153 @@
+// The service pages of the panel (issue 10) in Debian chromium against a real `hostplane serve
+// --dev` (libvirt test:// hosts, the built-in DNS): a VPS created with visible progress, shut
+// down, snapshotted, resized, started again; DNS records edited and deleted with field-named
+// errors; plan ordering errors; every page keyboard-reachable, labelled, at 360 px and in Japanese;
+// no console errors.
+//
+//   node services.test.mjs <hostplane binary> <artefact dir>
+import { check, log, startServer, openBrowser, screenshots, checkPage, apiSignup, uiSignIn, Failure } from './lib.mjs';
+
+const [bin, artifacts] = process.argv.slice(2);
+if (!bin || !artifacts) {
+  console.error('usage: node services.test.mjs <hostplane binary> <artefact dir>');
+  process.exit(2);
+}
+let s, b, page, shot;
+try {
+  s = await startServer(bin);
+  const email = 'ops@example.com', password = 'Correct horse 42';
+  const signup = await apiSignup(s, { email, password, organization: 'Ops Org' });
+  const orgId = signup.organization.id;
+  b = await openBrowser();
+  page = b.page;
+  shot = screenshots(page, artifacts);
+  await uiSignIn(page, s.base, email, password);
+  const orgNav = page.getByRole('navigation', { name: 'Organization' });
+
+  // VPS: create with progress; a bad host name and a zero-size plan are named first.
+  await page.goto(`${s.base}/app/#/orgs/${orgId}/vps`);
+  await page.getByRole('heading', { name: 'VPS', level: 1 }).waitFor();
+  await page.getByLabel('Host name').fill('web 1');
+  await page.getByRole('button', { name: 'Create VPS' }).click();
+  await page.locator('.field-error', { hasText: /^Host name: may contain only/ }).waitFor();
+  await page.getByLabel('Host name').fill('web1');
+  await page.getByLabel('vCPUs').fill('0');
+  await page.getByRole('button', { name: 'Create VPS' }).click();
+  await page.locator('.field-error', { hasText: /^vCPUs: must be a whole number/ }).waitFor();
+  check(await page.evaluate(() => document.activeElement.name) === 'plan.vcpus', 'focus not on vCPUs');
+  await page.getByLabel('vCPUs').fill('1');
+  await page.getByLabel('Image').fill('no-such-image');
+  await page.getByRole('button', { name: 'Create VPS' }).click();
+  await page.locator('.field-error', { hasText: /^Image: / }).waitFor();
+  await shot('vps-field-errors');
+  await page.getByLabel('Image').fill('tiny');
+  await page.getByRole('button', { name: 'Create VPS' }).click();
+  await page.locator('.op[data-outcome="succeeded"] progress[aria-label="Creating web1"]').waitFor({ timeout: 60000 });
+  await page.getByRole('heading', { name: 'web1', level: 1 }).waitFor({ timeout: 30000 });
+  await page.locator('[data-state="running"]').waitFor();
+  await shot('vps-running');
+  log('VPS created');
+
+  // Power: shut down (confirmation dialog, keyboard), then a snapshot, a resize, start.
+  await page.getByRole('button', { name: 'Shut down' }).click();
+  await page.getByRole('dialog').waitFor();
+  check(await page.evaluate(() => document.activeElement.textContent) === 'Cancel', 'dialog focus not on Cancel');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
+  await page.locator('[data-state="stopped"], [data-state="shutoff"]').first().waitFor({ timeout: 60000 });
+  await page.getByLabel('Snapshot name').fill('before-upgrade');
+  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await page.getByRole('cell', { name: 'before-upgrade' }).waitFor({ timeout: 60000 });
+  const resize = page.getByRole('form', { name: 'Resize' });
+  await resize.getByLabel('Disk (GiB)').fill('5');
+  await resize.getByRole('button', { name: 'Resize' }).click();
+  await page.locator('.field-error', { hasText: /^Disk \(GiB\): can only grow/ }).waitFor();
+  await resize.getByLabel('Memory (MiB)').fill('2048');
+  await resize.getByLabel('Disk (GiB)').fill('20');
+  await resize.getByRole('button', { name: 'Resize' }).click();
+  await page.getByText('2048 MiB RAM, 20 GiB disk').first().waitFor({ timeout: 60000 });
+  await shot('vps-resized');
+  await page.getByRole('button', { name: 'Start' }).click();
+  await page.locator('[data-state="running"]').waitFor({ timeout: 60000 });
+  await checkPage(page, 'VPS page');
+  log('VPS power, snapshot, resize');
+
+  // DNS: zone, record, edit, delete.
+  await orgNav.getByRole('link', { name: 'DNS' }).click();
+  await page.getByRole('button', { name: 'Add zone' }).click();
+  await page.locator('.field-error', { hasText: /^Zone name: is required/ }).waitFor();
+  await page.getByLabel('Zone name').fill('ops.example.test');
+  await page.getByRole('button', { name: 'Add zone' }).click();
+  await page.getByRole('heading', { name: 'ops.example.test.', level: 1 }).waitFor();
+  await page.getByLabel(/^Name/).fill('mail');
+  await page.getByLabel(/^Type/).selectOption('MX');
+  await page.getByLabel('Value', { exact: true }).fill('mail.ops.example.test.');
+  await page.getByRole('button', { name: 'Add record' }).click();
+  await page.locator('.field-error', { hasText: /^Value: needs a preference/ }).waitFor();
+  await page.getByLabel('Value', { exact: true }).fill('10 mail.ops.example.test.');
+  await page.getByRole('button', { name: 'Add record' }).click();
+  await page.getByRole('cell', { name: 'mail.ops.example.test.', exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Edit MX record mail.ops.example.test.' }).click();
+  const edit = page.getByRole('form', { name: 'Edit MX record mail.ops.example.test.' });
+  await edit.getByLabel('Value', { exact: true }).fill('20 mx2.ops.example.test.');
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('cell', { name: '20 mx2.ops.example.test.' }).waitFor();
+  await page.getByRole('button', { name: 'Delete MX record mail.ops.example.test.' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await page.getByText('Record deleted.').waitFor();
+  await shot('dns');
+  log('DNS records');
+
+  // Plans with an empty catalog say what to do; the overview shows nothing due.
+  await orgNav.getByRole('link', { name: 'Plans' }).click();
+  await page.getByText('Nothing is on sale right now').waitFor();
+  await orgNav.getByRole('link', { name: 'Overview' }).click();
+  await page.getByRole('heading', { name: 'At a glance' }).waitFor();
+  await page.getByText('Nothing is due.').first().waitFor();
+
+  // Keyboard: the organization's section links are reachable with Tab.
+  await page.goto(`${s.base}/app/#/orgs/${orgId}/vps`);
+  await page.getByRole('heading', { name: 'VPS', level: 1 }).waitFor();
+  let reached = false;
+  for (let i = 0; i < 30 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement?.textContent === 'DNS');
+  }
+  check(reached, 'the DNS section link is not reachable with Tab');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'DNS', level: 1 }).waitFor();
+
+  // 360 px and Japanese.
+  await page.setViewportSize({ width: 360, height: 740 });
+  for (const p of ['vps', 'dns', 'plans', 'certificates', 'billing', '']) {
+    await page.goto(`${s.base}/app/#/orgs/${orgId}${p ? `/${p}` : ''}`);
+    await page.locator('nav[aria-label="Organization"] a[aria-current="page"]').waitFor();
+    await checkPage(page, `${p || 'overview'} at 360 px`);
+    await shot(`360-${p || 'overview'}`);
+  }
+  await page.getByRole('link', { name: 'VPS', exact: true }).click();
+  await page.getByRole('link', { name: 'web1' }).click();
+  await page.getByRole('heading', { name: 'web1', level: 1 }).waitFor();
+  await checkPage(page, 'VPS detail at 360 px');
+  await shot('360-vps-detail');
+  await page.setViewportSize({ width: 1280, height: 860 });
+  await page.goto(`${s.base}/app/#/orgs/${orgId}/vps`);
+  await page.getByRole('button', { name: 'Switch the language to Japanese' }).click();
+  await page.getByRole('heading', { name: 'VPS', level: 1 }).waitFor();
+  await page.getByRole('button', { name: 'VPS を作成' }).click();
+  await page.locator('.field-error', { hasText: /^ホスト名:/ }).waitFor();
+  await shot('ja-vps');
+
+  check(b.errors.server.length === 0, `server errors: ${b.errors.server.join(', ')}`);
+  check(b.errors.console.length === 0, `console errors:\n  ${b.errors.console.join('\n  ')}`);
+  log(`PASS (screenshots in ${artifacts})`);
+} catch (err) {
+  process.exitCode = 1;
+  if (shot) await shot('failure').catch(() => {});
+  console.error(`FAIL: ${err instanceof Failure ? err.message : err.stack}`);
+  if (b?.errors.console.length) console.error(`console errors:\n  ${b.errors.console.join('\n  ')}`);
+  if (s) console.error(`---- server log (tail)\n${s.logTail(60)}`);
+} finally {
+  if (b) await b.browser.close().catch(() => {});
+  if (s) await s.stop();
+}
