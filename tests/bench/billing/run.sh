@@ -17,7 +17,7 @@ else
     c++ -std=c++23 -O2 -g -DNDEBUG -I"$root/billing/include" -I"$root/core/include" \
       "$root/tests/bench/billing/billing_bench.cc" -o "$bin" \
       "$build/billing/libhp_billing.a" "$build/core/libhp_core.a" \
-      $(pkg-config --libs libpistache libargon2 libcurl) -lSQLiteCpp -lsqlite3 -lssl -lcrypto -pthread
+      $(pkg-config --libs libpistache libargon2 libcurl) -lSQLiteCpp -lsqlite3 -lhpdf -lssl -lcrypto -pthread
   fi
 fi
 /usr/bin/time -f "wall=%es max_rss_kib=%M" "$bin" "${2:-100000}" "${3:-500}" ${4:-}
