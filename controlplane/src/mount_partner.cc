@@ -3,10 +3,17 @@
 // keys, the white-label panel page (GET / by Host) and per-partner ACME directories
 // (/acme/p/{partner}/directory) whose meta is the partner's.
 #include <algorithm>
+#include <cstdio>
+#include <map>
+#include <mutex>
 
 #include "api.h"
+#include "billing_routes.h"
 #include "hp/acme/server.h"
 #include "hp/billing/catalog.h"
+#include "hp/billing/commission.h"
+#include "hp/billing/invoice.h"
+#include "hp/billing/ledger.h"
 #include "hp/billing/price_list.h"
 #include "hp/billing/subscription.h"
 #include "hp/billing/usage.h"
@@ -52,6 +59,13 @@ void AddConfig(core::ConfigSchema& s) {
          .doc = "Timeout of one webhook delivery attempt.",
          .min = 100,
          .max = 60000});
+  s.Add({.key = "partner.rate_limit_per_minute",
+         .type = ConfigType::kInt,
+         .default_value = "600",
+         .doc = "Requests per minute one partner may make on /partner/v1 (burst a quarter of it, "
+                "at least 10); more get 429 with Retry-After.",
+         .min = 1,
+         .max = 1000000});
   s.Add({.key = "partner.eab_max_days",
          .type = ConfigType::kInt,
          .default_value = "30",
@@ -70,6 +84,7 @@ class Mounted final : public ServedModule {
   std::unique_ptr<partner::WebhookService> webhooks;
   std::shared_ptr<void> api;  // the PartnerApi the route handlers point into
   std::shared_ptr<void> sweep;  // the EabUsageSweep the job handler points into
+  std::shared_ptr<void> billing;  // the PartnerBilling the billing routes point into
 };
 
 struct Deps {
@@ -84,6 +99,7 @@ struct Deps {
   Api* api;  // the /api/v1 framework (partner member routes)
   std::string public_url;
   int64_t eab_max_days;
+  int rate_limit_per_minute;
 };
 
 // What a verified partner request carries into a handler: the caller is either one of the
@@ -292,6 +308,11 @@ class PartnerApi {
     auto p =
         d_.db->Read([&](SQLite::Database& tx) { return store::GetPartner(tx, key.partner_id); });
     if (!p) return core::Fail(ErrorCode::kUnauthenticated, "unknown API key");
+    if (int retry = 0; !RateLimit(p->id, &retry))
+      return core::Fail(core::Error(ErrorCode::kRateLimited,
+                                    "too many requests from this partner; retry after " +
+                                        std::to_string(retry) + " s")
+                            .WithRetryAfter(retry));
     PartnerCall call{req, "partner", key.id, key.id, *p, Json::object(), std::nullopt, ""};
     if ((req.method == "POST" || req.method == "PUT" || req.method == "PATCH") &&
         !req.body.empty()) {
@@ -301,7 +322,96 @@ class PartnerApi {
                 .WithField("Content-Type"));
       HP_ASSIGN_OR_RETURN(call.body, core::ParseJsonObject(req.body));
     }
-    return Authorize(call, access, h);
+    const std::string idem = req.Header("idempotency-key");
+    if (idem.empty() || req.method == "GET") return Authorize(call, access, h);
+    return Idempotent(call, idem, [&] { return Authorize(call, access, h); });
+  }
+
+  // Replays the stored answer to a retried write with the same Idempotency-Key (24 hours);
+  // the same key with another method, path or body is 409.
+  core::Result<Response> Idempotent(PartnerCall& call, const std::string& key,
+                                    const std::function<core::Result<Response>()>& run) {
+    if (key.size() > 200)
+      return core::FailField(ErrorCode::kInvalidArgument, "Idempotency-Key",
+                             "must be at most 200 characters");
+    const std::string body_hash = Sha256Hex(call.http.body);
+    const int64_t now = NowUs(*d_.clock);
+    const int64_t day = 24LL * 3600 * 1000000;
+    HP_ASSIGN_OR_RETURN(
+        std::optional<Response> stored,
+        d_.db->Read([&](SQLite::Database& tx) -> core::Result<std::optional<Response>> {
+          SQLite::Statement q(tx,
+                              "SELECT method, path, body_sha256, status, content_type, location, "
+                              "body FROM partner_idempotency WHERE partner_id = ? AND idem_key = ? "
+                              "AND created_at > ?");
+          q.bind(1, call.partner.id);
+          q.bind(2, key);
+          q.bind(3, now - day);
+          if (!q.executeStep()) return std::optional<Response>();
+          if (q.getColumn(0).getString() != call.http.method ||
+              q.getColumn(1).getString() != call.http.path ||
+              q.getColumn(2).getString() != body_hash)
+            return core::FailField(ErrorCode::kConflict, "Idempotency-Key",
+                                   "this key was used for another request");
+          Response r(q.getColumn(3).getInt(), q.getColumn(4).getString(),
+                     q.getColumn(6).getString());
+          if (std::string loc = q.getColumn(5).getString(); !loc.empty())
+            r.SetHeader("Location", loc);
+          r.SetHeader("Idempotent-Replayed", "true");
+          return std::optional<Response>(std::move(r));
+        }));
+    if (stored) return std::move(*stored);
+    core::Result<Response> r = run();
+    const bool keep = r ? r->status < 500 : r.error().code != ErrorCode::kInternal &&
+                                                r.error().code != ErrorCode::kUnavailable &&
+                                                r.error().code != ErrorCode::kRateLimited;
+    if (!keep) return r;
+    Response out = r ? *r : Response::FromError(r.error());
+    auto st = d_.db->Write([&](SQLite::Database& tx) -> core::Status {
+      SQLite::Statement prune(tx, "DELETE FROM partner_idempotency WHERE created_at <= ?");
+      prune.bind(1, now - day);
+      prune.exec();
+      SQLite::Statement q(tx,
+                          "INSERT OR IGNORE INTO partner_idempotency(partner_id, idem_key, method, "
+                          "path, body_sha256, status, content_type, location, body, created_at) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      q.bind(1, call.partner.id);
+      q.bind(2, key);
+      q.bind(3, call.http.method);
+      q.bind(4, call.http.path);
+      q.bind(5, body_hash);
+      q.bind(6, out.status);
+      q.bind(7, out.GetHeader("Content-Type"));
+      q.bind(8, out.GetHeader("Location"));
+      q.bind(9, out.body);
+      q.bind(10, now);
+      q.exec();
+      return core::Ok();
+    });
+    if (!st)
+      core::log::Warn("idempotency record failed", {{"error", st.error().ToString()}});
+    return r;
+  }
+
+  // A token bucket per partner (all its keys together).
+  bool RateLimit(const std::string& partner_id, int* retry_after) {
+    const double per_us = d_.rate_limit_per_minute / 60e6;
+    const double burst = std::max(10.0, d_.rate_limit_per_minute / 4.0);
+    const int64_t now = NowUs(*d_.clock);
+    std::lock_guard lock(rl_mu_);
+    if (buckets_.size() > 100000) buckets_.clear();  // bounded memory
+    auto [it, fresh] = buckets_.try_emplace(partner_id, Bucket{burst, now});
+    Bucket& b = it->second;
+    if (!fresh) {
+      b.tokens = std::min(burst, b.tokens + static_cast<double>(now - b.at) * per_us);
+      b.at = now;
+    }
+    if (b.tokens >= 1.0) {
+      b.tokens -= 1.0;
+      return true;
+    }
+    *retry_after = std::max(1, static_cast<int>((1.0 - b.tokens) / per_us / 1e6 + 0.999));
+    return false;
   }
 
   core::Result<Response> RunMember(ApiContext& ac, Access access, const std::string& min_role,
@@ -364,6 +474,12 @@ class PartnerApi {
   }
 
   Deps d_;
+  struct Bucket {
+    double tokens;
+    int64_t at;
+  };
+  std::mutex rl_mu_;
+  std::map<std::string, Bucket> buckets_;
 };
 
 core::Result<Response> ChangeCustomerStatus(PartnerApi& api, PartnerCall& c,
@@ -1108,6 +1224,216 @@ class EabUsageSweep {
   billing::UsageMeter usage_;
 };
 
+// Billing of a partner's customers over the partner API: the billing library's own classes on
+// the same store as the /api/v1 billing routes (subscriptions, invoices, usage), and the billing
+// module's Commissions service for agency statements.
+class PartnerBilling {
+ public:
+  PartnerBilling(Api& api, core::Database& db, const core::Clock& clock, core::AuditLog& audit,
+                 billing::Commissions* commissions)
+      : api_(api),
+        deps_{&db, &clock, &ids_, &audit},
+        catalog_(deps_),
+        prices_(deps_, config_, catalog_),
+        subscriptions_(deps_, prices_, catalog_),
+        usage_(deps_),
+        ledger_(deps_),
+        invoices_(deps_, config_, ledger_),
+        commissions_(commissions) {
+    svc_.catalog = &catalog_;
+    svc_.prices = &prices_;
+    svc_.subscriptions = &subscriptions_;
+    svc_.usage = &usage_;
+    svc_.invoices = &invoices_;
+    svc_.ledger = &ledger_;
+  }
+
+  // The customer's billing account, created from the tenancy on first use (as /api/v1 does).
+  core::Status EnsureAccount(const std::string& organization_id) {
+    auto a = EnsureBillingAccount(api_, svc_, organization_id);
+    if (!a) return std::unexpected(a.error());
+    return core::Ok();
+  }
+  billing::Subscriptions& subscriptions() { return subscriptions_; }
+  billing::UsageMeter& usage() { return usage_; }
+  billing::InvoiceStore& invoices() { return invoices_; }
+  billing::Commissions* commissions() { return commissions_; }
+
+ private:
+  Api& api_;
+  core::RandomIdSource ids_;
+  billing::BillingDeps deps_;
+  billing::BillingConfig config_;
+  billing::Catalog catalog_;
+  billing::PriceLists prices_;
+  billing::Subscriptions subscriptions_;
+  billing::UsageMeter usage_;
+  billing::Ledger ledger_;
+  billing::InvoiceStore invoices_;
+  billing::Commissions* commissions_;
+  BillingServices svc_;
+};
+
+Json BillingSubscriptionJson(const billing::Subscription& s) {
+  return {{"id", s.id},
+          {"organization_id", s.organization_id},
+          {"product", s.product_code},
+          {"period", std::string(billing::BillingPeriodName(s.period))},
+          {"state", std::string(billing::SubscriptionStateName(s.state))},
+          {"current_period",
+           {{"start", billing::FormatDate(s.current.start)},
+            {"end", billing::FormatDate(s.current.end)}}},
+          {"period_price", s.period_price.yen()},
+          {"cancel_at_period_end", s.cancel_at_period_end},
+          {"currency", "JPY"}};
+}
+
+Json BillingInvoiceJson(const billing::Invoice& i) {
+  return {{"id", i.id},
+          {"number", i.number},
+          {"kind", i.kind == billing::InvoiceKind::kInvoice ? "invoice" : "credit_note"},
+          {"issuer", i.issuer.name},
+          {"issue_date", billing::FormatDate(i.issue_date)},
+          {"due_date", billing::FormatDate(i.due_date)},
+          {"status", std::string(billing::InvoiceStatusName(i.status))},
+          {"subtotal", i.totals.subtotal.yen()},
+          {"tax", i.totals.tax.yen()},
+          {"total", i.totals.total.yen()},
+          {"amount_paid", i.amount_paid.yen()},
+          {"currency", "JPY"}};
+}
+
+billing::Actor ActorOfCall(const PartnerCall& c) {
+  return {.type = c.actor_type == "partner" ? "partner" : "user",
+          .id = c.actor_id,
+          .source_ip = c.http.remote_ip,
+          .request_id = c.http.request_id};
+}
+
+void RegisterPartnerBillingRoutes(PartnerApi& api, PartnerBilling& b) {
+  api.Route("GET", "/customers/{customer}/subscriptions", "The customer's subscriptions.",
+            Access::kCustomers, [&b](PartnerCall& c) -> core::Result<Response> {
+              HP_ASSIGN_OR_RETURN(auto list, b.subscriptions().List(c.customer->id));
+              Json items = Json::array();
+              for (const auto& s : list) items.push_back(BillingSubscriptionJson(s));
+              return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+            });
+  api.Route(
+      "POST", "/customers/{customer}/subscriptions",
+      "Order a subscription for the customer (product, period monthly|yearly) at the partner's "
+      "sell price; the Idempotency-Key header makes a retried order return the same one.",
+      Access::kCustomers,
+      [&api, &b](PartnerCall& c) -> core::Result<Response> {
+        billing::OrderRequest r;
+        r.organization_id = c.customer->id;
+        HP_ASSIGN_OR_RETURN(r.product_code, core::GetString(c.body, "product"));
+        if (c.body.contains("period")) {
+          HP_ASSIGN_OR_RETURN(std::string period, core::GetString(c.body, "period"));
+          HP_ASSIGN_OR_RETURN(r.period, billing::ParseBillingPeriod(period));
+        }
+        HP_TRY(b.EnsureAccount(c.customer->id));
+        const std::string idem = c.http.Header("idempotency-key");
+        if (!idem.empty()) r.idempotency_key = "partner:" + c.partner.id + ":" + idem;
+        HP_ASSIGN_OR_RETURN(billing::Subscription s,
+                            b.subscriptions().Order(r, ActorOfCall(c)));
+        // As on /api/v1: no provisioning hook yet, so an order is accepted at once.
+        if (s.state == billing::SubscriptionState::kPending) {
+          HP_ASSIGN_OR_RETURN(s, b.subscriptions().Accept(c.customer->id, s.id, ActorOfCall(c)));
+        }
+        auto ev = c.Event("partner.subscription.order", "subscription:" + s.id);
+        ev.detail["product"] = s.product_code;
+        api.Audit(ev);
+        return Response::Json(201, BillingSubscriptionJson(s));
+      },
+      {{"type", "object"}, {"required", {"product"}}});
+  api.Route("POST", "/customers/{customer}/subscriptions/{subscription}/change",
+            "Change the plan now (product, period), prorated.", Access::kCustomers,
+            [&api, &b](PartnerCall& c) -> core::Result<Response> {
+              HP_ASSIGN_OR_RETURN(std::string product, core::GetString(c.body, "product"));
+              billing::BillingPeriod period = billing::BillingPeriod::kMonthly;
+              if (c.body.contains("period")) {
+                HP_ASSIGN_OR_RETURN(std::string p, core::GetString(c.body, "period"));
+                HP_ASSIGN_OR_RETURN(period, billing::ParseBillingPeriod(p));
+              }
+              HP_ASSIGN_OR_RETURN(
+                  billing::PlanChange ch,
+                  b.subscriptions().ChangePlan(c.customer->id, c.http.Param("subscription"),
+                                               product, period, ActorOfCall(c)));
+              auto ev = c.Event("partner.subscription.change",
+                                "subscription:" + c.http.Param("subscription"));
+              ev.detail["product"] = product;
+              api.Audit(ev);
+              return Response::Json(200, BillingSubscriptionJson(ch.subscription));
+            },
+            {{"type", "object"}, {"required", {"product"}}});
+  api.Route("POST", "/customers/{customer}/subscriptions/{subscription}/cancel",
+            "Cancel at the period end, or now with {\"immediately\": true}.", Access::kCustomers,
+            [&api, &b](PartnerCall& c) -> core::Result<Response> {
+              const bool now = c.body.value("immediately", false);
+              HP_ASSIGN_OR_RETURN(billing::Subscription s,
+                                  b.subscriptions().Cancel(c.customer->id,
+                                                           c.http.Param("subscription"), now,
+                                                           ActorOfCall(c)));
+              auto ev = c.Event("partner.subscription.cancel", "subscription:" + s.id);
+              ev.detail["immediately"] = now;
+              api.Audit(ev);
+              return Response::Json(200, BillingSubscriptionJson(s));
+            });
+  api.Route("GET", "/customers/{customer}/invoices", "The customer's invoices and credit notes.",
+            Access::kCustomers, [&b](PartnerCall& c) -> core::Result<Response> {
+              HP_ASSIGN_OR_RETURN(auto list, b.invoices().List(c.customer->id));
+              Json items = Json::array();
+              for (const auto& i : list) items.push_back(BillingInvoiceJson(i));
+              return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+            });
+  api.Route("GET", "/customers/{customer}/usage",
+            "Metered usage of the customer's active subscriptions in their current period.",
+            Access::kCustomers, [&b](PartnerCall& c) -> core::Result<Response> {
+              HP_ASSIGN_OR_RETURN(auto subs, b.subscriptions().List(c.customer->id));
+              Json items = Json::array();
+              for (const auto& s : subs) {
+                if (s.state != billing::SubscriptionState::kActive) continue;
+                for (const char* metric : {billing::kMetricVpsHours, billing::kMetricBandwidthGb,
+                                           billing::kMetricCertificates}) {
+                  HP_ASSIGN_OR_RETURN(
+                      int64_t q, b.usage().Total(c.customer->id, s.id, metric,
+                                                 billing::StartOfDay(s.current.start),
+                                                 billing::StartOfDay(s.current.end)));
+                  if (q == 0) continue;
+                  items.push_back({{"subscription_id", s.id},
+                                   {"product", s.product_code},
+                                   {"metric", metric},
+                                   {"quantity", q}});
+                }
+              }
+              return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+            });
+  api.Route("GET", "/commission-statements",
+            "The agency's commission statement of a month (?month=YYYY-MM; &format=csv for CSV).",
+            Access::kAnyPartner, [&b](PartnerCall& c) -> core::Result<Response> {
+              if (c.partner.channel != "agency")
+                return core::Fail(ErrorCode::kPermissionDenied,
+                                  "commission statements are for agency partners");
+              if (!b.commissions())
+                return core::Fail(ErrorCode::kUnavailable, "billing is not running");
+              const std::string month = c.http.QueryParam("month").value_or("");
+              int year = 0;
+              unsigned mon = 0;
+              if (month.size() != 7 || month[4] != '-' ||
+                  std::sscanf(month.c_str(), "%4d-%2u", &year, &mon) != 2)
+                return core::FailField(ErrorCode::kInvalidArgument, "month", "must be YYYY-MM");
+              HP_ASSIGN_OR_RETURN(billing::CommissionStatement st,
+                                  b.commissions()->Statement(c.partner.id, year, mon));
+              if (c.http.QueryParam("format").value_or("") == "csv") {
+                Response r(200, "text/csv; charset=utf-8", billing::CommissionStatementToCsv(st));
+                r.SetHeader("Content-Disposition",
+                            "attachment; filename=\"commission-" + month + ".csv\"");
+                return r;
+              }
+              return Response::Json(200, billing::CommissionStatementToJson(st));
+            });
+}
+
 // Staff issue a partner's first API key (later keys come from rotation).
 void RegisterStaffRoutes(Api& api, core::http::Router& router, partner::ApiKeyStore& keys) {
   api.Register(
@@ -1305,9 +1631,14 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
          &ctx.router,
          api,
          ctx.public_base_url,
-         ctx.config.GetInt("partner.eab_max_days")};
+         ctx.config.GetInt("partner.eab_max_days"),
+         static_cast<int>(ctx.config.GetInt("partner.rate_limit_per_minute"))};
   auto partner_api = std::make_shared<PartnerApi>(d);
   RegisterPartnerRoutes(*partner_api);
+  auto pbilling = std::make_shared<PartnerBilling>(*api, ctx.db, ctx.clock, *audit,
+                                                   ctx.services->Get<billing::Commissions>());
+  RegisterPartnerBillingRoutes(*partner_api, *pbilling);
+  m->billing = pbilling;
   RegisterOpenApi(ctx.router);
   RegisterStaffRoutes(*api, ctx.router, *m->keys);
   RegisterMemberRoutes(*partner_api, *api, ctx.router);

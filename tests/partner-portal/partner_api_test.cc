@@ -622,5 +622,100 @@ TEST_F(PartnerApi, OrganizationWebhooksDeliverAndRefusePrivateAddresses) {
             404);
 }
 
+// /partner/v1 writes honour Idempotency-Key (the same answer again, another request with the
+// key refused) and each partner is rate limited (429 + Retry-After).
+TEST_F(PartnerApi, IdempotencyKeyReplaysAndRateLimitAnswers429) {
+  Key k = NewPartner("Idempotent Reseller", "reseller");
+  auto first = P(k, "POST", "/partner/v1/customers", {{"name", "Once KK"}},
+                 {.headers = {"Idempotency-Key: order-42"}});
+  ASSERT_EQ(first.status, 201) << first.body;
+  // A retry is signed again (a later timestamp: the same signature would be a replay).
+  auto again = P(k, "POST", "/partner/v1/customers", {{"name", "Once KK"}},
+                 {.skew = 1, .headers = {"Idempotency-Key: order-42"}});
+  EXPECT_EQ(again.status, 201);
+  EXPECT_EQ(again.json["id"], first.json["id"]);
+  EXPECT_EQ(again.headers["idempotent-replayed"], "true");
+  auto other = P(k, "POST", "/partner/v1/customers", {{"name", "Twice KK"}},
+                 {.headers = {"Idempotency-Key: order-42"}});
+  EXPECT_EQ(other.status, 409) << other.body;
+  EXPECT_EQ(other.json["field"], "Idempotency-Key");
+  auto list = P(k, "GET", "/partner/v1/customers");
+  EXPECT_EQ(list.json["items"].size(), 1u) << list.body;  // one customer, not two
+
+  int status = 0;
+  Reply last;
+  for (int i = 0; i < 600 && status != 429; ++i) {
+    last = P(k, "GET", "/partner/v1/partner?n=" + std::to_string(i));  // distinct signatures
+    status = last.status;
+  }
+  ASSERT_EQ(status, 429) << "no rate limit within 600 requests";
+  EXPECT_GE(std::stoi(last.headers["retry-after"]), 1);
+  // Another partner is not affected.
+  EXPECT_EQ(P(*reseller_b_, "GET", "/partner/v1/partner").status, 200);
+}
+
+// Subscriptions, invoices and usage of a reseller's customer through the billing library, and an
+// agency's commission statement from the billing module.
+TEST_F(PartnerApi, SubscriptionsInvoicesUsageAndCommissionStatements) {
+  Key k = NewPartner("Billing Reseller", "reseller");
+  auto staff_org = s_->SignUp("billing-owner@reseller.example", "Reseller own org");
+  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/billing/products",
+                     {{"code", "pv1-plan"}, {"kind", "shared_plan"}, {"name", "PV1 plan"}}, Staff())
+                .status,
+            201);
+  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/billing/products/pv1-plan/prices", {{"price", 1000}},
+                     Staff())
+                .status,
+            201);
+  ASSERT_EQ(s_->Call("PUT", "/api/v1/admin/billing/partners/" + k.partner_id,
+                     {{"billing_organization_id", staff_org.org_id},
+                      {"invoice_prefix", "BR"},
+                      {"issuer",
+                       {{"name", "Billing Reseller KK"},
+                        {"registration_number", "T1111111111111"},
+                        {"address", "Osaka"}}}},
+                     Staff())
+                .status,
+            200);
+  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/billing/partners/" + k.partner_id + "/prices",
+                     {{"kind", "sell"}, {"product", "pv1-plan"}, {"price", 1800}}, Staff())
+                .status,
+            201);
+  const std::string c = NewCustomer(k, "Subscribed KK");
+  const std::string base = "/partner/v1/customers/" + c;
+  auto sub = P(k, "POST", base + "/subscriptions", {{"product", "pv1-plan"}},
+               {.headers = {"Idempotency-Key: sub-1"}});
+  ASSERT_EQ(sub.status, 201) << sub.body;
+  EXPECT_EQ(sub.json["product"], "pv1-plan");
+  EXPECT_EQ(sub.json["period_price"], 1800);  // the reseller's sell price
+  EXPECT_EQ(P(k, "POST", base + "/subscriptions", {{"product", "no-such"}}).status, 404);
+  auto list = P(k, "GET", base + "/subscriptions");
+  ASSERT_EQ(list.json["items"].size(), 1u) << list.body;
+  EXPECT_EQ(P(k, "GET", base + "/invoices").status, 200);
+  EXPECT_EQ(P(k, "GET", base + "/usage").status, 200);
+  auto cancel = P(k, "POST", base + "/subscriptions/" + sub.json["id"].get<std::string>() + "/cancel",
+                  Json::object());
+  ASSERT_EQ(cancel.status, 200) << cancel.body;
+  EXPECT_EQ(cancel.json["cancel_at_period_end"], true);
+  // Another reseller cannot see or change them.
+  EXPECT_EQ(P(*reseller_a_, "GET", base + "/subscriptions").status, 404);
+  EXPECT_EQ(P(*agency_, "GET", base + "/invoices").status, 403);
+
+  ASSERT_EQ(s_->Call("PUT", "/api/v1/admin/billing/partners/" + agency_->partner_id,
+                     {{"commission_bp", 1000}}, Staff())
+                .status,
+            200);
+  auto st = P(*agency_, "GET", "/partner/v1/commission-statements?month=2026-11");
+  ASSERT_EQ(st.status, 200) << st.body;
+  EXPECT_EQ(st.json["month"], "2026-11");
+  EXPECT_EQ(st.json["net"], 0);
+  auto csv = P(*agency_, "GET", "/partner/v1/commission-statements?format=csv&month=2026-11");
+  EXPECT_EQ(csv.status, 200);
+  EXPECT_NE(csv.headers["content-type"].find("text/csv"), std::string::npos);
+  EXPECT_EQ(P(*agency_, "GET", "/partner/v1/commission-statements?month=2026-13").json["field"],
+            "month");
+  EXPECT_EQ(P(k, "GET", "/partner/v1/commission-statements?month=2026-11").status, 403);
+}
+
 }  // namespace
 }  // namespace hp::testing
