@@ -81,15 +81,9 @@ class AutoSsl : public ::testing::Test {
 
   // Hosts `domain` on the built-in DNS (A 127.0.0.1 at the apex and *), creates an active site
   // for it and returns its document root.
-  static std::string CreateSite(const ApiServer::Account& a, const std::string& domain) {
-    const std::string zones = "/api/v1/organizations/" + a.org_id + "/zones";
-    auto zone = s_->Call("POST", zones, {{"name", domain}}, a.session);
-    EXPECT_EQ(zone.status, 201) << zone.body;
-    for (const char* owner : {"@", "*"}) {
-      auto rec = s_->Call("POST", zones + "/" + zone.json.value("id", "") + "/records",
-                          {{"name", owner}, {"type", "A"}, {"data", "127.0.0.1"}}, a.session);
-      EXPECT_EQ(rec.status, 201) << rec.body;
-    }
+  static std::string CreateSite(const ApiServer::Account& a, const std::string& domain,
+                                bool host_zone = true) {
+    if (host_zone) HostZone(a, domain);
     const std::string base = "/api/v1/organizations/" + a.org_id + "/sites";
     auto created = s_->Call("POST", base, {{"domain", domain}, {"quota_mib", 100}}, a.session);
     EXPECT_EQ(created.status, 202) << created.body;
@@ -550,6 +544,98 @@ TEST_F(AutoSsl, InTheAriWindowTheCertificateIsRenewedWithoutDroppingARequest) {
   q.bind(1, *ari);
   ASSERT_TRUE(q.executeStep());
   EXPECT_GE(q.getColumn(0).getInt(), 1) << "an order with replaces=" << *ari;
+}
+
+// Acceptance 3a: a wildcard name is validated with dns-01 through the organization's zone hosted
+// with us (the TXT record is published there and removed afterwards) and served for any label.
+TEST_F(AutoSsl, AWildcardIsIssuedThroughTheHostedZoneWithDns01) {
+  auto a = s_->SignUp("wild@a.example", "Wild Org");
+  const std::string docroot = CreateSite(a, "wild.example.test");
+  ASSERT_FALSE(docroot.empty());
+  WriteFile(docroot + "/index.html", "wildcard site\n");
+  auto sites = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/sites", nullptr, a.session);
+  const std::string site_id = sites.json["items"][0]["id"];
+  auto added = s_->Call("POST", "/api/v1/organizations/" + a.org_id + "/sites/" + site_id + "/domains",
+                        {{"domain", "*.wild.example.test"}}, a.session);
+  ASSERT_EQ(added.status, 202) << added.body;
+  Json cert = WaitCertificate(a, "*.wild.example.test", [](const Json& c) {
+    const std::string st = c.value("status", "");
+    return (st == "valid" && c.value("deployed", false)) || (st == "failed" && c.value("failures", 0) > 1);
+  });
+  ASSERT_FALSE(cert.is_null());
+  ASSERT_EQ(cert.value("status", ""), "valid") << cert.dump();
+  TlsGet got;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        got = HttpsGet(s_->var() + "/ca/root.pem", tls_port_, "anything.wild.example.test", std::time(nullptr));
+        return got.ok && got.serial == cert.value("serial", "");
+      },
+      std::chrono::seconds(20), std::chrono::milliseconds(100)))
+      << got.error;
+  EXPECT_EQ(got.status, 200);
+  EXPECT_EQ(got.body, "wildcard site\n");
+  EXPECT_EQ(SanNames(got.leaf_pem), std::vector<std::string>{"*.wild.example.test"});
+  // The challenge TXT record is gone from the zone.
+  auto zones = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/zones", nullptr, a.session);
+  ASSERT_FALSE(zones.json["items"].empty()) << zones.body;
+  auto records = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/zones/" +
+                                     zones.json["items"][0].value("id", "") + "/records",
+                          nullptr, a.session);
+  ASSERT_EQ(records.status, 200) << records.body;
+  for (const auto& r : records.json["items"])
+    EXPECT_EQ(r.value("name", "").find("_acme-challenge"), std::string::npos) << r.dump();
+}
+
+// Acceptance 3b: a CAA record that forbids our CA: the preflight refuses before ordering with a
+// reason in plain words in the API, the owner gets an e-mail and the organization's webhook a
+// certificate.failed event, and no certificate exists.
+TEST_F(AutoSsl, ACaaRecordForbiddingUsFailsWithAClearErrorAnAlertAndNoCertificate) {
+  auto a = s_->SignUp("caa@a.example", "CAA Org");
+  auto hook = s_->Call("POST", "/api/v1/organizations/" + a.org_id + "/webhooks",
+                       {{"url", "https://hooks.caa-org.example/tls"},
+                        {"events", {"certificate.failed", "certificate.expiring"}}},
+                       a.session);
+  ASSERT_EQ(hook.status, 201) << hook.body;
+  HostZone(a, "caa.example.test");
+  auto zones = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/zones", nullptr, a.session);
+  auto caa = s_->Call("POST", "/api/v1/organizations/" + a.org_id + "/zones/" +
+                                  zones.json["items"][0].value("id", "") + "/records",
+                      {{"name", "@"}, {"type", "CAA"}, {"data", "0 issue \"letsencrypt.org\""}}, a.session);
+  ASSERT_EQ(caa.status, 201) << caa.body;
+  const std::string docroot = CreateSite(a, "caa.example.test", false);
+  ASSERT_FALSE(docroot.empty());
+
+  Json cert = WaitCertificate(a, "caa.example.test", [](const Json& c) { return c.value("status", "") == "failed"; });
+  ASSERT_FALSE(cert.is_null());
+  const std::string why = cert.value("last_error", "");
+  EXPECT_NE(why.find("CAA"), std::string::npos) << why;
+  EXPECT_NE(why.find("letsencrypt.org"), std::string::npos) << why;
+  EXPECT_NE(why.find("not us"), std::string::npos) << why;
+  EXPECT_TRUE(cert["serial"].is_null()) << cert.dump();
+  EXPECT_TRUE(cert["not_after"].is_null()) << cert.dump();
+  EXPECT_FALSE(cert.value("deployed", true));
+  EXPECT_GE(cert["next_attempt_at"].get<int64_t>(), cert["updated_at"].get<int64_t>()) << "retried later, with backoff";
+
+  const std::string mail = s_->WaitMail("caa@a.example", "could not be issued");
+  EXPECT_NE(mail.find("caa.example.test"), std::string::npos) << mail;
+  EXPECT_NE(mail.find("CAA"), std::string::npos) << mail;
+  Json deliveries;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        deliveries = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/webhooks/" +
+                                         hook.json.value("id", "") + "/deliveries",
+                              nullptr, a.session)
+                         .json;
+        for (const auto& d : deliveries["items"])
+          if (d.value("event_type", "") == "certificate.failed") return true;
+        return false;
+      },
+      std::chrono::seconds(20), std::chrono::milliseconds(200)))
+      << deliveries.dump();
+  // No certificate anywhere: nothing deployed for the site.
+  auto sites = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/sites", nullptr, a.session);
+  const std::string site_id = sites.json["items"][0]["id"];
+  EXPECT_FALSE(fs::exists(s_->var() + "/autossl/live/" + site_id + "/caa.example.test/fullchain.pem"));
 }
 
 }  // namespace

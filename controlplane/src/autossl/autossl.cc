@@ -11,10 +11,16 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <sstream>
+#include <thread>
 
 #include "hp/acme/client.h"
+#include "hp/core/encoding.h"
 #include "hp/core/log.h"
+#include "hp/core/random.h"
+#include "hp/dns/zone.h"
 #include "hp/core/openssl.h"
 #include "hp/provisioning/shared_hosting.h"
 
@@ -286,6 +292,152 @@ Status AutoSsl::SaveAccountUrl(const std::string& url) {
   });
 }
 
+namespace {
+
+// The hosted zone that holds `name` (the closest enclosing zone), if any.
+std::optional<hp::dns::ZoneContents> ZoneOf(hp::dns::ZoneService& zones, const std::string& name) {
+  std::string n = name;
+  while (!n.empty()) {
+    auto z = zones.LoadByName(n);
+    if (z && *z) return std::move(**z);
+    auto dot = n.find('.');
+    if (dot == std::string::npos) break;
+    n = n.substr(dot + 1);
+  }
+  return std::nullopt;
+}
+
+std::string Absolute(const std::string& n) { return n.empty() || n.back() == '.' ? n : n + "."; }
+
+// "0 issue \"ca.example\"" -> {tag, value}.
+std::pair<std::string, std::string> ParseCaa(const std::string& data) {
+  std::istringstream in(data);
+  std::string flags, tag;
+  in >> flags >> tag;
+  std::string rest;
+  std::getline(in, rest);
+  auto b = rest.find('"'), e = rest.rfind('"');
+  std::string value = (b != std::string::npos && e > b) ? rest.substr(b + 1, e - b - 1) : rest;
+  while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+  // issuer domain name only (parameters after ';' do not matter here)
+  auto semi = value.find(';');
+  if (semi != std::string::npos) value = value.substr(0, semi);
+  while (!value.empty() && value.back() == ' ') value.pop_back();
+  for (char& c : tag) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return {tag, value};
+}
+
+}  // namespace
+
+Status AutoSsl::Preflight(const std::string& org, const std::string& document_root,
+                          const std::string& domain) {
+  const bool wildcard = domain.rfind("*.", 0) == 0;
+  const std::string base = wildcard ? domain.substr(2) : domain;
+  std::optional<hp::dns::ZoneContents> zone;
+  if (zones_ != nullptr) zone = ZoneOf(*zones_, base);
+  if (wildcard && (!zone || zone->zone.organization_id != org)) {
+    return Fail(ErrorCode::kConflict,
+                "a wildcard certificate for " + domain + " needs its DNS zone hosted with us in "
+                "this organization (it is validated with a TXT record we publish there)");
+  }
+  if (zone) {
+    // CAA (RFC 8659): the closest name at or above the domain, within the zone, with CAA records.
+    std::string n = Absolute(base);
+    const std::string apex = Absolute(zone->zone.name);
+    for (;;) {
+      std::vector<std::pair<std::string, std::string>> caa;
+      for (const auto& r : zone->records)
+        if (r.type == hp::dns::RecordType::kCAA && Absolute(r.name) == n) caa.push_back(ParseCaa(r.data));
+      if (!caa.empty()) {
+        const std::string want = wildcard ? "issuewild" : "issue";
+        bool has_tag = false, allowed = false;
+        std::vector<std::string> named;
+        for (const auto& [tag, value] : caa) {
+          if (tag != want) continue;
+          has_tag = true;
+          if (!value.empty()) named.push_back(value);
+          for (const auto& id : caa_identities_) allowed |= value == id;
+        }
+        if (!has_tag && wildcard) {  // issuewild absent: issue applies
+          for (const auto& [tag, value] : caa) {
+            if (tag != "issue") continue;
+            has_tag = true;
+            if (!value.empty()) named.push_back(value);
+            for (const auto& id : caa_identities_) allowed |= value == id;
+          }
+        }
+        if (has_tag && !allowed) {
+          std::string who;
+          for (const auto& v : named) who += (who.empty() ? "" : ", ") + v;
+          if (who.empty()) who = "no certificate authority";
+          const std::string ours = caa_identities_.empty() ? "our CA" : caa_identities_.front();
+          return Fail(ErrorCode::kAcmeCaa,
+                      "the CAA records of " + n.substr(0, n.size() - 1) + " allow only " + who +
+                          " to issue certificates, not us (" + ours + "); add the record 0 " +
+                          want + " \"" + ours + "\" or remove the CAA records");
+        }
+        break;
+      }
+      if (n == apex) break;
+      n = n.substr(n.find('.') + 1);
+    }
+    // An address: the name itself, a CNAME, or a wildcard covering it.
+    if (!wildcard) {
+      const std::string abs = Absolute(base);
+      const std::string star = "*." + abs.substr(abs.find('.') + 1);
+      bool resolves = false;
+      for (const auto& r : zone->records) {
+        const bool addr = r.type == hp::dns::RecordType::kA || r.type == hp::dns::RecordType::kAAAA ||
+                          r.type == hp::dns::RecordType::kCNAME;
+        resolves |= addr && (Absolute(r.name) == abs || Absolute(r.name) == star);
+      }
+      if (!resolves) {
+        return Fail(ErrorCode::kAcmeDns,
+                    base + " does not resolve: its zone " + zone->zone.name +
+                        " has no A, AAAA or CNAME record for it; point it at your site first");
+      }
+    }
+  }
+  // /.well-known/acme-challenge/ reachable through the site's vhost on the web node (old nginx
+  // workers may answer 404 for a moment after a reload: a few tries).
+  if (!wildcard && !web_addr_.empty()) {
+    const std::string dir = document_root + "/.well-known/acme-challenge";
+    const std::string probe = "preflight-" + core::Base64UrlEncode(core::RandomBytes(9));
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    {
+      std::ofstream f(dir + "/" + probe);
+      f << probe;
+    }
+    fs::permissions(dir + "/" + probe, fs::perms::owner_read | fs::perms::owner_write |
+                                           fs::perms::group_read | fs::perms::others_read, ec);
+    std::string last;
+    bool ok = false;
+    int in_a_row = 0;
+    for (int i = 0; i < 50 && !ok; ++i) {
+      core::HttpClientRequest req;
+      req.url = "http://" + base + "/.well-known/acme-challenge/" + probe;
+      req.connect_to = web_addr_;
+      req.timeout_ms = 3000;
+      auto r = http_.Do(req);
+      if (r && r->status == 200 && r->body == probe) {
+        ok = ++in_a_row >= 3;
+      } else {
+        in_a_row = 0;
+        last = r ? "HTTP " + std::to_string(r->status) : r.error().detail;
+      }
+      if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    fs::remove(dir + "/" + probe, ec);
+    if (!ok) {
+      return Fail(ErrorCode::kAcmeConnection,
+                  "http://" + base + "/.well-known/acme-challenge/ is not served by the site on "
+                  "the web node (" + last + ")");
+    }
+  }
+  return core::Ok();
+}
+
 Result<std::unique_ptr<ac::AcmeClient>> AutoSsl::Client() {
   HP_ASSIGN_OR_RETURN(Account account, LoadOrCreateAccount());
   HP_ASSIGN_OR_RETURN(core::ossl::PKey account_key, core::ossl::ReadPrivateKeyPem(account.key_pem));
@@ -374,7 +526,7 @@ Status AutoSsl::RecordFailure(const std::string& org, const std::string& site_id
     q.exec();
     return core::Ok();
   }));
-  if (hooks_.alert)
+  if (hooks_.alert && failures == 1)
     hooks_.alert("certificate.failed", org,
                  {{"site_id", site_id}, {"domain", domain}, {"error", error}, {"failures", failures}});
   if (hooks_.audit)
@@ -411,6 +563,8 @@ Result<Json> AutoSsl::RunIssue(core::JobContext& ctx) {
   ctx.Progress({{"step", "account"}});
 
   auto issue = [&]() -> Result<Json> {
+    ctx.Progress({{"step", "preflight"}});
+    HP_TRY(Preflight(org, site->document_root, domain));
     HP_ASSIGN_OR_RETURN(auto client, Client());
     ctx.Progress({{"step", "order"}});
     const std::string challenge_dir = site->document_root + "/.well-known/acme-challenge";
@@ -436,6 +590,28 @@ Result<Json> AutoSsl::RunIssue(core::JobContext& ctx) {
               std::error_code ec;
               fs::remove(challenge_dir + "/" + token, ec);
             }};
+    // dns-01 (wildcards): the TXT record goes into the organization's zone hosted with us.
+    std::map<std::string, std::pair<std::string, std::string>> txt_records;  // value -> zone, id
+    if (zones_ != nullptr) {
+      presenter.dns01_present = [&](const std::string& name, const std::string& txt) -> Status {
+        auto zone = ZoneOf(*zones_, name);
+        if (!zone || zone->zone.organization_id != org)
+          return Fail(ErrorCode::kConflict,
+                      "the zone of " + name + " is not hosted with us in this organization");
+        HP_ASSIGN_OR_RETURN(hp::dns::Record rec,
+                            zones_->AddRecord(org, zone->zone.id,
+                                              {.name = "_acme-challenge." + Absolute(name),
+                                               .type = "TXT",
+                                               .ttl = 60,
+                                               .data = "\"" + txt + "\""}));
+        txt_records[txt] = {zone->zone.id, rec.id};
+        return core::Ok();
+      };
+      presenter.dns01_cleanup = [&](const std::string&, const std::string& txt) {
+        auto it = txt_records.find(txt);
+        if (it != txt_records.end()) (void)zones_->DeleteRecord(org, it->second.first, it->second.second);
+      };
+    }
     HP_ASSIGN_OR_RETURN(core::ossl::PKey cert_key, core::ossl::GenerateEcKey("P-256"));
     // A renewal names the certificate it replaces (ARI); when the CA says it has already been
     // replaced (an earlier attempt's order), order without.
@@ -515,7 +691,7 @@ Result<Json> AutoSsl::RunIssue(core::JobContext& ctx) {
                 {"deployed", deployed}};
   };
   auto out = issue();
-  if (!out) (void)RecordFailure(org, site_id, domain, out.error().ToString());
+  if (!out) (void)RecordFailure(org, site_id, domain, out.error().detail);
   return out;
 }
 

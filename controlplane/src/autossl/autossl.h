@@ -36,6 +36,9 @@ class AcmeClient;
 namespace hp::provisioning {
 class SharedHostingService;
 }
+namespace hp::dns {
+class ZoneService;
+}
 
 namespace hp::cp::autossl {
 
@@ -116,6 +119,19 @@ class AutoSsl {
   void OnSiteEvent(int kind, const std::string& org, const std::string& site_id,
                    const std::string& domain);
   void SetHooks(Hooks hooks) { hooks_ = std::move(hooks); }
+  // Zones hosted with us: dns-01 TXT records (wildcards) and the preflight's CAA / address
+  // checks. `caa_identities`: the issuer domains that authorize our CA.
+  void SetZones(dns::ZoneService* zones, std::vector<std::string> caa_identities) {
+    zones_ = zones;
+    caa_identities_ = std::move(caa_identities);
+  }
+  // host:port of the web node's plain-HTTP listener (the preflight fetches a probe through it).
+  void SetWebNode(std::string addr) { web_addr_ = std::move(addr); }
+  // Checks before ordering, each failing with a reason a customer can act on: the name's zone
+  // (when hosted with us) gives it an address and its CAA records allow our CA; the site's
+  // /.well-known/acme-challenge/ answers on the web node (http-01 names).
+  core::Status Preflight(const std::string& org, const std::string& document_root,
+                         const std::string& domain);
   void RegisterHandlers(core::WorkerPool& workers);
 
  private:
@@ -147,6 +163,9 @@ class AutoSsl {
   provisioning::SharedHostingService* sites_;
   Options options_;
   Hooks hooks_;
+  dns::ZoneService* zones_ = nullptr;
+  std::vector<std::string> caa_identities_;
+  std::string web_addr_;
   std::mutex scan_mu_;
 };
 

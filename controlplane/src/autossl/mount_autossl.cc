@@ -4,13 +4,16 @@
 //   POST /api/v1/organizations/{org}/sites/{site}/certificates {"domain"}: (re)issue, 202
 // Needs from earlier modules (ServiceRegistry): Api, core::Sealer (controlplane) and
 // provisioning::SharedHostingService (provisioning; without it requests answer 503).
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "api.h"
 #include "autossl/autossl.h"
 #include "hp/core/http_client.h"
 #include "hp/core/log.h"
 #include "hp/core/sealer.h"
+#include "hp/dns/zone.h"
 #include "hp/partner/webhooks.h"
 #include "hp/provisioning/shared_hosting.h"
 #include "module.h"
@@ -192,6 +195,19 @@ Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
     api->AuditAlone(e);
   };
   m->service->SetHooks(std::move(hooks));
+  {
+    std::vector<std::string> ids;
+    std::stringstream in(cfg.GetString("acme.caa_identities"));
+    for (std::string id; std::getline(in, id, ',');) {
+      while (!id.empty() && id.front() == ' ') id.erase(0, 1);
+      while (!id.empty() && id.back() == ' ') id.pop_back();
+      if (!id.empty()) ids.push_back(id);
+    }
+    m->service->SetZones(ctx.services->Get<dns::ZoneService>(), std::move(ids));
+    std::ifstream addr(ctx.var_dir + "/run/web.addr");
+    std::string web;
+    if (addr >> web) m->service->SetWebNode(web);
+  }
   if (auto* sites = ctx.services->Get<provisioning::SharedHostingService>()) {
     autossl::AutoSsl* svc = m->service.get();
     sites->AddListener([svc](const provisioning::SiteEvent& e) {
