@@ -19,6 +19,10 @@
 #include "hp/billing/usage.h"
 #include "hp/core/random.h"
 #include "hp/core/http_client.h"
+#include "hp/dns/zone.h"
+#include "hp/provisioning/dedicated.h"
+#include "hp/provisioning/shared_hosting.h"
+#include "hp/provisioning/vps.h"
 #include "hp/core/log.h"
 #include "hp/core/mailer.h"
 #include "hp/partner/branding.h"
@@ -1434,6 +1438,90 @@ void RegisterPartnerBillingRoutes(PartnerApi& api, PartnerBilling& b) {
             });
 }
 
+// A customer's services as the partner sees them, read through the same services the /api/v1
+// routes use (shared hosting, VPS, dedicated, DNS zones; certificates from its EAB accounts).
+// Each service may be absent when its module is not mounted: the list says so.
+void RegisterPartnerServiceRoutes(PartnerApi& api, ServiceRegistry& services) {
+  namespace prov = hp::provisioning;
+  const auto& d = api.deps();
+  api.Route(
+      "GET", "/customers/{customer}/services",
+      "The customer's services: sites, VPS, dedicated servers, DNS zones and EAB certificates.",
+      Access::kCustomers, [&services, d](PartnerCall& c) -> core::Result<Response> {
+        const std::string org = c.customer->id;
+        Json out = Json::object();
+        Json missing = Json::array();
+        if (auto* sites = services.Get<prov::SharedHostingService>()) {
+          HP_ASSIGN_OR_RETURN(auto list, sites->List(org));
+          Json items = Json::array();
+          for (const auto& x : list)
+            items.push_back({{"id", x.id},
+                             {"domain", x.domain},
+                             {"state", std::string(prov::SiteStateName(x.state))}});
+          out["sites"] = items;
+        } else {
+          missing.push_back("sites");
+        }
+        if (auto* vps = services.Get<prov::VpsService>()) {
+          HP_ASSIGN_OR_RETURN(auto list, vps->List(org));
+          Json items = Json::array();
+          for (const auto& x : list)
+            items.push_back({{"id", x.id},
+                             {"hostname", x.hostname},
+                             {"state", std::string(prov::VpsStateName(x.state))},
+                             {"ipv4", x.ipv4},
+                             {"ipv6", x.ipv6}});
+          out["vps"] = items;
+        } else {
+          missing.push_back("vps");
+        }
+        if (auto* ded = services.Get<prov::DedicatedService>()) {
+          HP_ASSIGN_OR_RETURN(auto list, ded->List(org));
+          Json items = Json::array();
+          for (const auto& x : list)
+            items.push_back({{"id", x.id},
+                             {"hostname", x.hostname},
+                             {"state", std::string(prov::DedicatedStateName(x.state))},
+                             {"powered_on", x.powered_on}});
+          out["dedicated"] = items;
+        } else {
+          missing.push_back("dedicated");
+        }
+        if (auto* zones = services.Get<dns::ZoneService>()) {
+          HP_ASSIGN_OR_RETURN(auto list, zones->ListZones(org));
+          Json items = Json::array();
+          for (const auto& z : list) items.push_back({{"id", z.id}, {"name", z.name}});
+          out["zones"] = items;
+        } else {
+          missing.push_back("zones");
+        }
+        if (d.acme) {
+          HP_ASSIGN_OR_RETURN(auto certs, d.acme->CertificatesOfEabOwner(EabOwner(org), 0, 200));
+          Json items = Json::array();
+          for (const auto& x : certs) items.push_back(EabCertificateJson(x));
+          out["certificates"] = items;
+        } else {
+          missing.push_back("certificates");
+        }
+        out["unavailable"] = missing;
+        return Response::Json(200, out);
+      });
+  api.Route("POST", "/customers/{customer}/zones",
+            "Host a DNS zone for the customer (name) on our name servers.", Access::kCustomers,
+            [&api, &services](PartnerCall& c) -> core::Result<Response> {
+              auto* zones = services.Get<dns::ZoneService>();
+              if (!zones) return core::Fail(ErrorCode::kUnavailable, "DNS hosting is not running");
+              dns::ZoneSpec spec;
+              HP_ASSIGN_OR_RETURN(spec.name, core::GetString(c.body, "name"));
+              HP_ASSIGN_OR_RETURN(dns::Zone z, zones->CreateZone(c.customer->id, spec));
+              auto ev = c.Event("partner.zone.create", "zone:" + z.id);
+              ev.detail["name"] = z.name;
+              api.Audit(ev);
+              return Response::Json(201, {{"id", z.id}, {"name", z.name}});
+            },
+            {{"type", "object"}, {"required", {"name"}}});
+}
+
 // Staff issue a partner's first API key (later keys come from rotation).
 void RegisterStaffRoutes(Api& api, core::http::Router& router, partner::ApiKeyStore& keys) {
   api.Register(
@@ -1638,6 +1726,7 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   auto pbilling = std::make_shared<PartnerBilling>(*api, ctx.db, ctx.clock, *audit,
                                                    ctx.services->Get<billing::Commissions>());
   RegisterPartnerBillingRoutes(*partner_api, *pbilling);
+  RegisterPartnerServiceRoutes(*partner_api, *ctx.services);
   m->billing = pbilling;
   RegisterOpenApi(ctx.router);
   RegisterStaffRoutes(*api, ctx.router, *m->keys);

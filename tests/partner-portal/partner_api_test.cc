@@ -717,5 +717,26 @@ TEST_F(PartnerApi, SubscriptionsInvoicesUsageAndCommissionStatements) {
   EXPECT_EQ(P(k, "GET", "/partner/v1/commission-statements?month=2026-11").status, 403);
 }
 
+// A reseller hosts a zone for its customer and sees the customer's services through the same
+// services /api/v1 uses; the customer's own user sees the zone too; another reseller sees nothing.
+TEST_F(PartnerApi, CustomerServicesThroughThePartnerApi) {
+  Key k = NewPartner("Services Reseller", "reseller");
+  const std::string c = NewCustomer(k, "Zoned KK");
+  auto z = P(k, "POST", "/partner/v1/customers/" + c + "/zones", {{"name", "zoned-kk.example"}});
+  ASSERT_EQ(z.status, 201) << z.body;
+  auto svc = P(k, "GET", "/partner/v1/customers/" + c + "/services");
+  ASSERT_EQ(svc.status, 200) << svc.body;
+  ASSERT_EQ(svc.json["zones"].size(), 1u) << svc.body;
+  EXPECT_EQ(svc.json["zones"][0]["name"], "zoned-kk.example.");
+  EXPECT_EQ(svc.json["sites"], Json::array());
+  EXPECT_EQ(svc.json["vps"], Json::array());
+  EXPECT_EQ(svc.json["certificates"], Json::array());
+  EXPECT_EQ(P(*reseller_a_, "GET", "/partner/v1/customers/" + c + "/services").status, 404);
+  EXPECT_EQ(P(*agency_, "GET", "/partner/v1/customers/" + c + "/services").status, 403);
+  auto audit = s_->Call("GET", "/api/v1/admin/audit-events?organization=" + c + "&limit=50",
+                        nullptr, Staff());
+  EXPECT_NE(audit.body.find("partner.zone.create"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace hp::testing
