@@ -156,6 +156,14 @@ core::Result<Response> InvoiceResponse(BillingServices& b, const ApiContext& c) 
   }
   Json j = InvoiceJson(inv);
   if (!brand.empty()) j["brand"] = brand;
+  if (inv.kind == billing::InvoiceKind::kInvoice) {
+    // What was credited (and refunded) against this invoice.
+    HP_ASSIGN_OR_RETURN(auto notes, b.invoices->CreditNotesOf(inv.organization_id, inv.id));
+    j["credit_notes"] = Json::array();
+    for (const auto& n : notes)
+      j["credit_notes"].push_back({{"id", n.id}, {"number", n.number}, {"issue_date", billing::FormatDate(n.issue_date)},
+                                   {"subtotal", n.totals.subtotal.yen()}, {"tax", n.totals.tax.yen()}, {"total", n.totals.total.yen()}, {"note", n.note}});
+  }
   return Response::Json(200, j);
 }
 

@@ -603,6 +603,11 @@ TEST(BillingApi, AgencyCommissionRefundCreditNoteBalanceUsageAndPdf) {
   EXPECT_EQ(note["tax_by_rate"][0]["tax"], 50);
   EXPECT_EQ(note["total"], 550);
   EXPECT_EQ(s.Call("GET", org + "/payments", nullptr, c.session).json["items"][0]["refunded"], 550);
+  auto corrected = s.Call("GET", org + "/invoices/" + inv_id, nullptr, c.session);
+  ASSERT_EQ(corrected.json["credit_notes"].size(), 1u) << corrected.body;
+  EXPECT_EQ(corrected.json["credit_notes"][0]["number"], "INV-CN-00000001");
+  EXPECT_EQ(corrected.json["credit_notes"][0]["total"], 550);
+  EXPECT_EQ(corrected.json["total"], 1650) << "the issued invoice itself never changes";
   stmt = s.Call("GET", stmt_url, nullptr, staff);
   ASSERT_EQ(stmt.json["lines"].size(), 2u) << stmt.body;
   EXPECT_EQ(stmt.json["lines"][1]["kind"], "reversal");
