@@ -230,6 +230,34 @@ void RegisterWebPanelRoutes(core::http::Router& router, partner::BrandingStore* 
                   .documented = false,
                   .response_type = "text/css"},
                  BrandCssHandler(branding));
+  // Browsers ask every site for /favicon.ico: ours, the partner's logo on its panel host (never our
+  // icon there), or nothing.
+  std::string_view icon;
+  for (const auto& f : generated::web_panel_files())
+    if (f.path == "icon.svg") icon = f.data;
+  auto our_icon = FileHandler("icon.svg", icon);
+  router.AddSync({.method = "GET",
+                  .pattern = "/favicon.ico",
+                  .summary = "The site icon for this host.",
+                  .tag = "panel",
+                  .documented = false},
+                 [branding, our_icon](const Request& req) {
+                   Response r;
+                   if (auto b = BrandOf(branding, req)) {
+                     if (b->logo_url.empty()) {
+                       r = Response::Empty(204);
+                     } else {
+                       r = Response::Empty(302);
+                       r.SetHeader("Location", b->logo_url);
+                     }
+                     r.SetHeader("Cache-Control", "no-cache");
+                     SecurityHeaders(r);
+                   } else {
+                     r = our_icon(req);
+                   }
+                   r.SetHeader("Vary", "Host");
+                   return r;
+                 });
   router.AddSync({.method = "GET",
                   .pattern = "/app",
                   .summary = "Redirects to /app/.",

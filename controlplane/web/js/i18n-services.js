@@ -19,7 +19,7 @@ export const en = {
   'sites.domain': 'Domain', 'sites.state': 'State', 'sites.usage': 'Disk use', 'sites.sftp': 'SFTP user', 'sites.https': 'HTTPS',
   'sites.add': 'Add a domain', 'sites.add_submit': 'Add domain', 'sites.quota': 'Disk quota (MiB)',
   'sites.add_hint': 'Creates a site for the domain and its www name; HTTPS certificates are requested automatically once the site is ready. Point the domain at us (DNS page) first.',
-  'sites.domain_hint': 'Lower case, e.g. shop.example.com.', 'sites.site': 'Site', 'sites.alias_of': 'also serves {domain}',
+  'sites.domain_hint': 'Lower case, e.g. shop.example.com.', 'sites.site': 'Site', 'sites.alias_of': 'a name of {domain}',
   'sites.add_name': 'Add a name to a site', 'sites.add_name_submit': 'Add name', 'sites.adding_name': 'Adding {domain}',
   'sites.add_name_hint': 'Another domain served by the same site; its HTTPS certificate is requested by itself.',
   'sites.remove_domain': 'Remove', 'sites.remove_domain_named': 'Remove {domain} from its site', 'sites.removing_domain': 'Removing {domain}',

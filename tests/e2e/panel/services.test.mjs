@@ -42,8 +42,9 @@ try {
   await shot('vps-field-errors');
   await page.getByLabel('Image').fill('tiny');
   await page.getByRole('button', { name: 'Create VPS' }).click();
-  await page.locator('.op[data-outcome="succeeded"] progress[aria-label="Creating web1"]').waitFor({ timeout: 60000 });
-  await page.getByRole('heading', { name: 'web1', level: 1 }).waitFor({ timeout: 30000 });
+  // The progress ends in its outcome, announced in the status region that stays for the next page.
+  await page.getByRole('heading', { name: 'web1', level: 1 }).waitFor({ timeout: 60000 });
+  await page.locator('#status').getByText('Creating web1: done.').waitFor();
   await page.locator('[data-state="running"]').waitFor();
   await shot('vps-running');
   log('VPS created');
@@ -57,7 +58,7 @@ try {
   await page.locator('[data-state="stopped"], [data-state="shutoff"]').first().waitFor({ timeout: 60000 });
   await page.getByLabel('Snapshot name').fill('before-upgrade');
   await page.getByRole('button', { name: 'Take snapshot' }).click();
-  await page.getByRole('cell', { name: 'before-upgrade' }).waitFor({ timeout: 60000 });
+  await page.getByRole('cell', { name: 'before-upgrade', exact: true }).waitFor({ timeout: 60000 });
   const resize = page.getByRole('form', { name: 'Resize' });
   await resize.getByLabel('Disk (GiB)').fill('5');
   await resize.getByRole('button', { name: 'Resize' }).click();

@@ -213,7 +213,7 @@ export async function webhooks({ params, rerender }) {
           announce(err.message);
         }
       });
-      return h('tr', {}, h('td', {}, h('code', {}, x.event_type || x.type || '')), h('td', {}, h('span', { class: x.state === 'delivered' ? 'badge ok' : x.state === 'failed' ? 'badge bad' : 'badge' }, x.state || '')),
+      return h('tr', {}, h('td', {}, h('code', {}, x.event_type || x.type || '')), h('td', {}, h('span', { class: ['delivered', 'succeeded'].includes(x.state) ? 'badge ok' : x.state === 'failed' ? 'badge bad' : 'badge' }, x.state || '')),
         h('td', {}, String(x.attempts ?? '')), h('td', { class: 'nowrap' }, fmtTime(x.created_at)), cell, h('td', {}, writer ? redeliver : ''));
     });
     log.replaceChildren(h('section', { 'aria-labelledby': 'dl-h' }, h('h2', { id: 'dl-h' }, t('partner.deliveries_of', { url: w.url })),

@@ -111,7 +111,8 @@ export async function sites({ params, rerender }) {
       if ((!missing && !now.items.some((c) => c.status === 'pending' || c.status === 'issuing')) || Date.now() > end) break;
       await new Promise((r) => setTimeout(r, 700));
     }
-    rerender();
+    announce('');
+    await rerender();
   };
 
   const rows = [];
