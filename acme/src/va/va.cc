@@ -143,6 +143,147 @@ Result<std::string> Va::ResolveOne(const std::string& host) {
   return ips.front();
 }
 
+Result<Fetched> Va::CurlGet(const std::string& ip, int port, const std::string& host,
+                            const std::string& url) {
+  static CurlGlobal global;
+  CURL* c = ThreadCurl();
+  if (!c) return Fail(ErrorCode::kInternal, "curl_easy_init failed");
+  CurlBody body;
+  body.max = config_.max_response_bytes;
+  const std::string resolve = host + ":" + std::to_string(port) + ":" + UrlHost(ip);
+  curl_slist* res_list = LooksLikeIp(host) ? nullptr : curl_slist_append(nullptr, resolve.c_str());
+  const long ms = static_cast<long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.timeout).count());
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  if (res_list) curl_easy_setopt(c, CURLOPT_RESOLVE, res_list);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);      // a fresh connection per fetch
+  curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);     // to the address resolved now
+  curl_easy_setopt(c, CURLOPT_DNS_CACHE_TIMEOUT, 0L);  // no name cached across fetches
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");  // never through an environment proxy
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);  // like Boulder: https redirect targets
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);  // need not have a valid cert yet
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "hostplane-va/1 (ACME validation)");
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, CurlWrite);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  CURLcode rc = curl_easy_perform(c);
+  curl_slist_free_all(res_list);
+  curl_easy_setopt(c, CURLOPT_RESOLVE, nullptr);
+  Fetched out;
+  out.overflow = body.overflow;
+  if (body.overflow) return out;
+  if (rc != CURLE_OK) {
+    return Fail(ErrorCode::kAcmeConnection, "fetching " + url + ": " + curl_easy_strerror(rc));
+  }
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out.status);
+  char* loc = nullptr;
+  curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc);
+  if (loc) out.location = loc;
+  out.body = std::move(body.data);
+  return out;
+}
+
+Result<Fetched> Va::PlainHttpGet(const std::string& ip, int port, const std::string& host,
+                                 const std::string& path, const std::string& url) {
+  const auto deadline = std::chrono::steady_clock::now() + config_.timeout;
+  HP_ASSIGN_OR_RETURN(int fd, Connect(ip, port, config_.timeout));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: " + UrlHost(host) +
+                          (port == 80 ? "" : ":" + std::to_string(port)) +
+                          "\r\nUser-Agent: hostplane-va/1 (ACME validation)\r\nAccept: */*\r\n"
+                          "Connection: close\r\n\r\n";
+  for (size_t sent = 0; sent < req.size();) {
+    ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) {
+      return Fail(ErrorCode::kAcmeConnection, "fetching " + url + ": " +
+                                                  (n < 0 ? std::strerror(errno) : "send failed"));
+    }
+    sent += static_cast<size_t>(n);
+  }
+  constexpr size_t kMaxHeader = 16 * 1024;
+  const size_t max_body = config_.max_response_bytes;
+  std::string raw;
+  size_t header_end = std::string::npos;
+  long content_length = -1;
+  Fetched out;
+  char buf[8192];
+  auto parse_head = [&]() -> core::Status {
+    const std::string_view head(raw.data(), header_end);
+    // Status line: HTTP/1.x SSS reason
+    if (head.size() < 12 || head.substr(0, 7) != "HTTP/1." || head[8] != ' ') {
+      return Fail(ErrorCode::kAcmeConnection, "fetching " + url + ": malformed HTTP response");
+    }
+    const std::string code(head.substr(9, 3));
+    if (code.find_first_not_of("0123456789") != std::string::npos) {
+      return Fail(ErrorCode::kAcmeConnection, "fetching " + url + ": malformed HTTP status");
+    }
+    out.status = std::atol(code.c_str());
+    size_t pos = head.find("\r\n");
+    while (pos != std::string_view::npos && pos + 2 < head.size()) {
+      size_t next = head.find("\r\n", pos + 2);
+      std::string_view line = head.substr(pos + 2, (next == std::string_view::npos ? head.size() : next) - pos - 2);
+      pos = next;
+      size_t colon = line.find(':');
+      if (colon == std::string_view::npos) continue;
+      std::string name(line.substr(0, colon));
+      for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      if (name == "location") out.location = std::string(value);
+      if (name == "content-length") content_length = std::atol(std::string(value).c_str());
+      if (name == "transfer-encoding") {
+        return Fail(ErrorCode::kAcmeConnection,
+                    "fetching " + url + ": Transfer-Encoding in an HTTP/1.0 response");
+      }
+    }
+    return core::Ok();
+  };
+  while (true) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Fail(ErrorCode::kAcmeConnection, "fetching " + url + ": timeout");
+    }
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0) {
+      return Fail(ErrorCode::kAcmeConnection,
+                  "fetching " + url + ": " +
+                      (errno == EAGAIN || errno == EWOULDBLOCK ? "timeout" : std::strerror(errno)));
+    }
+    if (n > 0) raw.append(buf, static_cast<size_t>(n));
+    if (header_end == std::string::npos) {
+      size_t e = raw.find("\r\n\r\n");
+      if (e != std::string::npos) {
+        header_end = e;
+        HP_TRY(parse_head());
+      } else if (raw.size() > kMaxHeader) {
+        return Fail(ErrorCode::kAcmeConnection, "fetching " + url + ": response headers too large");
+      }
+    }
+    if (header_end != std::string::npos) {
+      const size_t body_len = raw.size() - header_end - 4;
+      if (body_len > max_body) {
+        out.overflow = true;
+        return out;
+      }
+      if (content_length >= 0 && body_len >= static_cast<size_t>(content_length)) break;
+    }
+    if (n == 0) break;  // the server closed the connection
+  }
+  if (header_end == std::string::npos) {
+    return Fail(ErrorCode::kAcmeConnection, "fetching " + url + ": connection closed before the response");
+  }
+  out.body = raw.substr(header_end + 4);
+  if (content_length >= 0) out.body.resize(std::min(out.body.size(), static_cast<size_t>(content_length)));
+  return out;
+}
+
 Result<Json> Va::Http01(const core::Identifier& id, const std::string& token,
                         const std::string& key_auth) {
   static CurlGlobal global;
@@ -156,52 +297,22 @@ Result<Json> Va::Http01(const core::Identifier& id, const std::string& token,
     const std::string url = scheme + "://" + UrlHost(host) + ":" + std::to_string(port) + path;
     records.push_back({{"url", url}, {"hostname", host}, {"port", std::to_string(port)},
                        {"addressUsed", ip}});
-    struct View {
-      CURL* p;
-      CURL* get() const { return p; }
-    } c{ThreadCurl()};
-    if (!c.get()) return Fail(ErrorCode::kInternal, "curl_easy_init failed");
-    CurlBody body;
-    body.max = config_.max_response_bytes;
-    const std::string resolve = host + ":" + std::to_string(port) + ":" + UrlHost(ip);
-    curl_slist* res_list = LooksLikeIp(host) ? nullptr : curl_slist_append(nullptr, resolve.c_str());
-    const long ms = static_cast<long>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(config_.timeout).count());
-    curl_easy_setopt(c.get(), CURLOPT_URL, url.c_str());
-    if (res_list) curl_easy_setopt(c.get(), CURLOPT_RESOLVE, res_list);
-    curl_easy_setopt(c.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c.get(), CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, ms);
-    curl_easy_setopt(c.get(), CURLOPT_CONNECTTIMEOUT_MS, ms);
-    curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c.get(), CURLOPT_FORBID_REUSE, 1L);      // a fresh connection per fetch
-    curl_easy_setopt(c.get(), CURLOPT_FRESH_CONNECT, 1L);     // to the address resolved now
-    curl_easy_setopt(c.get(), CURLOPT_DNS_CACHE_TIMEOUT, 0L);  // no name cached across fetches
-    curl_easy_setopt(c.get(), CURLOPT_NOPROXY, "*");  // never through an environment proxy
-    curl_easy_setopt(c.get(), CURLOPT_SSL_VERIFYPEER, 0L);  // like Boulder: https redirect targets
-    curl_easy_setopt(c.get(), CURLOPT_SSL_VERIFYHOST, 0L);  // need not have a valid cert yet
-    curl_easy_setopt(c.get(), CURLOPT_USERAGENT, "hostplane-va/1 (ACME validation)");
-    curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, CurlWrite);
-    curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &body);
-    CURLcode rc = curl_easy_perform(c.get());
-    curl_slist_free_all(res_list);
-    if (body.overflow) {
+    HP_ASSIGN_OR_RETURN(Fetched got_resp, scheme == "http" ? PlainHttpGet(ip, port, host, path, url)
+                                                           : CurlGet(ip, port, host, url));
+    if (got_resp.overflow) {
       return Fail(ErrorCode::kAcmeUnauthorized,
                   "response from " + url + " is larger than " +
                       std::to_string(config_.max_response_bytes) + " bytes");
     }
-    if (rc != CURLE_OK) {
-      return Fail(rc == CURLE_OPERATION_TIMEDOUT ? ErrorCode::kAcmeConnection
-                                                 : ErrorCode::kAcmeConnection,
-                  "fetching " + url + ": " + curl_easy_strerror(rc));
-    }
-    long status = 0;
-    curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &status);
+    const long status = got_resp.status;
     if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
-      char* loc = nullptr;
-      curl_easy_getinfo(c.get(), CURLINFO_REDIRECT_URL, &loc);
-      if (!loc) return Fail(ErrorCode::kAcmeConnection, "redirect from " + url + " without Location");
+      if (got_resp.location.empty()) {
+        return Fail(ErrorCode::kAcmeConnection, "redirect from " + url + " without Location");
+      }
+      // Relative references resolve against the URL fetched (RFC 3986 §5).
       std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), curl_url_cleanup);
+      curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0);
+      const char* loc = got_resp.location.c_str();
       if (curl_url_set(u.get(), CURLUPART_URL, loc, 0) != CURLUE_OK) {
         return Fail(ErrorCode::kAcmeConnection, "invalid redirect target " + std::string(loc));
       }
@@ -240,7 +351,7 @@ Result<Json> Va::Http01(const core::Identifier& id, const std::string& token,
       return Fail(ErrorCode::kAcmeUnauthorized,
                   "invalid response from " + url + ": HTTP " + std::to_string(status));
     }
-    std::string got = body.data;
+    std::string got = std::move(got_resp.body);
     while (!got.empty() && (got.back() == '\n' || got.back() == '\r' || got.back() == ' ' ||
                             got.back() == '\t')) {
       got.pop_back();
