@@ -242,7 +242,11 @@ try {
   await dl.saveAs(invFile);
   const html = fs.readFileSync(invFile, 'utf8');
   check(html.includes(number) && /T\d{13}/.test(html) && html.includes('1,650'), 'downloaded invoice lacks its number, registration number or total');
-  log('invoice downloaded');
+  const [pdfDl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download PDF' }).click()]);
+  const pdfFile = path.join(artifacts, `${number}.pdf`);
+  await pdfDl.saveAs(pdfFile);
+  check(fs.readFileSync(pdfFile).subarray(0, 5).toString() === '%PDF-', 'the PDF invoice is not a PDF');
+  log('invoice downloaded (HTML and PDF)');
 
   // 11. Export the audit log: it holds what the scenario did.
   await orgNav.getByRole('link', { name: 'Audit log' }).click();

@@ -79,7 +79,11 @@ export async function invoice({ params, rerender }) {
   csvBtn.addEventListener('click', () => download(`${orgPath(id)}/invoices.csv`, 'invoices.csv').catch((e) => announce(e.message)));
   dl.append(htmlBtn, csvBtn);
   if (inv.document_url) dl.append(h('a', { href: inv.document_url, target: '_blank', rel: 'noopener' }, t('inv.open_printable')));
-  if (inv.pdf_url) dl.append(h('a', { href: inv.pdf_url, download: `${inv.number}.pdf` }, t('inv.download_pdf')));
+  if (inv.pdf_url) {
+    const pdfBtn = h('button', { type: 'button' }, t('inv.download_pdf'));
+    pdfBtn.addEventListener('click', () => download(inv.pdf_url, `${inv.number}.pdf`).catch((e) => announce(e.message)));
+    dl.append(pdfBtn);
+  }
   out.append(h('section', { class: 'card' }, h('h2', {}, t('inv.download')), dl));
 
   if (isDue(inv)) {
