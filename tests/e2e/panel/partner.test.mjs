@@ -144,7 +144,29 @@ try {
   check(theirs.headers.vary === 'Host' && /img-src 'self' data: https:\/\/cdn\.sakura\.test:\d+;/.test(theirs.headers['content-security-policy']), `OEM CSP/Vary: ${theirs.headers.vary} ${theirs.headers['content-security-policy']}`);
   log('OEM host shows only the OEM brand');
 
-  // 5. 360 px and Japanese on the portal.
+  // 5. An agency the same person owns: no customer management, a commission statement and its CSV.
+  r = await staff('POST', '/api/v1/admin/partners', { name: 'Kansai Web Agency', channel: 'agency' });
+  check(r.status === 201, `agency: ${r.status} ${r.body}`);
+  const agencyId = r.json.id;
+  r = await staff('PUT', `/api/v1/admin/billing/partners/${agencyId}`, { commission_bp: 1500 });
+  check(r.status === 200 || r.status === 201, `agency billing terms: ${r.status} ${r.body}`);
+  r = await staff('POST', `/api/v1/admin/partners/${agencyId}/members`, { email, role: 'admin' });
+  check(r.status === 201 || r.status === 200, `agency member: ${r.status} ${r.body}`);
+  await page.goto(`${s.base}/app/#/`);
+  await page.getByRole('link', { name: /Kansai Web Agency agency admin/ }).click();
+  await page.getByText('Agencies refer customers').waitFor();
+  await page.getByRole('navigation', { name: 'Partner' }).getByRole('link', { name: 'Commission' }).click();
+  await page.getByRole('heading', { name: 'Commission', level: 1 }).waitFor();
+  await page.getByTestId('commission-totals').getByText('Net commission').waitFor();
+  await page.getByText(/^Current rate: 15\.00%/).waitFor();
+  const [csvDl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
+  const csvFile = path.join(artifacts, 'commission.csv');
+  await csvDl.saveAs(csvFile);
+  check(fs.readFileSync(csvFile, 'utf8').split('\n')[0].includes(','), 'commission CSV has no header row');
+  await shot('agency-commission');
+  log('agency commission statement');
+
+  // 6. 360 px and Japanese on the portal.
   await page.setViewportSize({ width: 360, height: 740 });
   for (const p of ['', '/branding', '/webhooks']) {
     await page.goto(`${s.base}/app/#/partners/${partnerId}${p}`);

@@ -261,19 +261,28 @@ export async function commission({ params }) {
   const month = `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
   const result = h('div', { 'aria-live': 'polite' });
   const load = async (m) => {
-    const s = await api('GET', `${pPath(id)}/commission-statements?month=${enc(m)}`);
-    const lines = s.lines || s.items || [];
-    result.replaceChildren(lines.length
-      ? table([t('f.org_name'), t('inv.number'), t('partner.base'), t('partner.commission')], lines.map((l) => h('tr', {},
-        h('td', {}, l.organization_name || l.organization_id || ''), h('td', {}, l.invoice_number || ''),
-        h('td', { class: 'nowrap' }, yen(l.base_amount ?? l.base ?? 0)), h('td', { class: 'nowrap' }, yen(l.commission ?? l.amount ?? 0)))), t('partner.commission'))
-      : h('p', { class: 'muted' }, t('partner.no_commission')),
-    h('p', {}, h('strong', {}, t('partner.commission_total', { amount: yen(s.total_commission ?? s.totals?.commission ?? 0) }))));
+    const st = await api('GET', `${pPath(id)}/commission-statements?month=${enc(m)}`);
+    const lines = st.lines || [];
+    result.replaceChildren(
+      h('p', { class: 'muted' }, t('partner.rate', { rate: ((st.current_rate_bp || 0) / 100).toFixed(2) }), ' · ',
+        t('partner.period', { start: st.period?.start || '', end: st.period?.end || '' })),
+      lines.length
+        ? table([t('partner.date'), t('f.org_name'), t('inv.number'), t('inv.kind'), t('partner.base'), t('partner.rate_col'), t('inv.amount')],
+          lines.map((l) => h('tr', {}, h('td', { class: 'nowrap' }, l.date), h('td', {}, l.customer_name || l.organization_id),
+            h('td', {}, l.document_number || l.invoice_number || ''), h('td', {}, l.kind),
+            h('td', { class: 'nowrap' }, yen(l.base)), h('td', {}, `${(l.rate_bp / 100).toFixed(2)}%`), h('td', { class: 'nowrap' }, yen(l.amount)))),
+          t('partner.commission'))
+        : h('p', { class: 'muted' }, t('partner.no_commission')),
+      h('dl', { class: 'facts', 'data-testid': 'commission-totals' },
+        h('dt', {}, t('partner.base')), h('dd', {}, yen(st.base_total)),
+        h('dt', {}, t('partner.commission')), h('dd', {}, yen(st.commission_total)),
+        h('dt', {}, t('partner.reversals')), h('dd', {}, yen(st.reversal_total)),
+        h('dt', {}, t('partner.net')), h('dd', {}, h('strong', {}, yen(st.net)))));
   };
   const f = form({
     label: t('partner.commission'),
     fields: [field({ name: 'month', label: t('partner.month'), type: 'month', value: month, required: true })],
-    submit: t('audit.apply'),
+    submit: t('partner.show'),
     onSubmit: async (v) => {
       if (!/^\d{4}-\d{2}$/.test(v.month)) throw new ApiError(400, { field: 'month', detail: t('v.month') });
       await load(v.month);
