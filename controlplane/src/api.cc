@@ -46,6 +46,12 @@ core::AuditEvent ApiContext::Event(const std::string& action, const std::string&
   e.source_ip = http.remote_ip;
   e.result = result;
   e.request_id = http.request_id;
+  // A partner operator: the actor type says so (route code often replaces `detail`); the
+  // organization's partner is in partner_id.
+  if (!via_partner.empty()) {
+    e.actor_type = "partner_operator";
+    e.detail["via_partner"] = via_partner;
+  }
   return e;
 }
 
@@ -281,6 +287,12 @@ core::Result<Principal> Api::Authenticate(const Request& req, const std::string&
     auto org = store::GetOrganization(c, org_id);
     if (!org) return core::Ok();  // not found: decided by the caller (404)
     HP_ASSIGN_OR_RETURN(access->role, store::RoleOf(c, org->row, user_row));
+    if (!access->role && partner_access_) {
+      if (auto pa = partner_access_(c, *org, user_row)) {
+        access->role = pa->role;
+        access->via_partner = pa->partner_id;
+      }
+    }
     access->org = std::move(*org);
     return core::Ok();
   };
@@ -408,15 +420,24 @@ core::Result<Response> Api::Run(const core::http::RouteInfo& info, const ApiHand
         core::Fail(ErrorCode::kNotFound, "organization " + org_id + " not found");
     if (pre.looked_up) {
       if (pre.org && pre.role) access = std::make_pair(*pre.org, *pre.role);
+      ctx.via_partner = pre.via_partner;
     } else {
       access = db_.Read([&](SQLite::Database& c) -> core::Result<std::pair<store::Organization, std::string>> {
         auto org = store::GetOrganization(c, org_id);
         if (!org) return std::unexpected(org.error());
         HP_ASSIGN_OR_RETURN(auto role, store::RoleOf(c, org->row, ctx.who.user.row));
+        if (!role && partner_access_) {
+          if (auto pa = partner_access_(c, *org, ctx.who.user.row)) {
+            role = pa->role;
+            ctx.via_partner = pa->partner_id;
+          }
+        }
         if (!role) return core::Fail(ErrorCode::kNotFound, "organization " + org_id + " not found");
         return std::make_pair(*org, *role);
       });
     }
+    // Partner operators act from a signed-in session, never with a token of another organization.
+    if (!ctx.via_partner.empty() && ctx.who.token) access = core::Fail(ErrorCode::kNotFound, "organization " + org_id + " not found");
     // Not a member, or a token of another organization: the organization does not exist for you.
     if (!access || (ctx.who.token && ctx.who.token->org_row != access->first.row))
       return core::Fail(core::Error(ErrorCode::kNotFound, "organization " + org_id + " not found"));

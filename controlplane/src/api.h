@@ -54,6 +54,7 @@ struct ApiContext {
   std::optional<store::Organization> org;
   std::string role;  // the caller's role in `org`
   core::Json body = core::Json::object();
+  std::string via_partner;  // a partner member acting on its customer: the partner id (audited)
 
   // An audit event pre-filled with actor, organization, source IP and request id.
   core::AuditEvent Event(const std::string& action, const std::string& target, const std::string& result = "success") const;
@@ -110,6 +111,16 @@ class Api {
   using MailBrandResolver =
       std::function<std::optional<MailBrand>(const std::string& organization_id, const std::string& to)>;
   void SetMailBrandResolver(MailBrandResolver resolver) { mail_brand_ = std::move(resolver); }
+  // Partner operators (issue 9): a user who is not a member of an {org} may still get a role in
+  // it through its partner (a signed-in session only; tokens stay bound to their organization).
+  // The resolver runs inside the access lookup's read transaction. Set once, before serving.
+  struct PartnerAccess {
+    std::string role;        // the organization role granted ("admin", "viewer" ...)
+    std::string partner_id;  // audit events: actor_type "partner_operator", detail.via_partner
+  };
+  using PartnerAccessResolver = std::function<std::optional<PartnerAccess>(
+      SQLite::Database& tx, const store::Organization& org, int64_t user_row)>;
+  void SetPartnerAccessResolver(PartnerAccessResolver r) { partner_access_ = std::move(r); }
   // Audits in its own transaction (for failures where no state changed).
   void AuditAlone(const core::AuditEvent& e);
 
@@ -124,6 +135,7 @@ class Api {
     bool looked_up = false;
     std::optional<store::Organization> org;
     std::optional<std::string> role;
+    std::string via_partner;
   };
   core::Result<Principal> Authenticate(const core::http::Request& req, const std::string& org_id, OrgAccess* access);
   bool RateLimit(const std::string& key, int* retry_after);
@@ -135,6 +147,7 @@ class Api {
   ChainedAuditLog& audit_;
   ApiSettings settings_;
   MailBrandResolver mail_brand_;
+  PartnerAccessResolver partner_access_;
   CpuPool cpu_;
   std::mutex rl_mu_;
   struct Bucket {

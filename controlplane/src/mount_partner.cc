@@ -1522,6 +1522,26 @@ void RegisterPartnerServiceRoutes(PartnerApi& api, ServiceRegistry& services) {
             {{"type", "object"}, {"required", {"name"}}});
 }
 
+// Partner operators: an owner or admin of a reseller/OEM partner acts on its customers' own
+// /api/v1/organizations/{org}/... routes with the organization role "admin", a partner viewer
+// with "viewer"; every audit event of such a call carries detail.via_partner.
+void InstallPartnerOperators(Api& api) {
+  api.SetPartnerAccessResolver([](SQLite::Database& tx, const store::Organization& org,
+                                  int64_t user_row) -> std::optional<Api::PartnerAccess> {
+    SQLite::Statement q(tx,
+                        "SELECT m.role, p.public_id FROM partner_members m "
+                        "JOIN users u ON u.public_id = m.user_id "
+                        "JOIN partners p ON p.public_id = m.partner_id "
+                        "WHERE u.id = ? AND p.id = ? AND p.channel IN ('reseller', 'oem') "
+                        "AND p.status = 'active'");
+    q.bind(1, user_row);
+    q.bind(2, org.partner_row);
+    if (!q.executeStep()) return std::nullopt;
+    const std::string role = q.getColumn(0).getString();
+    return Api::PartnerAccess{role == "viewer" ? "viewer" : "admin", q.getColumn(1).getString()};
+  });
+}
+
 // Staff issue a partner's first API key (later keys come from rotation).
 void RegisterStaffRoutes(Api& api, core::http::Router& router, partner::ApiKeyStore& keys) {
   api.Register(
@@ -1733,6 +1753,7 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   RegisterMemberRoutes(*partner_api, *api, ctx.router);
   RegisterOrganizationWebhookRoutes(*api, ctx.router, *m->webhooks);
   InstallMailBrand(*api, ctx.db, *m->branding);
+  InstallPartnerOperators(*api);
   if (d.acme) {
     auto sweep = std::make_shared<EabUsageSweep>(ctx.db, ctx.clock, *audit, ctx.jobs, *d.acme,
                                                  *m->webhooks);

@@ -475,6 +475,27 @@ TEST_F(PartnerApi, PartnerMembersActThroughTheBrowserApiByRole) {
   // A member of reseller A's partner cannot reach reseller B's customer through its own partner.
   const std::string b1 = NewCustomer(*reseller_b_, "B customer for members");
   EXPECT_EQ(s_->Call("GET", base + "/customers/" + b1, nullptr, owner.session).status, 404);
+  // Partner operators act on the customer's own /api/v1 routes: owner/admin as the
+  // organization's admin, viewer as viewer; audited with via_partner; nobody else.
+  const std::string org_base = "/api/v1/organizations/" + cid;
+  EXPECT_EQ(s_->Call("GET", org_base, nullptr, owner.session).json["name"], "Browser customer");
+  auto zone = s_->Call("POST", org_base + "/zones", {{"name", "operated.example"}}, owner.session);
+  ASSERT_EQ(zone.status, 201) << zone.body;
+  EXPECT_EQ(s_->Call("GET", org_base + "/zones", nullptr, viewer.session).status, 200);
+  auto vz = s_->Call("POST", org_base + "/zones", {{"name", "viewer.example"}}, viewer.session);
+  EXPECT_EQ(vz.status, 403) << vz.body;
+  EXPECT_EQ(s_->Call("GET", org_base, nullptr, outsider.session).status, 404);
+  EXPECT_EQ(s_->Call("GET", "/api/v1/organizations/" + b1, nullptr, owner.session).status, 404);
+  auto op_audit = s_->Call("GET", "/api/v1/admin/audit-events?organization=" + cid + "&limit=50",
+                           nullptr, Staff());
+  bool via = false;
+  for (const auto& e : op_audit.json["items"])
+    if (e["action"] == "dns.zone.create") {
+      EXPECT_EQ(e["actor_type"], "partner_operator") << e.dump();
+      EXPECT_EQ(e["actor_id"], owner.user_id);
+      via = true;
+    }
+  EXPECT_TRUE(via) << op_audit.body;
   // Changes are audited as the user, with the partner and the customer.
   ASSERT_EQ(s_->Call("POST", base + "/customers/" + cid + "/suspend", {{"reason", "test"}},
                      owner.session)
