@@ -99,15 +99,6 @@ struct EabCredentials {
   std::string hmac_key_b64url;  // what the client passes as --eab-hmac-key
 };
 
-class AcmeServer {
- public:
-  static core::Result<std::unique_ptr<AcmeServer>> Create(AcmeConfig config, AcmeDeps deps);
-  virtual ~AcmeServer() = default;
-
-  // Routes of RFC 8555 under /acme/ (directory, new-nonce, new-account, ...), plus CRLs
-  // (/acme/crl/{issuer}) and issuer certificates (/acme/issuer/{issuer}).
-  virtual void RegisterRoutes(core::http::Router& router) = 0;
-  // Job kinds "acme.validate" (validation.in_process = false, or jobs left by an older version)
 // What an EAB key's owner may see of it (never the MAC key).
 struct EabKeyInfo {
   std::string kid;
@@ -130,6 +121,15 @@ struct EabCertificate {
   std::string owner;       // the EAB key's owner
 };
 
+class AcmeServer {
+ public:
+  static core::Result<std::unique_ptr<AcmeServer>> Create(AcmeConfig config, AcmeDeps deps);
+  virtual ~AcmeServer() = default;
+
+  // Routes of RFC 8555 under /acme/ (directory, new-nonce, new-account, ...), plus CRLs
+  // (/acme/crl/{issuer}) and issuer certificates (/acme/issuer/{issuer}).
+  virtual void RegisterRoutes(core::http::Router& router) = 0;
+  // Job kinds "acme.validate" (validation.in_process = false, or jobs left by an older version)
   // and "acme.finalize" (issuance deferred for a CAA recheck).
   virtual void RegisterJobs(core::WorkerPool& pool) = 0;
   // A new EAB MAC key for `owner` ("operator", "organization:<id>"); it binds to one account
