@@ -127,9 +127,9 @@ std::string BrandedIndex(std::string index, const partner::Branding& b) {
   ReplaceOnce(index, R"(<link rel="icon" href="/app/icon.svg" type="image/svg+xml">)",
               logo.empty() ? std::string() : R"(<link rel="icon" href=")" + logo + "\">");
   ReplaceOnce(index, R"(<img id="brand-logo" src="/app/icon.svg" alt="" width="24" height="24">)",
-              logo.empty() ? std::string()
-                           : R"(<img id="brand-logo" src=")" + logo +
-                                 R"(" alt="" width="24" height="24">)");
+              logo.empty()
+                  ? std::string()
+                  : R"(<img id="brand-logo" src=")" + logo + R"(" alt="" width="24" height="24">)");
   ReplaceOnce(index, R"(<span id="brand-name">hostplane</span>)",
               R"(<span id="brand-name">)" + name + "</span>");
   return index;
