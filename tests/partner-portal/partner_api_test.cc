@@ -567,6 +567,15 @@ TEST_F(PartnerApi, MailToAnOemCustomerCarriesTheOemSenderAndBrandOnly) {
   ASSERT_FALSE(verify.empty());
   EXPECT_NE(verify.find("support@sora.example"), std::string::npos) << verify;
   EXPECT_FALSE(MentionsUs(verify)) << verify;
+  // A password reset for them: the OEM's too.
+  EXPECT_EQ(s_->Call("POST", "/api/v1/password-reset", {{"email", "first@sora-customer.example"}})
+                .status,
+            202);
+  const std::string reset = s_->WaitMail("first@sora-customer.example", "Reset your password");
+  ASSERT_FALSE(reset.empty());
+  EXPECT_NE(reset.find("support@sora.example"), std::string::npos) << reset;
+  EXPECT_NE(reset.find("https://panel.sora.example/"), std::string::npos) << reset;
+  EXPECT_FALSE(MentionsUs(reset)) << reset;
   // A direct customer's mail is still ours.
   s_->SignUp("direct@direct.example", "Direct KK");
   EXPECT_TRUE(MentionsUs(s_->WaitMail("direct@direct.example", "Confirm your e-mail")));
