@@ -8,12 +8,29 @@
 # (/api/v1/organizations/{org}/acme-certificates), and counted as "certificates" usage of the
 # customer's subscription by the partner.eab.sweep job. A second account with the same key is
 # refused, and a key past its expiry (the dev clock moved) is refused with a detail that says so.
+# The partner's webhook receiver (a local HTTP server) gets one certificate.issued event for it.
 source "$(dirname "$0")/lib.sh"
 need lego openssl curl
 BIN=$1
 CLOCK_DIR=$(mktemp -d /tmp/hp-partner-clock-XXXXXX)
 echo 0 > "$CLOCK_DIR/clock"
-start_server "$BIN" HOSTPLANE_DEV_CLOCK_FILE="$CLOCK_DIR/clock"
+start_server "$BIN" HOSTPLANE_DEV_CLOCK_FILE="$CLOCK_DIR/clock" HOSTPLANE_PARTNER_WEBHOOKS_ALLOW_HTTP=true \
+  HOSTPLANE_PARTNER_WEBHOOKS_ALLOWED_PRIVATE_CIDRS=127.0.0.0/8
+# The partner's webhook receiver: records every request body (one file per request).
+HOOK_PORT=$(free_port)
+mkdir -p "$TMP/hooks"
+/usr/bin/python3 - "$HOOK_PORT" "$TMP/hooks" > "$TMP/hooks.log" 2>&1 <<'PY' &
+import http.server, os, sys, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with open(os.path.join(sys.argv[2], "%f" % time.time()), "wb") as f:
+            f.write(body)
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+BG_PIDS+=("$!")
 host_zone partner-eab.test
 export LEGO_CA_CERTIFICATES=$CACERT
 HPP="/usr/bin/python3 $E2E_DIR/hppartner.py"
@@ -40,7 +57,9 @@ out=$($HPP customer-join "$TMP/var" owner@kumo-customer.test "$CUSTOMER" eab-pla
   || fail_with "the invited owner joins the customer and subscribes"
 eval "$out"
 export CUSTOMER_COOKIE CUSTOMER_CSRF
-step "OEM partner, customer $CUSTOMER (owner joined, subscribed), EAB kid $KID"
+$HPP call POST /partner/v1/webhooks "{\"url\":\"http://127.0.0.1:$HOOK_PORT/hook\",\"events\":[\"certificate.issued\"]}" \
+  > /dev/null || fail_with "partner webhook subscription"
+step "OEM partner, customer $CUSTOMER (owner joined, subscribed), EAB kid $KID, webhook"
 
 lego --accept-tos --email admin@kumo-customer.test --server "$PDIR" --path "$TMP/lego" \
   --eab --kid "$KID" --hmac "$HMAC" --key-type ec256 --domains www.partner-eab.test \
@@ -82,7 +101,17 @@ usage_counted() {
   python3 -c 'import json,sys; i=[x for x in json.loads(sys.argv[1])["items"] if x["metric"]=="certificates"]; sys.exit(0 if len(i)==1 and i[0]["quantity"]==1 else 1)' "$u"
 }
 wait_for 20 "certificates usage of the customer" usage_counted
-step "certificate counted as usage of the customer's subscription"
+hook_arrived() {
+  python3 - "$TMP/hooks" "$SERIAL" "$CUSTOMER" <<'PY'
+import glob, json, sys
+bodies = [json.load(open(f)) for f in glob.glob(sys.argv[1] + "/*")]
+ok = [b for b in bodies if b["type"] == "certificate.issued" and b["organization_id"] == sys.argv[3]
+      and b["data"]["serial"].lstrip("0") == sys.argv[2]]
+sys.exit(0 if len(ok) == 1 else 1)
+PY
+}
+wait_for 20 "certificate.issued at the partner's receiver" hook_arrived
+step "certificate counted as usage of the customer's subscription; certificate.issued delivered"
 
 if lego --accept-tos --email other@kumo-customer.test --server "$PDIR" --path "$TMP/lego-other" \
     --eab --kid "$KID" --hmac "$HMAC" --domains www.partner-eab.test --http \
