@@ -156,6 +156,14 @@ export const en = {
   'v.https_url': "must be an https:// address.",
   'v.events': "pick at least one event.",
   'v.month': "must be a month like 2026-11.",
+  'members.role_of': 'Role of {email}', 'members.role_changed': '{email} is now {role}.', 'members.remove': 'Remove',
+  'members.remove_named': 'Remove {email} from the organization', 'members.remove_body': 'Remove {email}? Their API tokens for this organization are revoked.',
+  'members.removed': '{email} was removed.',
+  'vps.console': 'Console output', 'vps.console_refresh': 'Refresh', 'vps.console_empty': '(nothing written to the console yet)',
+  'sum.services': 'Services', 'sum.sites': '{n} site(s)', 'sum.vps': '{n} VPS', 'sum.zones': '{n} DNS zone(s)',
+  'partner.orders': 'Orders', 'partner.no_orders': 'No orders yet.', 'partner.order': 'Order for this customer', 'partner.product_code': 'Product code',
+  'partner.product_hint': 'e.g. shared-basic; billed at your sell price.', 'partner.cancel': 'Cancel at period end',
+  'partner.cancel_named': 'Cancel {product} at the period end', 'partner.cancel_body': 'Cancel {product} at the end of the current period?', 'partner.ends': 'ends {date}',
 };
 
 export const ja = {
@@ -315,4 +323,12 @@ export const ja = {
   'v.https_url': "https:// で始まるアドレスを入力してください。",
   'v.events': "イベントを 1 つ以上選んでください。",
   'v.month': "2026-11 のような年月で入力してください。",
+  'members.role_of': '{email} のロール', 'members.role_changed': '{email} を{role}にしました。', 'members.remove': '削除',
+  'members.remove_named': '{email} を組織から削除', 'members.remove_body': '{email} を削除しますか?この組織の API トークンは失効します。',
+  'members.removed': '{email} を削除しました。',
+  'vps.console': 'コンソール出力', 'vps.console_refresh': '更新', 'vps.console_empty': '(コンソールへの出力はまだありません)',
+  'sum.services': 'サービス', 'sum.sites': 'サイト {n} 件', 'sum.vps': 'VPS {n} 台', 'sum.zones': 'DNS ゾーン {n} 件',
+  'partner.orders': '注文', 'partner.no_orders': '注文はまだありません。', 'partner.order': 'この顧客の注文', 'partner.product_code': '商品コード',
+  'partner.product_hint': '例: shared-basic。御社の販売価格で請求されます。', 'partner.cancel': '期間末で解約',
+  'partner.cancel_named': '{product} を期間末で解約', 'partner.cancel_body': '{product} を現在の期間の終わりに解約しますか?', 'partner.ends': '{date} に終了',
 };

@@ -49,6 +49,18 @@ try {
   const partnerId = r.json.id;
   r = await staff('POST', `/api/v1/admin/partners/${partnerId}/members`, { email, role: 'owner' });
   check(r.status === 201 || r.status === 200, `partner member: ${r.status} ${r.body}`);
+  r = await staff('POST', '/api/v1/admin/billing/products', { code: 'shared-basic', kind: 'shared_plan', name: 'Shared Basic', tax_rate: 10 });
+  check(r.status === 201 || r.status === 200, `product: ${r.status} ${r.body}`);
+  r = await staff('POST', '/api/v1/admin/billing/products/shared-basic/prices', { period: 'monthly', price: 1000, setup_fee: 0 });
+  check(r.status === 201 || r.status === 200, `price: ${r.status} ${r.body}`);
+  // The OEM bills its customers itself: issuer, invoice series, and its sell price.
+  const ownOrg = (await staff('GET', `/api/v1/admin/organizations`)).json.items.find((o) => o.name === 'Sakura Cloud KK');
+  r = await staff('PUT', `/api/v1/admin/billing/partners/${partnerId}`, {
+    issuer: { name: 'Sakura Cloud KK', registration_number: 'T1234567890123', address: '1-2-3 Sakura, Tokyo' },
+    invoice_prefix: 'SKR', billing_organization_id: ownOrg?.id });
+  check(r.status === 200 || r.status === 201, `OEM billing terms: ${r.status} ${r.body}`);
+  r = await staff('POST', `/api/v1/admin/billing/partners/${partnerId}/prices`, { kind: 'sell', product: 'shared-basic', period: 'monthly', price: 1200, setup_fee: 0 });
+  check(r.status === 200 || r.status === 201, `OEM sell price: ${r.status} ${r.body}`);
   log(`partner ${partnerId} with its owner`);
 
   b = await openBrowser();
@@ -70,6 +82,15 @@ try {
   const hmac = await page.getByTestId('eab-hmac').textContent();
   check(kid.length > 8 && /^[A-Za-z0-9_-]{20,}$/.test(hmac), `EAB credentials look wrong: ${kid} ${hmac}`);
   await shot('customer-eab');
+  // An order for the customer (unknown product named first).
+  await page.getByLabel('Product code').fill('no-such-plan');
+  await page.getByRole('button', { name: 'Order for this customer' }).click();
+  await page.locator('.field-error, .form-error').filter({ hasText: /no product|product/i }).first().waitFor();
+  await page.getByLabel('Product code').fill('shared-basic');
+  await page.getByRole('button', { name: 'Order for this customer' }).click();
+  await page.getByRole('cell', { name: 'shared-basic', exact: true }).waitFor();
+  await page.getByRole('cell', { name: '¥1,200', exact: true }).waitFor();
+  await shot('customer-order');
   await page.goto(`${s.base}/app/#/partners/${partnerId}`);
   await page.getByRole('cell', { name: 'Kaito Cafe' }).waitFor();
   log('customer and EAB');

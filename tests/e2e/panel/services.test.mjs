@@ -46,6 +46,7 @@ try {
   await page.getByRole('heading', { name: 'web1', level: 1 }).waitFor({ timeout: 60000 });
   await page.locator('#status').getByText('Creating web1: done.').waitFor();
   await page.locator('[data-state="running"]').waitFor();
+  check((await page.getByTestId('console').textContent()).length > 0, 'console output section is empty');
   await shot('vps-running');
   log('VPS created');
 

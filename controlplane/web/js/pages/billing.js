@@ -113,6 +113,14 @@ export async function summary(id) {
     api('GET', `${orgPath(id)}/invoices?limit=200`).catch(() => null),
     api('GET', `${orgPath(id)}/certificates?limit=200`).catch(() => null)]);
   const box = h('section', { class: 'card', 'aria-labelledby': 'sum-h' }, h('h2', { id: 'sum-h' }, t('sum.title')));
+  const [sites, vps, zones] = await Promise.all(['sites', 'vps', 'zones'].map((k) => api('GET', `${orgPath(id)}/${k}?limit=200`).catch(() => null)));
+  if (sites || vps || zones) {
+    const link = (k, n, key) => h('li', {}, h('a', { href: `#/orgs/${id}/${k}` }, t(key, { n })));
+    box.append(h('h3', {}, t('sum.services')), h('ul', { class: 'plain' },
+      sites ? link('sites', sites.items.length, 'sum.sites') : null,
+      vps ? link('vps', vps.items.length, 'sum.vps') : null,
+      zones ? link('dns', zones.items.length, 'sum.zones') : null));
+  }
   if (inv) {
     const due = inv.items.filter(isDue);
     box.append(h('h3', {}, t('billing.due')), due.length

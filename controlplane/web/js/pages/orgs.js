@@ -76,10 +76,42 @@ export async function organization({ params, rerender }) {
       t('org.status'), ' ', h('span', { class: org.status === 'active' ? 'badge ok' : 'badge bad' }, org.status)));
   out.append(await summary(id));
 
+  // Owners and admins change roles and remove members (the API refuses leaving no owner).
+  const memberRow = (m) => {
+    const uid = m.user_id || m.id;
+    let roleCell = t(`role.${m.role}`);
+    let actions = '';
+    if (manager) {
+      const sel = h('select', { 'aria-label': t('members.role_of', { email: m.email }) },
+        ROLES.map((r) => h('option', { value: r, selected: r === m.role }, t(`role.${r}`))));
+      sel.addEventListener('change', async () => {
+        try {
+          await api('PATCH', `/api/v1/organizations/${enc(id)}/members/${enc(uid)}`, { role: sel.value });
+          announce(t('members.role_changed', { email: m.email, role: t(`role.${sel.value}`) }));
+        } catch (err) {
+          sel.value = m.role;
+          announce(t('err.field', { label: t('members.role_of', { email: m.email }), detail: err.message }));
+        }
+      });
+      roleCell = sel;
+      const rm = h('button', { type: 'button', class: 'danger', 'aria-label': t('members.remove_named', { email: m.email }) }, t('members.remove'));
+      rm.addEventListener('click', async () => {
+        if (!(await confirmDialog({ title: t('members.remove'), body: t('members.remove_body', { email: m.email }), confirm: t('members.remove') }))) return;
+        try {
+          await api('DELETE', `/api/v1/organizations/${enc(id)}/members/${enc(uid)}`);
+          announce(t('members.removed', { email: m.email }));
+          rerender();
+        } catch (err) {
+          announce(err.message);
+        }
+      });
+      actions = rm;
+    }
+    return h('tr', {}, h('td', {}, m.email), h('td', {}, m.name), h('td', {}, roleCell),
+      h('td', { class: 'nowrap' }, fmtTime(m.since)), h('td', {}, actions));
+  };
   out.append(h('section', { class: 'card', 'aria-labelledby': 'm-h' }, h('h2', { id: 'm-h' }, t('members.title')),
-    table([t('f.email'), t('f.name'), t('f.role'), t('members.since')],
-      members.items.map((m) => h('tr', {}, h('td', {}, m.email), h('td', {}, m.name), h('td', {}, t(`role.${m.role}`)),
-        h('td', { class: 'nowrap' }, fmtTime(m.since)))), t('members.title'))));
+    table([t('f.email'), t('f.name'), t('f.role'), t('members.since'), ''], members.items.map(memberRow), t('members.title'))));
 
   if (manager) {
     out.append(h('section', { class: 'card' }, h('h2', {}, t('invite.send')), form({

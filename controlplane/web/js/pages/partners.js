@@ -99,6 +99,45 @@ export async function customer({ params, rerender }) {
       },
     })));
   }
+  // Orders (subscriptions at the partner's sell price) and the customer's invoices.
+  const [subs, invs] = await Promise.all([
+    api('GET', `${pPath(id)}/customers/${enc(cid)}/subscriptions`).catch(() => ({ items: [] })),
+    api('GET', `${pPath(id)}/customers/${enc(cid)}/invoices`).catch(() => ({ items: [] }))]);
+  out.append(h('section', { 'aria-labelledby': 'po-h' }, h('h2', { id: 'po-h' }, t('partner.orders')), subs.items.length
+    ? table([t('plans.product'), t('plans.period'), t('plans.price'), t('plans.state'), ''], subs.items.map((x) => {
+      const cancel = writer && x.state === 'active' && !x.cancel_at_period_end
+        ? h('button', { type: 'button', class: 'danger', 'aria-label': t('partner.cancel_named', { product: x.product }) }, t('partner.cancel')) : null;
+      cancel?.addEventListener('click', async () => {
+        if (!(await confirmDialog({ title: t('partner.cancel'), body: t('partner.cancel_body', { product: x.product }), confirm: t('partner.cancel') }))) return;
+        try {
+          await api('POST', `${pPath(id)}/customers/${enc(cid)}/subscriptions/${enc(x.id)}/cancel`, {});
+          announce(t('saved'));
+          rerender();
+        } catch (err) {
+          announce(err.message);
+        }
+      });
+      return h('tr', {}, h('td', {}, x.product), h('td', {}, t(`period.${x.period}`)), h('td', { class: 'nowrap' }, yen(x.period_price)),
+        h('td', {}, x.cancel_at_period_end ? t('partner.ends', { date: x.current_period?.end || '' }) : x.state), h('td', {}, cancel));
+    }), t('partner.orders'))
+    : h('p', { class: 'muted' }, t('partner.no_orders'))));
+  if (writer) {
+    out.append(h('section', { class: 'card' }, h('h2', {}, t('partner.order')), form({
+      label: t('partner.order'),
+      fields: [field({ name: 'product', label: t('partner.product_code'), required: true, autocomplete: 'off', hint: t('partner.product_hint'), attrs: { spellcheck: 'false', autocapitalize: 'off' } }),
+        field({ name: 'period', label: t('plans.period'), options: [['monthly', t('period.monthly')], ['yearly', t('period.yearly')]], value: 'monthly' })],
+      submit: t('partner.order'),
+      onSubmit: async (v) => {
+        const sub = await api('POST', `${pPath(id)}/customers/${enc(cid)}/subscriptions`, { product: v.product, period: v.period });
+        announce(t('plans.ordered', { name: sub.product }));
+        await rerender();
+      },
+    })));
+  }
+  out.append(h('section', { 'aria-labelledby': 'pi-h' }, h('h2', { id: 'pi-h' }, t('billing.invoices')), invs.items.length
+    ? table([t('inv.number'), t('inv.issued'), t('inv.total'), t('inv.status')], invs.items.map((i) => h('tr', {},
+      h('td', {}, i.number), h('td', { class: 'nowrap' }, i.issue_date), h('td', { class: 'nowrap' }, yen(i.total)), h('td', {}, t(`inv.status.${i.status}`)))), t('billing.invoices'))
+    : h('p', { class: 'muted' }, t('billing.none'))));
   out.append(h('section', { 'aria-labelledby': 'pc-h' }, h('h2', { id: 'pc-h' }, t('certs.title')), certs.items.length
     ? table([t('sites.domain'), t('certs.expires'), t('plans.state')], certs.items.map((x) => h('tr', {},
       h('td', {}, (x.names || x.domains || [x.domain]).filter(Boolean).join(', ')), h('td', { class: 'nowrap' }, fmtTime(x.not_after)),

@@ -344,6 +344,22 @@ export async function vpsDetail({ params, rerender }) {
     },
   })));
 
+  // The tail of the serial console (read-only).
+  const consoleOut = h('pre', { class: 'console', tabindex: '0', 'aria-label': t('vps.console'), 'data-testid': 'console' });
+  const loadConsole = async () => {
+    try {
+      const text = await api('GET', `${base}/console?bytes=16384`);
+      const body = typeof text === 'string' ? text : (text.output ?? text.data ?? text.log ?? JSON.stringify(text));
+      consoleOut.textContent = body || t('vps.console_empty');
+    } catch (err) {
+      consoleOut.textContent = err.message;
+    }
+  };
+  const refresh = h('button', { type: 'button' }, t('vps.console_refresh'));
+  refresh.addEventListener('click', loadConsole);
+  out.append(section(t('vps.console'), consoleOut, h('div', { class: 'row' }, refresh)));
+  await loadConsole();
+
   out.append(section(t('vps.resize'), h('p', { class: 'hint' }, t('vps.resize_hint')), form({
     label: t('vps.resize'),
     fields: planFields(vps.plan),
