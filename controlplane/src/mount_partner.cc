@@ -17,18 +17,18 @@
 #include "hp/billing/price_list.h"
 #include "hp/billing/subscription.h"
 #include "hp/billing/usage.h"
-#include "hp/core/random.h"
 #include "hp/core/http_client.h"
-#include "hp/dns/zone.h"
-#include "hp/provisioning/dedicated.h"
-#include "hp/provisioning/shared_hosting.h"
-#include "hp/provisioning/vps.h"
 #include "hp/core/log.h"
 #include "hp/core/mailer.h"
+#include "hp/core/random.h"
+#include "hp/dns/zone.h"
 #include "hp/partner/branding.h"
 #include "hp/partner/migrations.h"
 #include "hp/partner/signing.h"
 #include "hp/partner/webhooks.h"
+#include "hp/provisioning/dedicated.h"
+#include "hp/provisioning/shared_hosting.h"
+#include "hp/provisioning/vps.h"
 #include "module.h"
 #include "rbac.h"
 #include "routes.h"
@@ -86,8 +86,8 @@ class Mounted final : public ServedModule {
   std::unique_ptr<partner::ApiKeyStore> keys;
   std::unique_ptr<partner::BrandingStore> branding;
   std::unique_ptr<partner::WebhookService> webhooks;
-  std::shared_ptr<void> api;  // the PartnerApi the route handlers point into
-  std::shared_ptr<void> sweep;  // the EabUsageSweep the job handler points into
+  std::shared_ptr<void> api;      // the PartnerApi the route handlers point into
+  std::shared_ptr<void> sweep;    // the EabUsageSweep the job handler points into
   std::shared_ptr<void> billing;  // the PartnerBilling the billing routes point into
 };
 
@@ -205,7 +205,7 @@ std::string EabOwner(const std::string& organization_id) {
 }
 
 Json EabKeyJson(const acme::EabKeyInfo& k, core::TimePoint now) {
-  const char* state = k.bound_at                            ? "bound"
+  const char* state = k.bound_at                               ? "bound"
                       : (k.expires_at && now >= *k.expires_at) ? "expired"
                                                                : "unused";
   return {{"kid", k.kid},
@@ -233,9 +233,8 @@ core::Result<Response> OrganizationCertificates(acme::AcmeServer* acme, const Re
                                                 const std::string& organization_id) {
   if (!acme) return core::Fail(ErrorCode::kUnavailable, "the certificate authority is not running");
   HP_ASSIGN_OR_RETURN(Page page, ParsePage(req));
-  HP_ASSIGN_OR_RETURN(auto list,
-                      acme->CertificatesOfEabOwner(EabOwner(organization_id), page.after,
-                                                   page.limit));
+  HP_ASSIGN_OR_RETURN(
+      auto list, acme->CertificatesOfEabOwner(EabOwner(organization_id), page.after, page.limit));
   Json items = Json::array();
   for (const auto& c : list) items.push_back(EabCertificateJson(c));
   return PageResponse(req, items, list.size(), page.limit, list.empty() ? 0 : list.back().cursor);
@@ -313,10 +312,10 @@ class PartnerApi {
         d_.db->Read([&](SQLite::Database& tx) { return store::GetPartner(tx, key.partner_id); });
     if (!p) return core::Fail(ErrorCode::kUnauthenticated, "unknown API key");
     if (int retry = 0; !RateLimit(p->id, &retry))
-      return core::Fail(core::Error(ErrorCode::kRateLimited,
-                                    "too many requests from this partner; retry after " +
-                                        std::to_string(retry) + " s")
-                            .WithRetryAfter(retry));
+      return core::Fail(
+          core::Error(ErrorCode::kRateLimited, "too many requests from this partner; retry after " +
+                                                   std::to_string(retry) + " s")
+              .WithRetryAfter(retry));
     PartnerCall call{req, "partner", key.id, key.id, *p, Json::object(), std::nullopt, ""};
     if ((req.method == "POST" || req.method == "PUT" || req.method == "PATCH") &&
         !req.body.empty()) {
@@ -366,9 +365,10 @@ class PartnerApi {
         }));
     if (stored) return std::move(*stored);
     core::Result<Response> r = run();
-    const bool keep = r ? r->status < 500 : r.error().code != ErrorCode::kInternal &&
-                                                r.error().code != ErrorCode::kUnavailable &&
-                                                r.error().code != ErrorCode::kRateLimited;
+    const bool keep = r ? r->status < 500
+                        : r.error().code != ErrorCode::kInternal &&
+                              r.error().code != ErrorCode::kUnavailable &&
+                              r.error().code != ErrorCode::kRateLimited;
     if (!keep) return r;
     Response out = r ? *r : Response::FromError(r.error());
     auto st = d_.db->Write([&](SQLite::Database& tx) -> core::Status {
@@ -392,8 +392,7 @@ class PartnerApi {
       q.exec();
       return core::Ok();
     });
-    if (!st)
-      core::log::Warn("idempotency record failed", {{"error", st.error().ToString()}});
+    if (!st) core::log::Warn("idempotency record failed", {{"error", st.error().ToString()}});
     return r;
   }
 
@@ -424,8 +423,7 @@ class PartnerApi {
     const std::string not_found = "partner " + pid + " not found";
     auto found = d_.db->Read(
         [&](SQLite::Database& tx) -> core::Result<std::pair<store::Partner, std::string>> {
-          HP_ASSIGN_OR_RETURN(std::optional<std::string> role,
-                              MemberRole(tx, pid, ac.who.user.id));
+          HP_ASSIGN_OR_RETURN(std::optional<std::string> role, MemberRole(tx, pid, ac.who.user.id));
           // Not a member (staff included): the partner does not exist for this caller.
           if (!role) return core::Fail(ErrorCode::kNotFound, not_found);
           auto p = store::GetPartner(tx, pid);
@@ -433,16 +431,16 @@ class PartnerApi {
           return std::pair{*p, *role};
         });
     if (!found) return std::unexpected(found.error());
-    PartnerCall call{ac.http, "user", ac.who.user.id, "", found->first, ac.body, std::nullopt,
-                     found->second};
+    PartnerCall call{ac.http,      "user",  ac.who.user.id, "",
+                     found->first, ac.body, std::nullopt,   found->second};
     if (RoleRank(call.member_role) < RoleRank(min_role)) {
       auto ev = call.Event(ac.http.method + " " + ac.http.path, ac.http.path);
       ev.result = "denied";
       ev.detail["reason"] = "role " + call.member_role + " below " + min_role;
       Audit(ev);
-      return core::Fail(ErrorCode::kPermissionDenied,
-                        "your partner role " + call.member_role + " may not do this; " +
-                            min_role + " or above may");
+      return core::Fail(ErrorCode::kPermissionDenied, "your partner role " + call.member_role +
+                                                          " may not do this; " + min_role +
+                                                          " or above may");
     }
     return Authorize(call, access, h);
   }
@@ -520,12 +518,13 @@ void RegisterPartnerRoutes(PartnerApi& api) {
   const auto& d = api.deps();
   api.Route("GET", "/partner", "The calling partner.", Access::kAnyPartner,
             [](PartnerCall& c) -> core::Result<Response> {
-              return Response::Json(200, {{"id", c.partner.id},
-                                          {"name", c.partner.name},
-                                          {"channel", c.partner.channel},
-                                          {"status", c.partner.status},
-                                          {"api_key", c.key_id.empty() ? Json(nullptr) : Json(c.key_id)},
-                                          {"role", c.member_role.empty() ? Json(nullptr) : Json(c.member_role)}});
+              return Response::Json(
+                  200, {{"id", c.partner.id},
+                        {"name", c.partner.name},
+                        {"channel", c.partner.channel},
+                        {"status", c.partner.status},
+                        {"api_key", c.key_id.empty() ? Json(nullptr) : Json(c.key_id)},
+                        {"role", c.member_role.empty() ? Json(nullptr) : Json(c.member_role)}});
             });
 
   // Customers (resellers and OEMs only).
@@ -583,9 +582,10 @@ void RegisterPartnerRoutes(PartnerApi& api) {
                                                "the partner has no owner to send the invitation "
                                                "from; add a partner member first");
                       const int64_t now = NowUs(*d.clock);
-                      invitation = store::Invitation{0, o.row, core::NewPublicId(), o.id,
-                                                     owner_email, "owner",
-                                                     now + 7LL * 86400 * 1000000, 0, 0, now};
+                      invitation =
+                          store::Invitation{0,           o.row,   core::NewPublicId(),         o.id,
+                                            owner_email, "owner", now + 7LL * 86400 * 1000000, 0,
+                                            0,           now};
                       HP_TRY(store::CreateInvitation(tx, *invitation, Sha256Hex(invite_token),
                                                      q.getColumn(0).getInt64()));
                       auto iev = c.Event("invitation.create", "invitation:" + invitation->id);
@@ -840,8 +840,7 @@ Json MemberJson(const store::User& u, const std::string& role, int64_t created_a
 
 // Adds (or changes the role of) a partner member by e-mail; the user must exist.
 core::Result<Json> PutMember(core::Database& db, core::AuditLog& audit, const core::Clock& clock,
-                             const std::string& partner_id, const Json& body,
-                             core::AuditEvent ev) {
+                             const std::string& partner_id, const Json& body, core::AuditEvent ev) {
   HP_ASSIGN_OR_RETURN(std::string email, core::GetString(body, "email"));
   HP_ASSIGN_OR_RETURN(std::string role, core::GetString(body, "role"));
   if (RoleRank(role) == 0)
@@ -877,28 +876,28 @@ void RegisterMemberRoutes(PartnerApi& papi, Api& api, core::http::Router& router
                 .tag = "partners",
                 .permission = kAuthenticated},
                [d](ApiContext& c) -> core::Result<Response> {
-                 HP_ASSIGN_OR_RETURN(Json items, d.db->Read([&](SQLite::Database& tx)
-                                                                -> core::Result<Json> {
-                   SQLite::Statement q(tx,
-                                       "SELECT partner_id, role FROM partner_members WHERE "
-                                       "user_id = ? ORDER BY created_at, partner_id");
-                   q.bind(1, c.who.user.id);
-                   Json items = Json::array();
-                   while (q.executeStep()) {
-                     auto p = store::GetPartner(tx, q.getColumn(0).getString());
-                     if (!p) continue;
-                     items.push_back({{"id", p->id},
-                                      {"name", p->name},
-                                      {"channel", p->channel},
-                                      {"status", p->status},
-                                      {"role", q.getColumn(1).getString()}});
-                   }
-                   return items;
-                 }));
+                 HP_ASSIGN_OR_RETURN(
+                     Json items, d.db->Read([&](SQLite::Database& tx) -> core::Result<Json> {
+                       SQLite::Statement q(tx,
+                                           "SELECT partner_id, role FROM partner_members WHERE "
+                                           "user_id = ? ORDER BY created_at, partner_id");
+                       q.bind(1, c.who.user.id);
+                       Json items = Json::array();
+                       while (q.executeStep()) {
+                         auto p = store::GetPartner(tx, q.getColumn(0).getString());
+                         if (!p) continue;
+                         items.push_back({{"id", p->id},
+                                          {"name", p->name},
+                                          {"channel", p->channel},
+                                          {"status", p->status},
+                                          {"role", q.getColumn(1).getString()}});
+                       }
+                       return items;
+                     }));
                  return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
                });
-  papi.MemberRoute("GET", "", "The partner and the caller's role.", Access::kAnyPartner,
-                   "viewer", [](PartnerCall& c) -> core::Result<Response> {
+  papi.MemberRoute("GET", "", "The partner and the caller's role.", Access::kAnyPartner, "viewer",
+                   [](PartnerCall& c) -> core::Result<Response> {
                      return Response::Json(200, {{"id", c.partner.id},
                                                  {"name", c.partner.name},
                                                  {"channel", c.partner.channel},
@@ -908,51 +907,52 @@ void RegisterMemberRoutes(PartnerApi& papi, Api& api, core::http::Router& router
   papi.MemberRoute(
       "GET", "/members", "The partner's members and their roles.", Access::kAnyPartner, "admin",
       [d](PartnerCall& c) -> core::Result<Response> {
-        HP_ASSIGN_OR_RETURN(
-            Json items, d.db->Read([&](SQLite::Database& tx) -> core::Result<Json> {
-              SQLite::Statement q(tx,
-                                  "SELECT u.public_id, u.email, u.name, m.role, m.created_at "
-                                  "FROM partner_members m JOIN users u ON u.public_id = m.user_id "
-                                  "WHERE m.partner_id = ? ORDER BY m.created_at, m.user_id");
-              q.bind(1, c.partner.id);
-              Json items = Json::array();
-              while (q.executeStep()) {
-                store::User u;
-                u.id = q.getColumn(0).getString();
-                u.email = q.getColumn(1).getString();
-                u.name = q.getColumn(2).getString();
-                items.push_back(MemberJson(u, q.getColumn(3).getString(), q.getColumn(4).getInt64()));
-              }
-              return items;
-            }));
+        HP_ASSIGN_OR_RETURN(Json items, d.db->Read([&](SQLite::Database& tx) -> core::Result<Json> {
+          SQLite::Statement q(tx,
+                              "SELECT u.public_id, u.email, u.name, m.role, m.created_at "
+                              "FROM partner_members m JOIN users u ON u.public_id = m.user_id "
+                              "WHERE m.partner_id = ? ORDER BY m.created_at, m.user_id");
+          q.bind(1, c.partner.id);
+          Json items = Json::array();
+          while (q.executeStep()) {
+            store::User u;
+            u.id = q.getColumn(0).getString();
+            u.email = q.getColumn(1).getString();
+            u.name = q.getColumn(2).getString();
+            items.push_back(MemberJson(u, q.getColumn(3).getString(), q.getColumn(4).getInt64()));
+          }
+          return items;
+        }));
         return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
       });
-  papi.MemberRoute(
-      "POST", "/members", "Add a partner member or change their role (email, role).",
-      Access::kAnyPartner, "owner",
-      [d](PartnerCall& c) -> core::Result<Response> {
-        HP_ASSIGN_OR_RETURN(Json m, PutMember(*d.db, *d.audit, *d.clock, c.partner.id, c.body,
-                                              c.Event("partner.member.put", "partner:" +
-                                                                                c.partner.id)));
-        return Response::Json(201, m);
-      },
-      {{"type", "object"}, {"required", {"email", "role"}}});
-  papi.MemberRoute(
-      "DELETE", "/members/{user}", "Remove a partner member.", Access::kAnyPartner, "owner",
-      [d](PartnerCall& c) -> core::Result<Response> {
-        const std::string uid = c.http.Param("user");
-        if (uid == c.actor_id)
-          return core::Fail(ErrorCode::kConflict, "you cannot remove yourself; ask another owner");
-        HP_TRY(d.db->Write([&](SQLite::Database& tx) -> core::Status {
-          SQLite::Statement q(tx, "DELETE FROM partner_members WHERE partner_id = ? AND user_id = ?");
-          q.bind(1, c.partner.id);
-          q.bind(2, uid);
-          if (q.exec() == 0) return core::Fail(ErrorCode::kNotFound, "member " + uid + " not found");
-          auto ev = c.Event("partner.member.delete", "user:" + uid);
-          return d.audit->Append(tx, ev);
-        }));
-        return Response::Empty(204);
-      });
+  papi.MemberRoute("POST", "/members", "Add a partner member or change their role (email, role).",
+                   Access::kAnyPartner, "owner",
+                   [d](PartnerCall& c) -> core::Result<Response> {
+                     HP_ASSIGN_OR_RETURN(
+                         Json m,
+                         PutMember(*d.db, *d.audit, *d.clock, c.partner.id, c.body,
+                                   c.Event("partner.member.put", "partner:" + c.partner.id)));
+                     return Response::Json(201, m);
+                   },
+                   {{"type", "object"}, {"required", {"email", "role"}}});
+  papi.MemberRoute("DELETE", "/members/{user}", "Remove a partner member.", Access::kAnyPartner,
+                   "owner", [d](PartnerCall& c) -> core::Result<Response> {
+                     const std::string uid = c.http.Param("user");
+                     if (uid == c.actor_id)
+                       return core::Fail(ErrorCode::kConflict,
+                                         "you cannot remove yourself; ask another owner");
+                     HP_TRY(d.db->Write([&](SQLite::Database& tx) -> core::Status {
+                       SQLite::Statement q(
+                           tx, "DELETE FROM partner_members WHERE partner_id = ? AND user_id = ?");
+                       q.bind(1, c.partner.id);
+                       q.bind(2, uid);
+                       if (q.exec() == 0)
+                         return core::Fail(ErrorCode::kNotFound, "member " + uid + " not found");
+                       auto ev = c.Event("partner.member.delete", "user:" + uid);
+                       return d.audit->Append(tx, ev);
+                     }));
+                     return Response::Empty(204);
+                   });
   // Staff add a partner's first owner.
   api.Register(
       router,
@@ -1012,8 +1012,7 @@ void RegisterOrganizationWebhookRoutes(Api& api, core::http::Router& router,
         for (const auto& s : list) items.push_back(SubscriptionJson(s));
         return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
       });
-  reg(
-      "POST", "/webhooks",
+  reg("POST", "/webhooks",
       "Subscribe an URL to events (url, events); the signing secret is shown once.", "org.update",
       [&api, &hooks, owner](ApiContext& c) -> core::Result<Response> {
         HP_ASSIGN_OR_RETURN(std::string url, core::GetString(c.body, "url"));
@@ -1150,16 +1149,19 @@ class EabUsageSweep {
   }
 
   core::Result<Json> Run() {
-    HP_ASSIGN_OR_RETURN(int64_t cursor, db_.Read([&](SQLite::Database& tx) -> core::Result<int64_t> {
-      SQLite::Statement q(tx, "SELECT value FROM partner_cursors WHERE name = 'eab_certificates'");
-      return q.executeStep() ? q.getColumn(0).getInt64() : int64_t{0};
-    }));
+    HP_ASSIGN_OR_RETURN(
+        int64_t cursor, db_.Read([&](SQLite::Database& tx) -> core::Result<int64_t> {
+          SQLite::Statement q(tx,
+                              "SELECT value FROM partner_cursors WHERE name = 'eab_certificates'");
+          return q.executeStep() ? q.getColumn(0).getInt64() : int64_t{0};
+        }));
     int counted = 0, unbilled = 0;
     while (true) {
       HP_ASSIGN_OR_RETURN(auto batch, acme_.EabCertificatesSince("organization:", cursor, 200));
       for (const auto& c : batch) {
         const std::string org_id = c.owner.substr(std::string("organization:").size());
-        auto org = db_.Read([&](SQLite::Database& tx) { return store::GetOrganization(tx, org_id); });
+        auto org =
+            db_.Read([&](SQLite::Database& tx) { return store::GetOrganization(tx, org_id); });
         if (org) {
           HP_ASSIGN_OR_RETURN(auto subs, subscriptions_.List(org_id));
           auto active = std::find_if(subs.begin(), subs.end(), [](const billing::Subscription& s) {
@@ -1188,9 +1190,10 @@ class EabUsageSweep {
         }
         cursor = c.cursor;
         HP_TRY(db_.Write([&](SQLite::Database& tx) -> core::Status {
-          SQLite::Statement q(tx,
-                              "INSERT INTO partner_cursors(name, value) VALUES ('eab_certificates', "
-                              "?) ON CONFLICT(name) DO UPDATE SET value = excluded.value");
+          SQLite::Statement q(
+              tx,
+              "INSERT INTO partner_cursors(name, value) VALUES ('eab_certificates', "
+              "?) ON CONFLICT(name) DO UPDATE SET value = excluded.value");
           q.bind(1, cursor);
           q.exec();
           return core::Ok();
@@ -1198,8 +1201,8 @@ class EabUsageSweep {
       }
       if (batch.size() < 200) break;
     }
-    return Json{{"certificates_counted", counted}, {"certificates_unbilled", unbilled},
-                {"cursor", cursor}};
+    return Json{
+        {"certificates_counted", counted}, {"certificates_unbilled", unbilled}, {"cursor", cursor}};
   }
 
  private:
@@ -1338,8 +1341,7 @@ void RegisterPartnerBillingRoutes(PartnerApi& api, PartnerBilling& b) {
         HP_TRY(b.EnsureAccount(c.customer->id));
         const std::string idem = c.http.Header("idempotency-key");
         if (!idem.empty()) r.idempotency_key = "partner:" + c.partner.id + ":" + idem;
-        HP_ASSIGN_OR_RETURN(billing::Subscription s,
-                            b.subscriptions().Order(r, ActorOfCall(c)));
+        HP_ASSIGN_OR_RETURN(billing::Subscription s, b.subscriptions().Order(r, ActorOfCall(c)));
         // As on /api/v1: no provisioning hook yet, so an order is accepted at once.
         if (s.state == billing::SubscriptionState::kPending) {
           HP_ASSIGN_OR_RETURN(s, b.subscriptions().Accept(c.customer->id, s.id, ActorOfCall(c)));
@@ -1374,10 +1376,10 @@ void RegisterPartnerBillingRoutes(PartnerApi& api, PartnerBilling& b) {
             "Cancel at the period end, or now with {\"immediately\": true}.", Access::kCustomers,
             [&api, &b](PartnerCall& c) -> core::Result<Response> {
               const bool now = c.body.value("immediately", false);
-              HP_ASSIGN_OR_RETURN(billing::Subscription s,
-                                  b.subscriptions().Cancel(c.customer->id,
-                                                           c.http.Param("subscription"), now,
-                                                           ActorOfCall(c)));
+              HP_ASSIGN_OR_RETURN(
+                  billing::Subscription s,
+                  b.subscriptions().Cancel(c.customer->id, c.http.Param("subscription"), now,
+                                           ActorOfCall(c)));
               auto ev = c.Event("partner.subscription.cancel", "subscription:" + s.id);
               ev.detail["immediately"] = now;
               api.Audit(ev);
@@ -1399,10 +1401,10 @@ void RegisterPartnerBillingRoutes(PartnerApi& api, PartnerBilling& b) {
                 if (s.state != billing::SubscriptionState::kActive) continue;
                 for (const char* metric : {billing::kMetricVpsHours, billing::kMetricBandwidthGb,
                                            billing::kMetricCertificates}) {
-                  HP_ASSIGN_OR_RETURN(
-                      int64_t q, b.usage().Total(c.customer->id, s.id, metric,
-                                                 billing::StartOfDay(s.current.start),
-                                                 billing::StartOfDay(s.current.end)));
+                  HP_ASSIGN_OR_RETURN(int64_t q,
+                                      b.usage().Total(c.customer->id, s.id, metric,
+                                                      billing::StartOfDay(s.current.start),
+                                                      billing::StartOfDay(s.current.end)));
                   if (q == 0) continue;
                   items.push_back({{"subscription_id", s.id},
                                    {"product", s.product_code},
@@ -1755,8 +1757,8 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   InstallMailBrand(*api, ctx.db, *m->branding);
   InstallPartnerOperators(*api);
   if (d.acme) {
-    auto sweep = std::make_shared<EabUsageSweep>(ctx.db, ctx.clock, *audit, ctx.jobs, *d.acme,
-                                                 *m->webhooks);
+    auto sweep =
+        std::make_shared<EabUsageSweep>(ctx.db, ctx.clock, *audit, ctx.jobs, *d.acme, *m->webhooks);
     sweep->Register(ctx.workers);
     m->sweep = sweep;
   }

@@ -36,7 +36,6 @@ bool IsLooseHttpUrl(std::string_view s) {
   return s.substr(7).find('@') == std::string_view::npos;
 }
 
-
 // ---- Receiver address checks (SSRF) --------------------------------------------------------
 
 struct Target {
@@ -55,7 +54,8 @@ std::optional<Target> ParseTarget(std::string_view url) {
     size_t close = rest.find(']');
     if (close == std::string_view::npos) return std::nullopt;
     t.host = std::string(rest.substr(1, close - 1));
-    if (close + 1 < rest.size() && rest[close + 1] == ':') t.port = std::string(rest.substr(close + 2));
+    if (close + 1 < rest.size() && rest[close + 1] == ':')
+      t.port = std::string(rest.substr(close + 2));
   } else {
     size_t colon = rest.rfind(':');
     t.host = std::string(rest.substr(0, colon));
@@ -100,10 +100,10 @@ bool InCidr(const std::array<uint8_t, 16>& a, const std::string& cidr) {
 // Loopback, private, shared, link-local, unspecified, multicast and other non-public ranges.
 const std::vector<std::string>& ForbiddenRanges() {
   static const std::vector<std::string> r = {
-      "0.0.0.0/8",     "10.0.0.0/8",     "100.64.0.0/10", "127.0.0.0/8",    "169.254.0.0/16",
-      "172.16.0.0/12", "192.0.0.0/24",   "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/3",
-      "::/128",        "::1/128",        "fc00::/7",      "fe80::/10",      "ff00::/8",
-      "64:ff9b::/96"};
+      "0.0.0.0/8",      "10.0.0.0/8",    "100.64.0.0/10", "127.0.0.0/8",
+      "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",  "192.168.0.0/16",
+      "198.18.0.0/15",  "224.0.0.0/3",   "::/128",        "::1/128",
+      "fc00::/7",       "fe80::/10",     "ff00::/8",      "64:ff9b::/96"};
   return r;
 }
 
@@ -139,9 +139,10 @@ core::Result<std::string> ResolveReceiver(const std::string& url,
   std::vector<std::string> ips;
   for (addrinfo* p = res; p; p = p->ai_next) {
     char buf[INET6_ADDRSTRLEN] = {0};
-    const void* src = p->ai_family == AF_INET
-                          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(p->ai_addr)->sin_addr)
-                          : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(p->ai_addr)->sin6_addr);
+    const void* src =
+        p->ai_family == AF_INET
+            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(p->ai_addr)->sin_addr)
+            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(p->ai_addr)->sin6_addr);
     if (inet_ntop(p->ai_family, src, buf, sizeof buf)) ips.emplace_back(buf);
   }
   freeaddrinfo(res);
@@ -519,7 +520,8 @@ core::Result<Json> WebhookService::RunDelivery(const Json& payload) {
                  {std::string(kWebhookSignatureHeader),
                   SignWebhook(secret.Reveal(), core::ToUnixSeconds(at), row.body)}};
   const auto started = std::chrono::steady_clock::now();
-  auto resp = pinned ? http_.Do(req) : core::Result<core::HttpClientResponse>(std::unexpected(pinned.error()));
+  auto resp = pinned ? http_.Do(req)
+                     : core::Result<core::HttpClientResponse>(std::unexpected(pinned.error()));
   const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::steady_clock::now() - started)
                          .count();

@@ -36,9 +36,9 @@ class PartnerApi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     core::log::SetLevel(core::log::Level::kError);
-    s_ = new ApiServer(
-        std::map<std::string, std::string>{{"HOSTPLANE_PARTNER_WEBHOOKS_ALLOW_HTTP", "true"},
-                                           {"HOSTPLANE_PARTNER_WEBHOOKS_ALLOWED_PRIVATE_CIDRS", "127.0.0.0/8"}});
+    s_ = new ApiServer(std::map<std::string, std::string>{
+        {"HOSTPLANE_PARTNER_WEBHOOKS_ALLOW_HTTP", "true"},
+        {"HOSTPLANE_PARTNER_WEBHOOKS_ALLOWED_PRIVATE_CIDRS", "127.0.0.0/8"}});
     TempDir d;
     WriteFile(d.path() + "/pw", "Staff password 77\n");
     auto [rc, out] =
@@ -212,9 +212,10 @@ TEST_F(PartnerApi, CustomerLifecycleIsAuditedAsThePartner) {
   EXPECT_EQ(P(*reseller_a_, "POST", "/partner/v1/customers/" + c + "/terminate", Json::object())
                 .json["status"],
             "terminated");
-  EXPECT_EQ(
-      P(*reseller_a_, "POST", "/partner/v1/customers/" + c + "/unsuspend", Json{{"reason", "again"}}).status,
-      409);
+  EXPECT_EQ(P(*reseller_a_, "POST", "/partner/v1/customers/" + c + "/unsuspend",
+              Json{{"reason", "again"}})
+                .status,
+            409);
   auto audit = s_->Call("GET", "/api/v1/admin/audit-events?organization=" + c + "&limit=50",
                         nullptr, Staff());
   ASSERT_EQ(audit.status, 200);
@@ -437,10 +438,10 @@ TEST_F(PartnerApi, PartnerMembersActThroughTheBrowserApiByRole) {
                       {{"email", owner.email}, {"role", "owner"}}, Staff());
   ASSERT_EQ(add.status, 201) << add.body;
   // The owner adds a viewer; bad roles name the field.
-  EXPECT_EQ(s_->Call("POST", base + "/members", {{"email", viewer.email}, {"role", "god"}},
-                     owner.session)
-                .json["field"],
-            "role");
+  EXPECT_EQ(
+      s_->Call("POST", base + "/members", {{"email", viewer.email}, {"role", "god"}}, owner.session)
+          .json["field"],
+      "role");
   ASSERT_EQ(s_->Call("POST", base + "/members", {{"email", viewer.email}, {"role", "viewer"}},
                      owner.session)
                 .status,
@@ -458,8 +459,8 @@ TEST_F(PartnerApi, PartnerMembersActThroughTheBrowserApiByRole) {
   EXPECT_EQ(P(k, "GET", "/partner/v1/customers/" + cid).json["name"], "Browser customer");
   // The viewer reads but cannot change.
   EXPECT_EQ(s_->Call("GET", base + "/customers/" + cid, nullptr, viewer.session).status, 200);
-  auto denied = s_->Call("POST", base + "/customers/" + cid + "/suspend", Json::object(),
-                         viewer.session);
+  auto denied =
+      s_->Call("POST", base + "/customers/" + cid + "/suspend", Json::object(), viewer.session);
   EXPECT_EQ(denied.status, 403) << denied.body;
   EXPECT_EQ(s_->Call("POST", base + "/members", {{"email", outsider.email}, {"role", "admin"}},
                      viewer.session)
@@ -497,10 +498,10 @@ TEST_F(PartnerApi, PartnerMembersActThroughTheBrowserApiByRole) {
     }
   EXPECT_TRUE(via) << op_audit.body;
   // Changes are audited as the user, with the partner and the customer.
-  ASSERT_EQ(s_->Call("POST", base + "/customers/" + cid + "/suspend", {{"reason", "test"}},
-                     owner.session)
-                .status,
-            200);
+  ASSERT_EQ(
+      s_->Call("POST", base + "/customers/" + cid + "/suspend", {{"reason", "test"}}, owner.session)
+          .status,
+      200);
   auto audit = s_->Call("GET", "/api/v1/admin/audit-events?organization=" + cid + "&limit=50",
                         nullptr, Staff());
   bool seen = false;
@@ -568,9 +569,9 @@ TEST_F(PartnerApi, MailToAnOemCustomerCarriesTheOemSenderAndBrandOnly) {
   EXPECT_NE(verify.find("support@sora.example"), std::string::npos) << verify;
   EXPECT_FALSE(MentionsUs(verify)) << verify;
   // A password reset for them: the OEM's too.
-  EXPECT_EQ(s_->Call("POST", "/api/v1/password-reset", {{"email", "first@sora-customer.example"}})
-                .status,
-            202);
+  EXPECT_EQ(
+      s_->Call("POST", "/api/v1/password-reset", {{"email", "first@sora-customer.example"}}).status,
+      202);
   const std::string reset = s_->WaitMail("first@sora-customer.example", "Reset your password");
   ASSERT_FALSE(reset.empty());
   EXPECT_NE(reset.find("support@sora.example"), std::string::npos) << reset;
@@ -606,17 +607,17 @@ TEST_F(PartnerApi, OrganizationWebhooksDeliverAndRefusePrivateAddresses) {
   Receiver rx;
   auto a = s_->SignUp("hooks@org.example", "Hooked org");
   const std::string base = "/api/v1/organizations/" + a.org_id;
-  auto bad = s_->Call("POST", base + "/webhooks",
-                      {{"url", "http://169.254.169.254/latest"}, {"events", {"invoice.paid"}}},
-                      a.session);
+  auto bad =
+      s_->Call("POST", base + "/webhooks",
+               {{"url", "http://169.254.169.254/latest"}, {"events", {"invoice.paid"}}}, a.session);
   EXPECT_EQ(bad.status, 400) << bad.body;
   EXPECT_EQ(bad.json["field"], "url");
   EXPECT_EQ(s_->Call("POST", base + "/webhooks",
                      {{"url", "http://10.0.0.8/hook"}, {"events", {"invoice.paid"}}}, a.session)
                 .json["field"],
             "url");
-  auto sub = s_->Call("POST", base + "/webhooks",
-                      {{"url", rx.Url()}, {"events", {"invoice.paid"}}}, a.session);
+  auto sub = s_->Call("POST", base + "/webhooks", {{"url", rx.Url()}, {"events", {"invoice.paid"}}},
+                      a.session);
   ASSERT_EQ(sub.status, 201) << sub.body;
   const std::string wid = sub.json["id"];
   auto ping = s_->Call("POST", base + "/webhooks/" + wid + "/ping", Json::object(), a.session);
@@ -636,20 +637,20 @@ TEST_F(PartnerApi, OrganizationWebhooksDeliverAndRefusePrivateAddresses) {
   EXPECT_TRUE(partner::VerifyWebhookSignature(seen[3].sig, sub.json["secret"].get<std::string>(),
                                               seen[3].body,
                                               core::FromUnixSeconds(std::stoll(Now()))));
-  auto attempts = s_->Call("GET",
-                           base + "/webhook-deliveries/" +
-                               ping.json["delivery_id"].get<std::string>() + "/attempts",
-                           nullptr, a.session);
+  auto attempts = s_->Call(
+      "GET",
+      base + "/webhook-deliveries/" + ping.json["delivery_id"].get<std::string>() + "/attempts",
+      nullptr, a.session);
   ASSERT_EQ(attempts.status, 200) << attempts.body;
   EXPECT_EQ(attempts.json["items"].size(), 4u);
   // Another organization sees none of it.
   auto b = s_->SignUp("nohooks@org.example", "Other org");
   EXPECT_EQ(s_->Call("GET", base + "/webhooks", nullptr, b.session).status, 404);
-  EXPECT_EQ(s_->Call("GET", "/api/v1/organizations/" + b.org_id + "/webhooks/" + wid +
-                         "/deliveries",
-                     nullptr, b.session)
-                .status,
-            404);
+  EXPECT_EQ(
+      s_->Call("GET", "/api/v1/organizations/" + b.org_id + "/webhooks/" + wid + "/deliveries",
+               nullptr, b.session)
+          .status,
+      404);
 }
 
 // /partner/v1 writes honour Idempotency-Key (the same answer again, another request with the
@@ -693,10 +694,10 @@ TEST_F(PartnerApi, SubscriptionsInvoicesUsageAndCommissionStatements) {
                      {{"code", "pv1-plan"}, {"kind", "shared_plan"}, {"name", "PV1 plan"}}, Staff())
                 .status,
             201);
-  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/billing/products/pv1-plan/prices", {{"price", 1000}},
-                     Staff())
-                .status,
-            201);
+  ASSERT_EQ(
+      s_->Call("POST", "/api/v1/admin/billing/products/pv1-plan/prices", {{"price", 1000}}, Staff())
+          .status,
+      201);
   ASSERT_EQ(s_->Call("PUT", "/api/v1/admin/billing/partners/" + k.partner_id,
                      {{"billing_organization_id", staff_org.org_id},
                       {"invoice_prefix", "BR"},
@@ -723,8 +724,9 @@ TEST_F(PartnerApi, SubscriptionsInvoicesUsageAndCommissionStatements) {
   ASSERT_EQ(list.json["items"].size(), 1u) << list.body;
   EXPECT_EQ(P(k, "GET", base + "/invoices").status, 200);
   EXPECT_EQ(P(k, "GET", base + "/usage").status, 200);
-  auto cancel = P(k, "POST", base + "/subscriptions/" + sub.json["id"].get<std::string>() + "/cancel",
-                  Json::object());
+  auto cancel =
+      P(k, "POST", base + "/subscriptions/" + sub.json["id"].get<std::string>() + "/cancel",
+        Json::object());
   ASSERT_EQ(cancel.status, 200) << cancel.body;
   EXPECT_EQ(cancel.json["cancel_at_period_end"], true);
   // Another reseller cannot see or change them.

@@ -68,10 +68,14 @@ class WebhookTest : public ::testing::Test {
   core::JobQueue jobs{*f.db, f.clock};
   core::WorkerPool pool{jobs, {.threads = 1}};
   std::unique_ptr<core::HttpClient> http = core::NewCurlHttpClient();
-  WebhookService hooks{*f.db, *f.sealer, jobs,
-                       *http, f.clock,   WebhookOptions{.timeout_ms = 5000,
-                                      .allow_http = true,
-                                      .allowed_private_cidrs = {"127.0.0.0/8"}}};
+  WebhookService hooks{
+      *f.db,
+      *f.sealer,
+      jobs,
+      *http,
+      f.clock,
+      WebhookOptions{
+          .timeout_ms = 5000, .allow_http = true, .allowed_private_cidrs = {"127.0.0.0/8"}}};
 
   void SetUpPool() { hooks.RegisterJobs(pool); }
   // Runs every job due now; returns how many ran.
@@ -243,14 +247,15 @@ TEST_F(WebhookTest, PrivateLoopbackAndLinkLocalReceiversAreRefusedUnlessAllowed)
   WebhookService open{*f.db, *f.sealer, jobs, *http, f.clock, WebhookOptions{.allow_http = true}};
   for (const char* url :
        // (https:// URLs must name a host; IP literals get through only as http:// in dev.)
-      {"http://127.0.0.1:8080/hook", "http://10.1.2.3/hook", "http://192.168.0.10/x",
+       {"http://127.0.0.1:8080/hook", "http://10.1.2.3/hook", "http://192.168.0.10/x",
         "http://172.20.0.1/x", "http://169.254.169.254/latest/meta-data", "http://[::1]/x",
         "http://[fe80::1]/x", "http://[fd00::5]/x", "http://100.64.0.1/x", "http://0.0.0.0/x",
         "http://localhost:9/hook", "https://localhost/hook"}) {
     auto r = open.Subscribe(p, url, {"invoice.paid"});
     ASSERT_FALSE(r) << url;
     EXPECT_EQ(r.error().field, "url") << url;
-    EXPECT_NE(r.error().detail.find("private"), std::string::npos) << url << ": " << r.error().detail;
+    EXPECT_NE(r.error().detail.find("private"), std::string::npos)
+        << url << ": " << r.error().detail;
   }
   // Public addresses pass; an allow-list admits exactly its ranges.
   EXPECT_TRUE(CheckWebhookAddress("192.0.2.1", {}));
