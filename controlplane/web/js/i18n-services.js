@@ -164,6 +164,10 @@ export const en = {
   'partner.orders': 'Orders', 'partner.no_orders': 'No orders yet.', 'partner.order': 'Order for this customer', 'partner.product_code': 'Product code',
   'partner.product_hint': 'e.g. shared-basic; billed at your sell price.', 'partner.cancel': 'Cancel at period end',
   'partner.cancel_named': 'Cancel {product} at the period end', 'partner.cancel_body': 'Cancel {product} at the end of the current period?', 'partner.ends': 'ends {date}',
+  'plans.change': 'Change plan', 'plans.change_named': 'Change plan {name}', 'plans.new_plan': 'New plan', 'plans.change_confirm': 'Change now',
+  'plans.preview': 'Today: credit {credit} for the unused days, charge {charge}; net {net} on your next invoice.', 'plans.changed': 'Changed to {name}.',
+  'plans.cancel': 'Cancel', 'plans.cancel_confirm': 'Cancel the plan', 'plans.cancel_named': 'Cancel {name}', 'plans.cancel_body': 'Cancel {name}? It stays active until {date}.',
+  'plans.cancelled': '{name} ends at the end of its period.', 'plans.ends': 'ends at period end',
 };
 
 export const ja = {
@@ -331,4 +335,8 @@ export const ja = {
   'partner.orders': '注文', 'partner.no_orders': '注文はまだありません。', 'partner.order': 'この顧客の注文', 'partner.product_code': '商品コード',
   'partner.product_hint': '例: shared-basic。御社の販売価格で請求されます。', 'partner.cancel': '期間末で解約',
   'partner.cancel_named': '{product} を期間末で解約', 'partner.cancel_body': '{product} を現在の期間の終わりに解約しますか?', 'partner.ends': '{date} に終了',
+  'plans.change': 'プラン変更', 'plans.change_named': '{name} のプラン変更', 'plans.new_plan': '新しいプラン', 'plans.change_confirm': '今すぐ変更',
+  'plans.preview': '本日変更の場合: 未使用分の返金 {credit}、請求 {charge}。差額 {net} は次回の請求書に記載されます。', 'plans.changed': '{name} に変更しました。',
+  'plans.cancel': '解約', 'plans.cancel_confirm': 'プランを解約', 'plans.cancel_named': '{name} を解約', 'plans.cancel_body': '{name} を解約しますか?{date} まではご利用いただけます。',
+  'plans.cancelled': '{name} は期間末で終了します。', 'plans.ends': '期間末で終了',
 };

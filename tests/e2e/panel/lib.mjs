@@ -134,9 +134,14 @@ export async function startServer(bin, env = {}) {
 export async function staffSession(s, email = 'staff@hostplane.test') {
   const password = 'Staff password 42';
   execFileSync(s.bin, ['staff', 'create', '--email', email, '--var', s.varDir], { input: `${password}\n`, stdio: ['pipe', 'ignore', 'inherit'] });
+  return apiSession(s, email, password);
+}
+
+// An API session of an existing user: call(method, path, body) -> {status, json, body}.
+export async function apiSession(s, email, password) {
   const r = await request(`${s.base}/api/v1/sessions`, { ca: s.ca, method: 'POST', headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ email, password }) });
-  check(r.status === 200 || r.status === 201, `staff sign-in: ${r.status} ${r.body}`);
+  check(r.status === 200 || r.status === 201, `sign-in of ${email}: ${r.status} ${r.body}`);
   const cookie = r.headers['set-cookie'].map((c) => c.split(';')[0]).join('; ');
   const csrf = JSON.parse(r.body).csrf_token;
   return async (method, p, body) => {

@@ -5,7 +5,9 @@
 // no console errors.
 //
 //   node services.test.mjs <hostplane binary> <artefact dir>
-import { check, log, startServer, openBrowser, screenshots, checkPage, apiSignup, uiSignIn, Failure } from './lib.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { check, log, poll, startServer, staffSession, openBrowser, screenshots, checkPage, apiSignup, uiSignIn, apiSession, Failure } from './lib.mjs';
 
 const [bin, artifacts] = process.argv.slice(2);
 if (!bin || !artifacts) {
@@ -100,12 +102,68 @@ try {
   await shot('dns');
   log('DNS records');
 
-  // Plans with an empty catalog say what to do; the overview shows nothing due.
+  // Plans: an empty catalog says what to do; then the operator puts two plans on sale: order,
+  // change with the prorated preview, cancel at the period end.
   await orgNav.getByRole('link', { name: 'Plans' }).click();
   await page.getByText('Nothing is on sale right now').waitFor();
+  const staff = await staffSession(s);
+  for (const [code, name, price] of [['shared-basic', 'Shared Basic', 1000], ['shared-pro', 'Shared Pro', 3000]]) {
+    let r = await staff('POST', '/api/v1/admin/billing/products', { code, kind: 'shared_plan', name, tax_rate: 10 });
+    check(r.status === 201 || r.status === 200, `product: ${r.status} ${r.body}`);
+    r = await staff('POST', `/api/v1/admin/billing/products/${code}/prices`, { period: 'monthly', price, setup_fee: 0 });
+    check(r.status === 201 || r.status === 200, `price: ${r.status} ${r.body}`);
+  }
+  await page.reload();
+  await page.getByLabel('Plan', { exact: true }).selectOption({ label: 'Shared Basic, monthly: ¥1,000 (setup ¥0)' });
+  await page.getByRole('button', { name: 'Order', exact: true }).click();
+  await page.getByText('Shared Basic ordered.').waitFor();
+  await page.getByRole('button', { name: 'Change plan Shared Basic' }).click();
+  const change = page.getByRole('form', { name: 'Change plan Shared Basic' });
+  await change.getByLabel('New plan').selectOption({ label: 'Shared Pro, monthly: ¥3,000 (setup ¥0)' });
+  await page.getByTestId('proration').waitFor();
+  check(/credit ¥[\d,]+ .* charge ¥[\d,]+; net ¥[\d,-]+/.test(await page.getByTestId('proration').textContent()), 'no prorated preview');
+  await shot('plan-change-preview');
+  await change.getByRole('button', { name: 'Change now' }).click();
+  await page.getByText('Changed to Shared Pro.').waitFor();
+  await page.getByRole('button', { name: 'Cancel Shared Pro' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel the plan' }).click();
+  await page.getByText('ends at period end').waitFor();
+  await shot('plan-cancelled');
+  log('plans: order, change, cancel');
   await orgNav.getByRole('link', { name: 'Overview' }).click();
   await page.getByRole('heading', { name: 'At a glance' }).waitFor();
+  await page.getByRole('link', { name: '1 VPS' }).waitFor();
   await page.getByText('Nothing is due.').first().waitFor();
+
+  // Users and roles: invite a colleague (they accept), change their role, remove them.
+  const mate = 'mate@example.com';
+  await apiSignup(s, { email: mate, password, organization: 'Mate Org' });
+  await orgNav.getByRole('link', { name: 'Overview' }).click();
+  await page.getByLabel('E-mail address').fill(mate);
+  await page.getByLabel('Role (optional)').selectOption('operator');
+  await page.getByRole('button', { name: 'Invite a member' }).click();
+  const inviteMail = await poll('invitation e-mail', async () => {
+    const dir = path.join(s.varDir, 'mail');
+    const m = fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).find((x) => x.includes(`To: ${mate}`) && x.includes('accept-invitation'));
+    return m ? m.replace(/=\r?\n/g, '') : null;
+  });
+  const inviteToken = /accept-invitation\?token=3D([A-Za-z0-9_-]+)|accept-invitation\?token=([A-Za-z0-9_-]+)/.exec(inviteMail);
+  const mateApi = await apiSession(s, mate, password);
+  const acc = await mateApi('POST', '/api/v1/invitations/accept', { token: inviteToken[1] || inviteToken[2] });
+  check(acc.status === 200 || acc.status === 201, `accept invitation: ${acc.status} ${acc.body}`);
+  await page.reload();
+  const roleSel = page.getByLabel(`Role of ${mate}`);
+  check(await roleSel.inputValue() === 'operator', 'invited role not shown');
+  await roleSel.selectOption('viewer');
+  await page.getByText(`${mate} is now`).waitFor();
+  const me = await mateApi('GET', `/api/v1/organizations/${orgId}`);
+  check(me.json?.role === 'viewer', `role not changed: ${me.body}`);
+  await page.getByRole('button', { name: `Remove ${mate} from the organization` }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+  await page.getByText(`${mate} was removed.`).waitFor();
+  check((await mateApi('GET', `/api/v1/organizations/${orgId}`)).status === 404, 'removed member still sees the organization');
+  await shot('members');
+  log('members: invite, role change, removal');
 
   // Keyboard: the organization's section links are reachable with Tab.
   await page.goto(`${s.base}/app/#/orgs/${orgId}/vps`);

@@ -27,24 +27,76 @@ export async function plans({ params, rerender }) {
   const { out } = await orgPage(id, `/orgs/${id}/plans`, t('plans.title'));
   const [catalog, subs] = await Promise.all([api('GET', `${orgPath(id)}/catalog`), api('GET', `${orgPath(id)}/subscriptions`)]);
   const names = Object.fromEntries(catalog.items.map((p) => [p.code, p.name]));
-  out.append(section(t('plans.current'), subs.items.length
-    ? table([t('plans.product'), t('plans.period'), t('plans.price'), t('plans.state'), t('plans.period_end')],
-      subs.items.map((s) => h('tr', {}, h('td', {}, names[s.product] || s.product), h('td', {}, t(`period.${s.period}`)),
-        h('td', { class: 'nowrap' }, yen(s.period_price)),
-        h('td', {}, h('span', { class: s.state === 'active' ? 'badge ok' : 'badge' }, s.state)),
-        h('td', { class: 'nowrap' }, s.current_period?.end || ''))), t('plans.current'))
-    : h('p', { class: 'muted' }, t('plans.none'))));
-
-  if (!catalog.items.length) {
-    out.append(section(t('plans.order'), h('p', { class: 'muted' }, t('plans.empty_catalog'))));
-    return out;
-  }
   const options = [];
   for (const p of catalog.items) {
     for (const pr of p.prices) {
       options.push([`${p.code}|${pr.period}`, t('plans.option', { name: p.name, period: t(`period.${pr.period}`),
         price: yen(pr.price), setup: yen(pr.setup_fee) })]);
     }
+  }
+  const changeBox = h('div', { 'aria-live': 'polite' });
+  // Change plan: a preview of the prorated credit and charge first, then the change.
+  const changePlan = (sub) => {
+    const preview = h('div', { 'aria-live': 'polite' });
+    const f = form({
+      label: t('plans.change_named', { name: names[sub.product] || sub.product }),
+      fields: [field({ name: 'product', label: t('plans.new_plan'), required: true,
+        options: [['', t('plans.choose')], ...options.filter(([v]) => v !== `${sub.product}|${sub.period}`)] })],
+      submit: t('plans.change_confirm'),
+      onSubmit: async (v) => {
+        const [product, period] = v.product.split('|');
+        await api('POST', `${orgPath(id)}/subscriptions/${enc(sub.id)}/change-plan`, { product, period });
+        announce(t('plans.changed', { name: names[product] || product }));
+        await rerender();
+      },
+    });
+    f.elements.product.addEventListener('change', async () => {
+      preview.replaceChildren();
+      if (!f.elements.product.value) return;
+      const [product, period] = f.elements.product.value.split('|');
+      try {
+        const pv = await api('GET', `${orgPath(id)}/subscriptions/${enc(sub.id)}/change-plan?product=${enc(product)}&period=${enc(period)}`);
+        const pr = pv.proration || pv;
+        preview.replaceChildren(h('p', { 'data-testid': 'proration' }, t('plans.preview', { credit: yen(pr.credit), charge: yen(pr.charge), net: yen(pr.net) }),
+          pr.explanation ? h('span', { class: 'muted' }, ` ${pr.explanation}`) : null));
+      } catch (err) {
+        preview.replaceChildren(h('p', { class: 'form-error', role: 'alert' }, t('err.field', { label: t('plans.new_plan'), detail: err.message })));
+      }
+    });
+    f.querySelector('.row').before(preview);
+    changeBox.replaceChildren(section(t('plans.change_named', { name: names[sub.product] || sub.product }), f));
+    f.elements.product.focus();
+  };
+  const cancelSub = async (sub, btn) => {
+    if (!(await confirmDialog({ title: t('plans.cancel_named', { name: names[sub.product] || sub.product }), body: t('plans.cancel_body', { name: names[sub.product] || sub.product, date: sub.current_period?.end || '' }), confirm: t('plans.cancel_confirm') }))) return;
+    btn.disabled = true;
+    try {
+      await api('POST', `${orgPath(id)}/subscriptions/${enc(sub.id)}/cancel`, {});
+      announce(t('plans.cancelled', { name: names[sub.product] || sub.product }));
+      await rerender();
+    } catch (err) {
+      announce(err.message);
+      btn.disabled = false;
+    }
+  };
+  out.append(section(t('plans.current'), subs.items.length
+    ? table([t('plans.product'), t('plans.period'), t('plans.price'), t('plans.state'), t('plans.period_end'), ''],
+      subs.items.map((s) => {
+        const active = s.state === 'active' && !s.cancel_at_period_end;
+        const change = active ? h('button', { type: 'button', 'aria-label': t('plans.change_named', { name: names[s.product] || s.product }) }, t('plans.change')) : null;
+        change?.addEventListener('click', () => changePlan(s));
+        const cancel = active ? h('button', { type: 'button', class: 'danger', 'aria-label': t('plans.cancel_named', { name: names[s.product] || s.product }) }, t('plans.cancel')) : null;
+        cancel?.addEventListener('click', () => cancelSub(s, cancel));
+        return h('tr', {}, h('td', {}, names[s.product] || s.product), h('td', {}, t(`period.${s.period}`)),
+          h('td', { class: 'nowrap' }, yen(s.period_price)),
+          h('td', {}, h('span', { class: s.state === 'active' ? 'badge ok' : 'badge' }, s.cancel_at_period_end ? t('plans.ends') : s.state)),
+          h('td', { class: 'nowrap' }, s.current_period?.end || ''), h('td', {}, h('div', { class: 'row' }, change, cancel)));
+      }), t('plans.current'))
+    : h('p', { class: 'muted' }, t('plans.none')), changeBox));
+
+  if (!catalog.items.length) {
+    out.append(section(t('plans.order'), h('p', { class: 'muted' }, t('plans.empty_catalog'))));
+    return out;
   }
   out.append(section(t('plans.order'), h('p', { class: 'hint' }, t('plans.tax_note')), form({
     label: t('plans.order'),
