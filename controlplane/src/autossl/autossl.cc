@@ -167,9 +167,37 @@ Result<CertificateRecord> AutoSsl::Request(const std::string& org, const std::st
                            domain + " is not a name of site " + site_id);
   }
   HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
+    // Paced like renewals: beyond the order budget the request waits for the renewal scan.
+    if (OrderBudget(tx) <= 0) {
+      SQLite::Statement q(tx,
+                          "INSERT INTO autossl_certificates (organization_id, site_id, domain, "
+                          "status, updated_at) VALUES (?, ?, ?, 'waiting', ?) "
+                          "ON CONFLICT (site_id, domain) DO UPDATE SET status = 'waiting', "
+                          "updated_at = excluded.updated_at");
+      q.bind(1, org);
+      q.bind(2, site_id);
+      q.bind(3, domain);
+      q.bind(4, UnixSeconds(clock_));
+      q.exec();
+      return core::Ok();
+    }
     return Enqueue(tx, org, site_id, domain, false);
   }));
   return Get(site_id, domain);
+}
+
+int64_t AutoSsl::OrderBudget(SQLite::Database& tx) {
+  const int64_t now = UnixSeconds(clock_);
+  // Orders placed in the last 3 hours plus the ones queued now stay under the limit.
+  SQLite::Statement c(tx, "SELECT count(*) FROM autossl_orders WHERE created_at > ?");
+  c.bind(1, now - 3 * 3600);
+  c.executeStep();
+  int64_t used = c.getColumn(0).getInt64();
+  SQLite::Statement inflight(tx, "SELECT count(*) FROM autossl_certificates WHERE status IN "
+                                 "('pending', 'issuing')");
+  inflight.executeStep();
+  used += inflight.getColumn(0).getInt64();
+  return std::max<int64_t>(0, options_.max_orders_per_3h - used);
 }
 
 Status AutoSsl::Enqueue(SQLite::Database& tx, const std::string& org, const std::string& site_id,
@@ -749,23 +777,15 @@ Result<Json> AutoSsl::RunScan(core::JobContext&) {
   int64_t enqueued = 0, waiting = 0, alerted = 0;
   std::vector<std::pair<std::string, Json>> alerts;
   HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
-    // Pacing: orders placed in the last 3 hours plus the ones queued now stay under the limit.
-    SQLite::Statement c(tx, "SELECT count(*) FROM autossl_orders WHERE created_at > ?");
-    c.bind(1, now - 3 * 3600);
-    c.executeStep();
-    int64_t used = c.getColumn(0).getInt64();
-    SQLite::Statement inflight(tx, "SELECT count(*) FROM autossl_certificates WHERE status IN "
-                                   "('pending', 'issuing')");
-    inflight.executeStep();
-    used += inflight.getColumn(0).getInt64();
-    int64_t budget = std::max<int64_t>(0, options_.max_orders_per_3h - used);
+    int64_t budget = OrderBudget(tx);
     // Due: a certificate past its renewal time, or a failed one whose backoff has passed;
     // soonest expiry first.
     SQLite::Statement q(tx,
                         "SELECT organization_id, site_id, domain, certificate_pem != '' FROM "
-                        "autossl_certificates WHERE status IN ('valid', 'failed') AND "
-                        "next_attempt_at <= ? AND ((certificate_pem != '' AND renew_at <= ?) OR "
-                        "status = 'failed') ORDER BY COALESCE(not_after, 0), site_id, domain");
+                        "autossl_certificates WHERE status = 'waiting' OR (status IN ('valid', "
+                        "'failed') AND next_attempt_at <= ? AND ((certificate_pem != '' AND "
+                        "renew_at <= ?) OR status = 'failed')) "
+                        "ORDER BY COALESCE(not_after, 0), site_id, domain");
     q.bind(1, now);
     q.bind(2, now);
     std::vector<std::pair<Due, bool>> due;

@@ -75,7 +75,7 @@ struct Hooks {
 
 struct CertificateRecord {
   std::string organization_id, site_id, domain;
-  std::string status;  // pending, issuing, valid, failed
+  std::string status;  // waiting (for the order budget), pending, issuing, valid, failed
   std::string last_error;
   std::string certificate_pem;
   int64_t not_after = 0;  // unix seconds, 0 when none
@@ -152,6 +152,8 @@ class AutoSsl {
                       const std::string& key_pem);
   core::Status RecordFailure(const std::string& org, const std::string& site_id,
                              const std::string& domain, const std::string& error);
+  // Orders that may still be placed in the current 3-hour window.
+  int64_t OrderBudget(SQLite::Database& tx);
   core::Status Enqueue(SQLite::Database& tx, const std::string& org, const std::string& site_id,
                        const std::string& domain, bool renewal);
 
