@@ -1262,8 +1262,10 @@ class PartnerBilling {
     return core::Ok();
   }
   billing::Subscriptions& subscriptions() { return subscriptions_; }
+  billing::PriceLists& prices() { return prices_; }
   billing::UsageMeter& usage() { return usage_; }
   billing::InvoiceStore& invoices() { return invoices_; }
+  core::TimePoint Now() const { return deps_.clock->Now(); }
   billing::Commissions* commissions() { return commissions_; }
 
  private:
@@ -1413,6 +1415,74 @@ void RegisterPartnerBillingRoutes(PartnerApi& api, PartnerBilling& b) {
                 }
               }
               return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+            });
+  api.Route(
+      "POST", "/sell-prices",
+      "Set the partner's own sell price of a product to its customers (product, period, price, "
+      "setup_fee, effective_from YYYY-MM-DD; yen, tax-exclusive); a new version from that day.",
+      Access::kBrand,
+      [&api, &b](PartnerCall& c) -> core::Result<Response> {
+        billing::Price p;
+        HP_ASSIGN_OR_RETURN(p.product_code, core::GetString(c.body, "product"));
+        if (c.body.contains("period")) {
+          HP_ASSIGN_OR_RETURN(std::string period, core::GetString(c.body, "period"));
+          HP_ASSIGN_OR_RETURN(p.period, billing::ParseBillingPeriod(period));
+        }
+        HP_ASSIGN_OR_RETURN(int64_t price, core::GetInt(c.body, "price"));
+        if (price < 0)
+          return core::FailField(ErrorCode::kInvalidArgument, "price", "must be at least 0 yen");
+        p.price = core::Money::Yen(price);
+        int64_t setup = 0;
+        if (c.body.contains("setup_fee")) {
+          HP_ASSIGN_OR_RETURN(setup, core::GetInt(c.body, "setup_fee"));
+        }
+        if (setup < 0)
+          return core::FailField(ErrorCode::kInvalidArgument, "setup_fee",
+                                 "must be at least 0 yen");
+        p.setup_fee = core::Money::Yen(setup);
+        if (c.body.contains("effective_from")) {
+          HP_ASSIGN_OR_RETURN(std::string day, core::GetString(c.body, "effective_from"));
+          HP_ASSIGN_OR_RETURN(p.effective_from, billing::ParseDate(day, "effective_from"));
+        } else {
+          p.effective_from = billing::ToDate(b.Now());
+        }
+        HP_TRY(b.prices().SetPartnerPrice(c.partner.id, billing::PartnerPriceKind::kSell, p,
+                                          ActorOfCall(c)));
+        auto ev = c.Event("partner.sell_price.set", "product:" + p.product_code);
+        ev.detail["price"] = price;
+        ev.detail["effective_from"] = billing::FormatDate(p.effective_from);
+        api.Audit(ev);
+        return Response::Json(201, {{"product", p.product_code},
+                                    {"period", std::string(billing::BillingPeriodName(p.period))},
+                                    {"price", p.price.yen()},
+                                    {"setup_fee", p.setup_fee.yen()},
+                                    {"effective_from", billing::FormatDate(p.effective_from)},
+                                    {"currency", "JPY"}});
+      },
+      {{"type", "object"}, {"required", {"product", "price"}}});
+  api.Route("GET", "/customers/{customer}/prices",
+            "The customer's price of a product today (?product=&period=): the partner's sell "
+            "price and what we charge the partner (wholesale).",
+            Access::kCustomers, [&b](PartnerCall& c) -> core::Result<Response> {
+              const std::string product = c.http.QueryParam("product").value_or("");
+              if (product.empty())
+                return core::FailField(ErrorCode::kInvalidArgument, "product",
+                                       "is required (?product=<code>)");
+              HP_ASSIGN_OR_RETURN(
+                  billing::BillingPeriod period,
+                  billing::ParseBillingPeriod(c.http.QueryParam("period").value_or("monthly")));
+              HP_TRY(b.EnsureAccount(c.customer->id));
+              HP_ASSIGN_OR_RETURN(
+                  billing::CustomerPrice p,
+                  b.prices().PriceFor(c.customer->id, product, period, billing::ToDate(b.Now())));
+              Json j = {{"product", product},
+                        {"period", std::string(billing::BillingPeriodName(period))},
+                        {"price", p.price.yen()},
+                        {"setup_fee", p.setup_fee.yen()},
+                        {"currency", "JPY"}};
+              j["wholesale_price"] =
+                  p.wholesale_price ? Json(p.wholesale_price->yen()) : Json(nullptr);
+              return Response::Json(200, j);
             });
   api.Route("GET", "/commission-statements",
             "The agency's commission statement of a month (?month=YYYY-MM; &format=csv for CSV).",

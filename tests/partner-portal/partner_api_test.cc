@@ -708,17 +708,26 @@ TEST_F(PartnerApi, SubscriptionsInvoicesUsageAndCommissionStatements) {
                      Staff())
                 .status,
             200);
-  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/billing/partners/" + k.partner_id + "/prices",
-                     {{"kind", "sell"}, {"product", "pv1-plan"}, {"price", 1800}}, Staff())
-                .status,
-            201);
   const std::string c = NewCustomer(k, "Subscribed KK");
   const std::string base = "/partner/v1/customers/" + c;
+  // The reseller sets its own sell price (a new version today) and sees its customer's price.
+  auto sp = P(k, "POST", "/partner/v1/sell-prices", {{"product", "pv1-plan"}, {"price", 2000}});
+  ASSERT_EQ(sp.status, 201) << sp.body;
+  EXPECT_EQ(P(k, "POST", "/partner/v1/sell-prices", {{"product", "pv1-plan"}, {"price", -1}})
+                .json["field"],
+            "price");
+  auto price = P(k, "GET", base + "/prices?product=pv1-plan");
+  ASSERT_EQ(price.status, 200) << price.body;
+  EXPECT_EQ(price.json["price"], 2000);
+  EXPECT_EQ(price.json["wholesale_price"], 1000);
+  EXPECT_EQ(P(*agency_, "POST", "/partner/v1/sell-prices", {{"product", "pv1-plan"}, {"price", 5}})
+                .status,
+            403);
   auto sub = P(k, "POST", base + "/subscriptions", {{"product", "pv1-plan"}},
                {.headers = {"Idempotency-Key: sub-1"}});
   ASSERT_EQ(sub.status, 201) << sub.body;
   EXPECT_EQ(sub.json["product"], "pv1-plan");
-  EXPECT_EQ(sub.json["period_price"], 1800);  // the reseller's sell price
+  EXPECT_EQ(sub.json["period_price"], 2000);  // the reseller's sell price
   EXPECT_EQ(P(k, "POST", base + "/subscriptions", {{"product", "no-such"}}).status, 404);
   auto list = P(k, "GET", base + "/subscriptions");
   ASSERT_EQ(list.json["items"].size(), 1u) << list.body;
