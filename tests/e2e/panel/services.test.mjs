@@ -145,9 +145,9 @@ try {
   const inviteMail = await poll('invitation e-mail', async () => {
     const dir = path.join(s.varDir, 'mail');
     const m = fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).find((x) => x.includes(`To: ${mate}`) && x.includes('accept-invitation'));
-    return m ? m.replace(/=\r?\n/g, '') : null;
+    return m ? /accept-invitation\?token=(?:3D)?([A-Za-z0-9_-]{20,})\s/.exec(m.replace(/=\r?\n/g, '')) : null;
   });
-  const inviteToken = /accept-invitation\?token=3D([A-Za-z0-9_-]+)|accept-invitation\?token=([A-Za-z0-9_-]+)/.exec(inviteMail);
+  const inviteToken = [null, inviteMail[1]];
   const mateApi = await apiSession(s, mate, password);
   const acc = await mateApi('POST', '/api/v1/invitations/accept', { token: inviteToken[1] || inviteToken[2] });
   check(acc.status === 200 || acc.status === 201, `accept invitation: ${acc.status} ${acc.body}`);

@@ -228,7 +228,11 @@ try {
   log('signed up');
 
   // 3. The verification e-mail, read from the outbox, and its link opened in the browser.
-  const mail = await poll('verification e-mail', async () => newestMail(email, 'Confirm your e-mail address'), 15000);
+  // Polled until the link is there: the outbox file may be seen while it is still being written.
+  const mail = await poll('verification e-mail with its link', async () => {
+    const m = newestMail(email, 'Confirm your e-mail address');
+    return m && /verify-email\?token=[A-Za-z0-9_-]{20,}\s/.test(m) ? m : null;
+  }, 15000);
   const link = /(https:\/\/\S+\/verify-email\?token=[A-Za-z0-9_-]+)/.exec(mail)?.[1];
   check(link, `no verification link in the e-mail:\n${mail}`);
   check(link.startsWith(base), `link ${link} does not point at ${base}`);
