@@ -2,7 +2,8 @@
 # certbot (Debian) against the real server, validating through the built-in DNS: http-01
 # standalone (ECDSA and RSA keys), dns-01 through manual hooks that write TXT records with the
 # REST API (a wildcard plus its apex), a wildcard over http-01 refused, CAA for another CA refused
-# with a `caa` problem while CAA naming us passes, renew, revoke, and the CRL listing the serial.
+# with a `caa` problem while CAA naming us passes, the alternate chain to Root R1 chosen with
+# --preferred-chain, renew, revoke, and the CRL listing the serial.
 source "$(dirname "$0")/lib.sh"
 need certbot openssl curl
 start_server "$1"
@@ -65,6 +66,21 @@ grep -rq "urn:ietf:params:acme:error:caa" "$TMP/cb/logs" "$TMP/cb5.log" \
 verify_chain "$LIVE/caa-us/fullchain.pem" www.caa-us.test
 step "CAA other CA refused (caa), CAA us issued"
 
+# Alternate chain (Link rel="alternate"): certbot picks the chain whose top certificate was issued
+# by Root R1 (RSA); it verifies with only R1 trusted, the default chain does not.
+"${CB[@]}" certonly "${STANDALONE[@]}" --key-type ecdsa -d alt.example.test --cert-name alt \
+  --preferred-chain "hostplane Root R1" > "$TMP/cb-alt.log" 2>&1 \
+  || fail_with "certbot --preferred-chain issuance" "$TMP/cb-alt.log"
+[ "$(grep -c 'BEGIN CERTIFICATE' "$LIVE/alt/fullchain.pem")" = 3 ] \
+  || fail_with "the preferred (alternate) chain does not have 3 certificates" "$LIVE/alt/fullchain.pem"
+R1=$TMP/var/ca/alt-root.pem
+openssl verify -CAfile "$R1" -untrusted "$LIVE/alt/fullchain.pem" "$LIVE/alt/fullchain.pem" > /dev/null \
+  || fail "the alternate chain does not verify against Root R1"
+if openssl verify -CAfile "$R1" -untrusted "$LIVE/ec/fullchain.pem" "$LIVE/ec/fullchain.pem" > /dev/null 2>&1; then
+  fail "the default chain verified against Root R1"
+fi
+step "alternate chain to Root R1 (--preferred-chain)"
+
 OLD_SERIAL=$(openssl x509 -noout -serial -in "$LIVE/ec/cert.pem")
 "${CB[@]}" renew --force-renewal --no-random-sleep-on-renew --cert-name ec "${STANDALONE[@]}" > "$TMP/cb7.log" 2>&1 \
   || fail_with "certbot renew" "$TMP/cb7.log"
@@ -80,4 +96,4 @@ curl -sf --noproxy '*' --cacert "$CACERT" -o "$TMP/crl.der" "$CRL_URL" || fail "
 SERIAL=$(openssl x509 -noout -serial -in "$LIVE/rsa/cert.pem" | cut -d= -f2)
 openssl crl -inform DER -noout -text -in "$TMP/crl.der" | grep -q "$SERIAL" || fail "CRL lacks $SERIAL"
 step "revoke + CRL"
-echo "PASS certbot: http-01 ecdsa+rsa, dns-01 wildcard via API hooks, wildcard/http-01 refused, CAA, renew, revoke, CRL"
+echo "PASS certbot: http-01 ecdsa+rsa, dns-01 wildcard via API hooks, wildcard/http-01 refused, CAA, alternate chain, renew, revoke, CRL"
