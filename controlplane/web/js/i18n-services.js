@@ -168,6 +168,10 @@ export const en = {
   'plans.preview': 'Today: credit {credit} for the unused days, charge {charge}; net {net} on your next invoice.', 'plans.changed': 'Changed to {name}.',
   'plans.cancel': 'Cancel', 'plans.cancel_confirm': 'Cancel the plan', 'plans.cancel_named': 'Cancel {name}', 'plans.cancel_body': 'Cancel {name}? It stays active until {date}.',
   'plans.cancelled': '{name} ends at the end of its period.', 'plans.ends': 'ends at period end',
+  'sites.sftp_named': 'New SFTP password for {domain}', 'sites.sftp_new': 'New SFTP password for {domain}',
+  'sites.suspend': 'Suspend', 'sites.suspend_named': 'Suspend {domain}', 'sites.suspend_body': 'Visitors of {domain} see a suspension page until you resume it.', 'sites.suspend_doing': 'Suspending {domain}',
+  'sites.unsuspend': 'Resume', 'sites.unsuspend_named': 'Resume {domain}', 'sites.unsuspend_body': 'Serve {domain} again?', 'sites.unsuspend_doing': 'Resuming {domain}',
+  'sites.delete': 'Delete', 'sites.delete_named': 'Delete the site {domain}', 'sites.delete_body': 'Delete {domain} with its files and SFTP user? This cannot be undone.', 'sites.delete_doing': 'Deleting {domain}',
 };
 
 export const ja = {
@@ -339,4 +343,8 @@ export const ja = {
   'plans.preview': '本日変更の場合: 未使用分の返金 {credit}、請求 {charge}。差額 {net} は次回の請求書に記載されます。', 'plans.changed': '{name} に変更しました。',
   'plans.cancel': '解約', 'plans.cancel_confirm': 'プランを解約', 'plans.cancel_named': '{name} を解約', 'plans.cancel_body': '{name} を解約しますか?{date} まではご利用いただけます。',
   'plans.cancelled': '{name} は期間末で終了します。', 'plans.ends': '期間末で終了',
+  'sites.sftp_named': '{domain} の新しい SFTP パスワード', 'sites.sftp_new': '{domain} の新しい SFTP パスワード',
+  'sites.suspend': '停止', 'sites.suspend_named': '{domain} を停止', 'sites.suspend_body': '再開するまで {domain} の訪問者には停止中のページが表示されます。', 'sites.suspend_doing': '{domain} を停止中',
+  'sites.unsuspend': '再開', 'sites.unsuspend_named': '{domain} を再開', 'sites.unsuspend_body': '{domain} の配信を再開しますか?', 'sites.unsuspend_doing': '{domain} を再開中',
+  'sites.delete': '削除', 'sites.delete_named': 'サイト {domain} を削除', 'sites.delete_body': '{domain} をファイルと SFTP ユーザーごと削除しますか?元に戻せません。', 'sites.delete_doing': '{domain} を削除中',
 };

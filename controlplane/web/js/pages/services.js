@@ -183,6 +183,42 @@ export async function sites({ params, rerender }) {
       btn.disabled = false;
     }
   };
+  // Site actions on the site's own row: SFTP password (shown once), suspend/resume, delete.
+  const secretBox = h('div', { 'aria-live': 'polite' });
+  const siteAction = async (site, what, btn) => {
+    const base = `${orgPath(id)}/sites/${enc(site.id)}`;
+    if (what !== 'sftp' && !(await confirmDialog({ title: t(`sites.${what}`), body: t(`sites.${what}_body`, { domain: site.domain }), confirm: t(`sites.${what}`), danger: what !== 'unsuspend' }))) return;
+    btn.setAttribute('aria-busy', 'true');
+    btn.disabled = true;
+    try {
+      if (what === 'sftp') {
+        const r = await api('POST', `${base}/actions/reset-sftp-password`, {});
+        secretBox.replaceChildren(h('section', { class: 'card once', 'aria-labelledby': 'sftp-h' },
+          h('h2', { id: 'sftp-h' }, t('sites.sftp_new', { domain: site.domain })), h('p', {}, t('tokens.once')),
+          h('p', {}, t('sites.sftp'), ': ', h('code', {}, r.sftp_user || site.sftp_user)),
+          h('code', { class: 'secret', 'data-testid': 'sftp-password' }, r.password)));
+        announce(t('sites.sftp_new', { domain: site.domain }));
+        return;
+      }
+      const r = what === 'delete' ? await api('DELETE', base) : await api('POST', `${base}/actions/${what}`, {});
+      await follow(r.operation.url, progress, { label: t(`sites.${what}_doing`, { domain: site.domain }) });
+      await rerender();
+    } catch (err) {
+      announce(`${site.domain}: ${err.message}`);
+    } finally {
+      btn.removeAttribute('aria-busy');
+      btn.disabled = false;
+    }
+  };
+  const siteButtons = (site) => {
+    const mk = (what, danger) => {
+      const b = h('button', { type: 'button', class: danger ? 'danger' : '', 'aria-label': t(`sites.${what}_named`, { domain: site.domain }) }, t(`sites.${what}`));
+      b.addEventListener('click', () => siteAction(site, what, b));
+      return b;
+    };
+    return [site.state === 'active' ? mk('sftp') : null, site.state === 'active' ? mk('suspend', true) : null,
+      site.state === 'suspended' ? mk('unsuspend') : null, ['active', 'suspended', 'failed'].includes(site.state) ? mk('delete', true) : null];
+  };
   for (const s of list.items) {
     const names = s.domains?.length ? s.domains : [s.domain, `www.${s.domain}`];
     for (const domain of names) {
@@ -198,12 +234,13 @@ export async function sites({ params, rerender }) {
         h('td', {}, domain === s.domain ? `${s.used_mib} / ${s.quota_mib} MiB` : ''),
         h('td', {}, domain === s.domain ? h('code', {}, s.sftp_user) : ''),
         h('td', { class: 'https' }, httpsStatus(cert)),
-        h('td', {}, h('div', { class: 'row' }, s.state === 'active' && (!cert || cert.status === 'failed' || cert.status === 'valid') ? btn : null, rm))));
+        h('td', {}, h('div', { class: 'row' }, s.state === 'active' && (!cert || cert.status === 'failed' || cert.status === 'valid') ? btn : null, rm,
+          domain === s.domain ? siteButtons(s) : null))));
     }
   }
   out.append(h('section', { 'aria-labelledby': 'sites-h' }, h('h2', { id: 'sites-h' }, t('sites.list')),
     rows.length ? table([t('sites.domain'), t('sites.state'), t('sites.usage'), t('sites.sftp'), t('sites.https'), ''], rows, t('sites.list'))
-      : h('p', { class: 'muted' }, t('sites.none'))));
+      : h('p', { class: 'muted' }, t('sites.none'))), secretBox);
   if (certs.items.some((c) => c.status === 'pending' || c.status === 'issuing')) {
     out.append(h('p', { class: 'muted', role: 'status' }, t('https.waiting')));
     setTimeout(() => { if (document.body.contains(out)) watchCerts().catch(() => {}); }, 0);
