@@ -202,7 +202,7 @@ export async function apiSignup(s, { email, password, name = 'Test User', organi
   check(r.status === 201 || r.status === 200, `sign-up: ${r.status} ${r.body}`);
   // Polled until the link is there: the outbox file may be seen while it is still being written.
   const token = await poll('verification e-mail with its link', async () =>
-    /verify-email\?token=([A-Za-z0-9_-]{20,})\s/.exec(s.newestMail(email, 'Confirm your e-mail address') || '')?.[1], 15000);
+    /verify-email\?token=([A-Za-z0-9_-]{20,})\s/.exec(s.newestMail(email, 'Confirm your e-mail address') || '')?.[1], 30000);
   const v = await post('/api/v1/email/verify', { token });
   check(v.status === 200, `verify: ${v.status} ${v.body}`);
   return JSON.parse(r.body);

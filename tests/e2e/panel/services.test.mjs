@@ -16,7 +16,8 @@ if (!bin || !artifacts) {
 }
 let s, b, page, shot;
 try {
-  s = await startServer(bin);
+  // Four job workers: mail is not queued behind provisioning and AutoSSL retries.
+  s = await startServer(bin, { HOSTPLANE_JOBS_WORKERS: '4' });
   const email = 'ops@example.com', password = 'Correct horse 42';
   const signup = await apiSignup(s, { email, password, organization: 'Ops Org' });
   const orgId = signup.organization.id;
@@ -135,29 +136,6 @@ try {
   await page.getByRole('link', { name: '1 VPS' }).waitFor();
   await page.getByText('Nothing is due.').first().waitFor();
 
-  // A site's own actions: a new SFTP password shown once, suspend and resume, delete; each long
-  // action followed to its outcome.
-  await orgNav.getByRole('link', { name: 'Sites' }).click();
-  await page.getByRole('heading', { name: 'Sites', level: 1 }).waitFor();
-  const siteDomain = 'ops-site.example.test';
-  await page.getByRole('form', { name: 'Add a domain' }).getByLabel('Domain').fill(siteDomain);
-  await page.getByRole('button', { name: 'Add domain' }).click();
-  const siteRow = page.locator(`tr[data-domain="${siteDomain}"]`);
-  await siteRow.getByRole('button', { name: `New SFTP password for ${siteDomain}` }).click({ timeout: 60000 });
-  check((await page.getByTestId('sftp-password').textContent()).length >= 12, 'no SFTP password shown');
-  await page.getByRole('button', { name: `Suspend ${siteDomain}` }).click();
-  await page.getByRole('dialog').getByRole('button', { name: 'Suspend' }).click();
-  await siteRow.getByText('suspended', { exact: true }).waitFor({ timeout: 60000 });
-  await shot('site-suspended');
-  await page.getByRole('button', { name: `Resume ${siteDomain}` }).click();
-  await page.getByRole('dialog').getByRole('button', { name: 'Resume' }).click();
-  await siteRow.getByText('active', { exact: true }).first().waitFor({ timeout: 60000 });
-  await page.getByRole('button', { name: `Delete the site ${siteDomain}` }).click();
-  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
-  await page.locator('#status').getByText(`Deleting ${siteDomain}: done.`).waitFor({ timeout: 60000 });
-  await poll('site gone from the list', async () => (await siteRow.count()) === 0 || (await siteRow.textContent()).includes('terminated'), 10000);
-  log('site: SFTP password, suspend, resume, delete');
-
   // Users and roles: invite a colleague (they accept), change their role, remove them.
   const mate = 'mate@example.com';
   await apiSignup(s, { email: mate, password, organization: 'Mate Org' });
@@ -187,6 +165,29 @@ try {
   check((await mateApi('GET', `/api/v1/organizations/${orgId}`)).status === 404, 'removed member still sees the organization');
   await shot('members');
   log('members: invite, role change, removal');
+
+  // A site's own actions: a new SFTP password shown once, suspend and resume, delete; each long
+  // action followed to its outcome.
+  await orgNav.getByRole('link', { name: 'Sites' }).click();
+  await page.getByRole('heading', { name: 'Sites', level: 1 }).waitFor();
+  const siteDomain = 'ops-site.example.test';
+  await page.getByRole('form', { name: 'Add a domain' }).getByLabel('Domain').fill(siteDomain);
+  await page.getByRole('button', { name: 'Add domain' }).click();
+  const siteRow = page.locator(`tr[data-domain="${siteDomain}"]`);
+  await siteRow.getByRole('button', { name: `New SFTP password for ${siteDomain}` }).click({ timeout: 60000 });
+  check((await page.getByTestId('sftp-password').textContent()).length >= 12, 'no SFTP password shown');
+  await page.getByRole('button', { name: `Suspend ${siteDomain}` }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Suspend' }).click();
+  await siteRow.getByText('suspended', { exact: true }).waitFor({ timeout: 60000 });
+  await shot('site-suspended');
+  await page.getByRole('button', { name: `Resume ${siteDomain}` }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Resume' }).click();
+  await siteRow.getByText('active', { exact: true }).first().waitFor({ timeout: 60000 });
+  await page.getByRole('button', { name: `Delete the site ${siteDomain}` }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await page.locator('#status').getByText(`Deleting ${siteDomain}: done.`).waitFor({ timeout: 60000 });
+  await poll('site gone from the list', async () => (await siteRow.count()) === 0 || (await siteRow.textContent()).includes('terminated'), 10000);
+  log('site: SFTP password, suspend, resume, delete');
 
   // Keyboard: the organization's section links are reachable with Tab.
   await page.goto(`${s.base}/app/#/orgs/${orgId}/vps`);

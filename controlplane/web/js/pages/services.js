@@ -212,7 +212,8 @@ export async function sites({ params, rerender }) {
   };
   const siteButtons = (site) => {
     const mk = (what, danger) => {
-      const b = h('button', { type: 'button', class: danger ? 'danger' : '', 'aria-label': t(`sites.${what}_named`, { domain: site.domain }) }, t(`sites.${what}`));
+      const b = h('button', { type: 'button', class: danger ? 'danger' : '', 'aria-label': t(`sites.${what}_named`, { domain: site.domain }) },
+        t(what === 'sftp' ? 'sites.sftp_reset' : `sites.${what}`));
       b.addEventListener('click', () => siteAction(site, what, b));
       return b;
     };
