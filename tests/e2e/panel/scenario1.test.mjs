@@ -55,7 +55,7 @@ try {
   // 2. Verify the e-mail from the SMTP sink (var/mail).
   // Polled until the link is there: the outbox file may be seen while it is still being written.
   const link = await poll('verification e-mail with its link', async () =>
-    /(https:\/\/\S+\/verify-email\?token=[A-Za-z0-9_-]{20,})\s/.exec(s.newestMail(email, 'Confirm your e-mail address') || '')?.[1], 15000);
+    /(https:\/\/\S+\/verify-email\?token=[A-Za-z0-9_-]{20,})\s/.exec(s.newestMail(email, 'Confirm your e-mail address') || '')?.[1], 30000);
   await page.goto(link);
   await page.getByText(`${email} is confirmed`).waitFor();
   await shot('email-verified');

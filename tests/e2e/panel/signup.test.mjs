@@ -232,7 +232,7 @@ try {
   const mail = await poll('verification e-mail with its link', async () => {
     const m = newestMail(email, 'Confirm your e-mail address');
     return m && /verify-email\?token=[A-Za-z0-9_-]{20,}\s/.test(m) ? m : null;
-  }, 15000);
+  }, 30000);
   const link = /(https:\/\/\S+\/verify-email\?token=[A-Za-z0-9_-]+)/.exec(mail)?.[1];
   check(link, `no verification link in the e-mail:\n${mail}`);
   check(link.startsWith(base), `link ${link} does not point at ${base}`);
