@@ -30,6 +30,7 @@
 #include "hp/provisioning/shared_hosting.h"
 #include "hp/provisioning/vps.h"
 #include "module.h"
+#include "provisioning_routes.h"
 #include "rbac.h"
 #include "routes.h"
 #include "tenancy_store.h"
@@ -1594,6 +1595,437 @@ void RegisterPartnerServiceRoutes(PartnerApi& api, ServiceRegistry& services) {
             {{"type", "object"}, {"required", {"name"}}});
 }
 
+// Orders of services for a customer (sites, VPS, dedicated servers): the same services, the same
+// validation and placement pre-check and the same 202 + operation semantics as the customer's own
+// /api/v1/organizations/{org}/... routes (provisioning_routes.cc), audited with the same actions
+// (site.create, vps.create, ...) as the partner with the customer's organization id. The operation
+// URL points at this API's own operations route, which a partner key can read.
+namespace orders {
+namespace prov = hp::provisioning;
+using core::FailField;
+using core::Result;
+
+// Typed body fields; problems name the field (copied from provisioning_routes.cc, which is not
+// shared through a header yet).
+Result<std::string> Str(const Json& obj, const std::string& key, bool required,
+                        const std::string& fallback = "") {
+  if (!obj.is_object() || !obj.contains(key) || obj[key].is_null()) {
+    if (required) return FailField(ErrorCode::kInvalidArgument, key, key + " is required");
+    return fallback;
+  }
+  if (!obj[key].is_string())
+    return FailField(ErrorCode::kInvalidArgument, key, key + " must be a string");
+  return obj[key].get<std::string>();
+}
+Result<int64_t> Int(const Json& obj, const std::string& key, const std::string& path,
+                    int64_t fallback) {
+  if (!obj.is_object() || !obj.contains(key) || obj[key].is_null()) return fallback;
+  if (!obj[key].is_number_integer())
+    return FailField(ErrorCode::kInvalidArgument, path, path + " must be an integer");
+  return obj[key].get<int64_t>();
+}
+Result<bool> Bool(const Json& obj, const std::string& key, bool fallback) {
+  if (!obj.is_object() || !obj.contains(key) || obj[key].is_null()) return fallback;
+  if (!obj[key].is_boolean())
+    return FailField(ErrorCode::kInvalidArgument, key, key + " must be true or false");
+  return obj[key].get<bool>();
+}
+Result<prov::VpsPlan> Plan(const Json& body) {
+  if (!body.contains("plan") || body["plan"].is_null())
+    return FailField(ErrorCode::kInvalidArgument, "plan", "plan is required");
+  if (!body["plan"].is_object())
+    return FailField(ErrorCode::kInvalidArgument, "plan", "plan must be an object");
+  const Json& p = body["plan"];
+  prov::VpsPlan plan;
+  HP_ASSIGN_OR_RETURN(int64_t vcpus, Int(p, "vcpus", "plan.vcpus", plan.vcpus));
+  HP_ASSIGN_OR_RETURN(plan.ram_mib, Int(p, "ram_mib", "plan.ram_mib", plan.ram_mib));
+  HP_ASSIGN_OR_RETURN(plan.disk_gib, Int(p, "disk_gib", "plan.disk_gib", plan.disk_gib));
+  if (vcpus < 1 || vcpus > 256)
+    return FailField(ErrorCode::kInvalidArgument, "plan.vcpus", "vCPUs must be 1-256");
+  plan.vcpus = static_cast<int>(vcpus);
+  return plan;
+}
+
+// A request no host can take is refused at once with the per-filter explanation (as on /api/v1).
+core::Status CheckPlacement(prov::Placer* placer, const prov::PlacementRequest& r,
+                            const std::string& what) {
+  if (!placer) return core::Ok();
+  auto ex = placer->Explain(r);
+  if (!ex) return core::Ok();
+  int64_t rejected = 0;
+  for (const auto& [why, n] : ex->rejected) rejected += n;
+  if (ex->hosts > 0 && rejected < ex->hosts) return core::Ok();
+  std::string detail = "no " + std::string(prov::HostKindName(r.kind)) + " host can take " + what;
+  if (!r.zone.empty()) detail += " in zone " + r.zone;
+  detail += ": " + (ex->hosts == 0
+                        ? "no " + std::string(prov::HostKindName(r.kind)) + " hosts in inventory"
+                        : ex->ToString());
+  return core::Fail(core::Error(ErrorCode::kConflict, detail)
+                        .WithField(r.kind == prov::HostKind::kVps ? "plan" : "zone"));
+}
+
+// Where the caller reads an operation: this API's twin of /api/v1/.../operations/{operation}.
+std::string OperationUrl(const PartnerCall& c, const std::string& op) {
+  const std::string tail = "/customers/" + c.customer->id + "/operations/" + op;
+  return c.key_id.empty() ? "/api/v1/partners/" + c.partner.id + tail : "/partner/v1" + tail;
+}
+Json OperationJson(const PartnerCall& c, const std::string& op) {
+  if (op.empty()) return nullptr;
+  return {{"id", op},
+          {"url", OperationUrl(c, op)},
+          {"customer_url", "/api/v1/organizations/" + c.customer->id + "/operations/" + op}};
+}
+Response Accepted(const PartnerCall& c, const prov::Operation& op, const std::string& key,
+                  Json resource) {
+  Response r = Response::Json(202, {{"operation", OperationJson(c, op.id)}, {key, resource}});
+  r.SetHeader("Location", OperationUrl(c, op.id));
+  return r;
+}
+
+Json SiteJson(const prov::Site& s) {
+  Json j = {{"id", s.id},
+            {"domain", s.domain},
+            {"state", prov::SiteStateName(s.state)},
+            {"sftp_user", s.system_user},
+            {"quota_mib", s.quota_mib},
+            {"domains", s.Names()}};
+  if (!s.last_error.empty()) j["error"] = s.last_error;
+  return j;
+}
+Json VpsJson(const prov::Vps& v) {
+  Json j = {{"id", v.id},
+            {"hostname", v.hostname},
+            {"state", prov::VpsStateName(v.state)},
+            {"plan",
+             {{"vcpus", v.plan.vcpus}, {"ram_mib", v.plan.ram_mib}, {"disk_gib", v.plan.disk_gib}}},
+            {"template", v.template_name},
+            {"zone", v.zone},
+            {"ipv4", v.ipv4.empty() ? Json(nullptr) : Json(v.ipv4)},
+            {"ipv6", v.ipv6.empty() ? Json(nullptr) : Json(v.ipv6)}};
+  if (!v.last_error.empty()) j["error"] = v.last_error;
+  return j;
+}
+Json DedicatedJson(const prov::DedicatedServer& d) {
+  Json j = {{"id", d.id},
+            {"hostname", d.hostname},
+            {"state", prov::DedicatedStateName(d.state)},
+            {"powered_on", d.powered_on}};
+  if (!d.last_error.empty()) j["error"] = d.last_error;
+  return j;
+}
+
+// Facts for the audit row of an order; target filled by the handler.
+struct Audit {
+  std::string target;
+  Json detail = Json::object();
+};
+using OrderFn = std::function<Result<Response>(PartnerCall&, Audit&)>;
+
+// Runs an order and audits its outcome (success with the facts, or failure with the error code)
+// under the /api/v1 action name, as the partner, for the customer's organization.
+PartnerHandler Audited(PartnerApi& api, std::string action, std::string param, OrderFn fn) {
+  return [&api, action = std::move(action), param = std::move(param),
+          fn = std::move(fn)](PartnerCall& c) -> Result<Response> {
+    Audit a;
+    if (!param.empty()) a.target = param + ":" + c.http.Param(param);
+    auto r = fn(c, a);
+    auto ev = c.Event(action, a.target);
+    ev.result = r ? "success" : "failure";
+    for (auto& [k, v] : a.detail.items()) ev.detail[k] = v;
+    ev.detail["via_partner"] = c.partner.id;
+    if (!r) {
+      ev.detail["error"] = std::string(core::ErrorCodeName(r.error().code));
+      if (!r.error().field.empty()) ev.detail["field"] = r.error().field;
+    }
+    api.Audit(ev);
+    return r;
+  };
+}
+
+const ProvisioningRouteDeps* Deps(ServiceRegistry& services) {
+  return services.Get<ProvisioningRouteDeps>();
+}
+Result<const ProvisioningRouteDeps*> Need(ServiceRegistry& services) {
+  auto* d = Deps(services);
+  if (!d) return core::Fail(ErrorCode::kUnavailable, "provisioning is not running");
+  return d;
+}
+Result<prov::SharedHostingService*> Sites(ServiceRegistry& services) {
+  HP_ASSIGN_OR_RETURN(auto* d, Need(services));
+  if (!d->sites)
+    return core::Fail(ErrorCode::kUnavailable,
+                      "shared hosting is not available: " + d->sites_unavailable);
+  return d->sites;
+}
+std::string IdempotencyKey(const PartnerCall& c) {
+  // Scoped to the partner so two partners' keys never meet in the service's own dedupe.
+  const std::string k = c.http.Header("idempotency-key");
+  return k.empty() ? "" : "partner:" + c.partner.id + ":" + k;
+}
+
+void Register(PartnerApi& api, ServiceRegistry& services) {
+  const std::string cust = "/customers/{customer}";
+  // --- shared-hosting sites ---
+  api.Route(
+      "POST", cust + "/sites",
+      "Create a shared-hosting site for the customer (domain, quota_mib, zone); 202 with the "
+      "operation.",
+      Access::kCustomers,
+      Audited(api, "site.create", "",
+              [&services](PartnerCall& c, Audit& a) -> Result<Response> {
+                HP_ASSIGN_OR_RETURN(auto* s, Sites(services));
+                const auto* d = Deps(services);
+                prov::CreateSiteRequest r;
+                r.organization_id = c.customer->id;
+                HP_ASSIGN_OR_RETURN(r.domain, Str(c.body, "domain", true));
+                HP_ASSIGN_OR_RETURN(r.quota_mib,
+                                    Int(c.body, "quota_mib", "quota_mib", r.quota_mib));
+                HP_ASSIGN_OR_RETURN(r.zone, Str(c.body, "zone", false, d->default_zone));
+                r.idempotency_key = IdempotencyKey(c);
+                a.detail = {{"domain", r.domain}, {"quota_mib", r.quota_mib}, {"zone", r.zone}};
+                if (r.zone.empty())
+                  return FailField(ErrorCode::kInvalidArgument, "zone", "zone is required");
+                if (r.quota_mib >= 10)
+                  HP_TRY(CheckPlacement(d->placer,
+                                        {.consumer_id = "api-precheck",
+                                         .organization_id = r.organization_id,
+                                         .kind = prov::HostKind::kSharedWeb,
+                                         .zone = r.zone,
+                                         .resources = {0, 0, (r.quota_mib + 1023) / 1024}},
+                                        "a site of " + std::to_string(r.quota_mib) + " MiB"));
+                HP_ASSIGN_OR_RETURN(prov::Operation op, s->CreateSite(r));
+                HP_ASSIGN_OR_RETURN(prov::Site site, s->Get(r.organization_id, op.resource_id));
+                a.target = "site:" + site.id;
+                a.detail["operation"] = op.id;
+                return Accepted(c, op, "site", SiteJson(site));
+              }),
+      {{"type", "object"}, {"required", {"domain"}}});
+  using SiteOp =
+      std::function<Result<prov::Operation>(prov::SharedHostingService&, PartnerCall&, Audit&)>;
+  auto site_op = [&](const std::string& method, const std::string& suffix,
+                     const std::string& action, const std::string& summary, SiteOp fn,
+                     Json schema = nullptr) {
+    api.Route(method, cust + "/sites/{site}" + suffix, summary, Access::kCustomers,
+              Audited(api, action, "site",
+                      [&services, fn](PartnerCall& c, Audit& a) -> Result<Response> {
+                        HP_ASSIGN_OR_RETURN(auto* s, Sites(services));
+                        const std::string id = c.http.Param("site");
+                        HP_TRY(s->Get(c.customer->id, id));  // another org's site: 404
+                        HP_ASSIGN_OR_RETURN(prov::Operation op, fn(*s, c, a));
+                        a.detail["operation"] = op.id;
+                        HP_ASSIGN_OR_RETURN(prov::Site site, s->Get(c.customer->id, id));
+                        return Accepted(c, op, "site", SiteJson(site));
+                      }),
+              std::move(schema));
+  };
+  site_op("DELETE", "", "site.terminate",
+          "Terminate the customer's site (server block, user and files removed); 202.",
+          [](prov::SharedHostingService& s, PartnerCall& c, Audit&) {
+            return s.TerminateSite(c.customer->id, c.http.Param("site"));
+          });
+  site_op("POST", "/domains", "site.domain.add",
+          "Add a name (domain) to the customer's site; AutoSSL then issues its certificate; 202.",
+          [](prov::SharedHostingService& s, PartnerCall& c, Audit& a) -> Result<prov::Operation> {
+            HP_ASSIGN_OR_RETURN(std::string domain, Str(c.body, "domain", true));
+            a.detail = {{"domain", domain}};
+            return s.AddDomain(c.customer->id, c.http.Param("site"), domain);
+          },
+          {{"type", "object"}, {"required", {"domain"}}});
+  site_op("DELETE", "/domains/{domain}", "site.domain.remove",
+          "Remove an added name from the customer's site (its certificate is revoked); 202.",
+          [](prov::SharedHostingService& s, PartnerCall& c, Audit& a) {
+            a.detail = {{"domain", c.http.Param("domain")}};
+            return s.RemoveDomain(c.customer->id, c.http.Param("site"), c.http.Param("domain"));
+          });
+
+  // --- VPS ---
+  api.Route(
+      "POST", cust + "/vps",
+      "Create a VPS for the customer (hostname, template, zone, plan {vcpus, ram_mib, disk_gib}, "
+      "ssh_authorized_key, anti_affinity_group); 202 with the operation.",
+      Access::kCustomers,
+      Audited(api, "vps.create", "",
+              [&services](PartnerCall& c, Audit& a) -> Result<Response> {
+                HP_ASSIGN_OR_RETURN(auto* d, Need(services));
+                prov::CreateVpsRequest r;
+                r.organization_id = c.customer->id;
+                HP_ASSIGN_OR_RETURN(r.hostname, Str(c.body, "hostname", true));
+                HP_ASSIGN_OR_RETURN(r.template_name, Str(c.body, "template", true));
+                HP_ASSIGN_OR_RETURN(r.zone, Str(c.body, "zone", false, d->default_zone));
+                HP_ASSIGN_OR_RETURN(r.plan, Plan(c.body));
+                HP_ASSIGN_OR_RETURN(r.ssh_authorized_key, Str(c.body, "ssh_authorized_key", false));
+                HP_ASSIGN_OR_RETURN(r.anti_affinity_group,
+                                    Str(c.body, "anti_affinity_group", false));
+                r.idempotency_key = IdempotencyKey(c);
+                a.detail = {{"hostname", r.hostname},
+                            {"template", r.template_name},
+                            {"zone", r.zone},
+                            {"plan",
+                             {{"vcpus", r.plan.vcpus},
+                              {"ram_mib", r.plan.ram_mib},
+                              {"disk_gib", r.plan.disk_gib}}}};
+                if (r.zone.empty())
+                  return FailField(ErrorCode::kInvalidArgument, "zone", "zone is required");
+                HP_TRY(CheckPlacement(d->placer,
+                                      {.consumer_id = "api-precheck",
+                                       .organization_id = r.organization_id,
+                                       .kind = prov::HostKind::kVps,
+                                       .zone = r.zone,
+                                       .resources = {r.plan.vcpus, r.plan.ram_mib, r.plan.disk_gib},
+                                       .anti_affinity_group = r.anti_affinity_group},
+                                      std::to_string(r.plan.vcpus) + " vCPU/" +
+                                          std::to_string(r.plan.ram_mib) + " MiB/" +
+                                          std::to_string(r.plan.disk_gib) + " GiB"));
+                HP_ASSIGN_OR_RETURN(prov::Operation op, d->vps->CreateVps(r));
+                HP_ASSIGN_OR_RETURN(prov::Vps v, d->vps->Get(r.organization_id, op.resource_id));
+                a.target = "vps:" + v.id;
+                a.detail["operation"] = op.id;
+                return Accepted(c, op, "vps", VpsJson(v));
+              }),
+      {{"type", "object"}, {"required", {"hostname", "template", "plan"}}});
+  using VpsOp = std::function<Result<prov::Operation>(prov::VpsService&, PartnerCall&, Audit&)>;
+  auto vps_op = [&](const std::string& method, const std::string& suffix, const std::string& action,
+                    const std::string& summary, VpsOp fn) {
+    api.Route(
+        method, cust + "/vps/{vps}" + suffix, summary, Access::kCustomers,
+        Audited(api, action, "vps", [&services, fn](PartnerCall& c, Audit& a) -> Result<Response> {
+          HP_ASSIGN_OR_RETURN(auto* d, Need(services));
+          const std::string id = c.http.Param("vps");
+          HP_TRY(d->vps->Get(c.customer->id, id));  // another org's VPS: 404
+          HP_ASSIGN_OR_RETURN(prov::Operation op, fn(*d->vps, c, a));
+          a.detail["operation"] = op.id;
+          HP_ASSIGN_OR_RETURN(prov::Vps v, d->vps->Get(c.customer->id, id));
+          return Accepted(c, op, "vps", VpsJson(v));
+        }));
+  };
+  vps_op("DELETE", "", "vps.delete", "Delete the customer's VPS; 202 with the operation.",
+         [](prov::VpsService& v, PartnerCall& c, Audit&) {
+           return v.DeleteVps(c.customer->id, c.http.Param("vps"));
+         });
+  vps_op("POST", "/actions/start", "vps.start", "Power on the customer's VPS; 202.",
+         [](prov::VpsService& v, PartnerCall& c, Audit&) {
+           return v.StartVps(c.customer->id, c.http.Param("vps"));
+         });
+  vps_op("POST", "/actions/stop", "vps.stop",
+         "Graceful shutdown of the customer's VPS (force, timeout_s 0-3600); 202.",
+         [](prov::VpsService& v, PartnerCall& c, Audit& a) -> Result<prov::Operation> {
+           prov::StopOptions o;
+           HP_ASSIGN_OR_RETURN(o.force, Bool(c.body, "force", false));
+           HP_ASSIGN_OR_RETURN(int64_t t, Int(c.body, "timeout_s", "timeout_s", 0));
+           if (t < 0 || t > 3600)
+             return FailField(ErrorCode::kInvalidArgument, "timeout_s", "timeout_s must be 0-3600");
+           o.timeout = std::chrono::seconds(t);
+           a.detail = {{"force", o.force}, {"timeout_s", t}};
+           return v.StopVps(c.customer->id, c.http.Param("vps"), o);
+         });
+  vps_op("POST", "/actions/reboot", "vps.reboot", "Reboot the customer's VPS (ACPI); 202.",
+         [](prov::VpsService& v, PartnerCall& c, Audit&) {
+           return v.RebootVps(c.customer->id, c.http.Param("vps"));
+         });
+
+  // --- dedicated servers ---
+  api.Route(
+      "POST", cust + "/dedicated",
+      "Reserve a whole dedicated host for the customer (hostname, template, zone); 202 with the "
+      "operation.",
+      Access::kCustomers,
+      Audited(
+          api, "dedicated.allocate", "",
+          [&services](PartnerCall& c, Audit& a) -> Result<Response> {
+            HP_ASSIGN_OR_RETURN(auto* d, Need(services));
+            prov::AllocateDedicatedRequest r;
+            r.organization_id = c.customer->id;
+            HP_ASSIGN_OR_RETURN(r.hostname, Str(c.body, "hostname", true));
+            HP_ASSIGN_OR_RETURN(r.template_name, Str(c.body, "template", true));
+            HP_ASSIGN_OR_RETURN(r.zone, Str(c.body, "zone", false, d->default_zone));
+            r.idempotency_key = IdempotencyKey(c);
+            a.detail = {{"hostname", r.hostname}, {"template", r.template_name}, {"zone", r.zone}};
+            if (r.zone.empty())
+              return FailField(ErrorCode::kInvalidArgument, "zone", "zone is required");
+            HP_TRY(CheckPlacement(d->placer,
+                                  {.consumer_id = "api-precheck",
+                                   .organization_id = r.organization_id,
+                                   .kind = prov::HostKind::kDedicated,
+                                   .zone = r.zone},
+                                  "a dedicated server"));
+            HP_ASSIGN_OR_RETURN(prov::Operation op, d->dedicated->Allocate(r));
+            HP_ASSIGN_OR_RETURN(prov::DedicatedServer s,
+                                d->dedicated->Get(r.organization_id, op.resource_id));
+            a.target = "dedicated:" + s.id;
+            a.detail["operation"] = op.id;
+            return Accepted(c, op, "server", DedicatedJson(s));
+          }),
+      {{"type", "object"}, {"required", {"hostname", "template"}}});
+  auto ded_op = [&](const std::string& method, const std::string& suffix, const std::string& action,
+                    const std::string& summary, std::optional<prov::PowerAction> power) {
+    api.Route(method, cust + "/dedicated/{server}" + suffix, summary, Access::kCustomers,
+              Audited(api, action, "server",
+                      [&services, power](PartnerCall& c, Audit& a) -> Result<Response> {
+                        HP_ASSIGN_OR_RETURN(auto* d, Need(services));
+                        const std::string org = c.customer->id, id = c.http.Param("server");
+                        HP_TRY(d->dedicated->Get(org, id));  // another org's server: 404
+                        HP_ASSIGN_OR_RETURN(prov::Operation op,
+                                            power ? d->dedicated->Power(org, id, *power)
+                                                  : d->dedicated->Release(org, id));
+                        a.detail["operation"] = op.id;
+                        HP_ASSIGN_OR_RETURN(prov::DedicatedServer s, d->dedicated->Get(org, id));
+                        return Accepted(c, op, "server", DedicatedJson(s));
+                      }));
+  };
+  ded_op("DELETE", "", "dedicated.release",
+         "Release the customer's dedicated server (disk wiped, host returned); 202.", std::nullopt);
+  ded_op("POST", "/actions/power-on", "dedicated.power_on", "Power on; 202.",
+         prov::PowerAction::kOn);
+  ded_op("POST", "/actions/power-off", "dedicated.power_off", "Power off; 202.",
+         prov::PowerAction::kOff);
+  ded_op("POST", "/actions/reset", "dedicated.reset", "Hard reset; 202.",
+         prov::PowerAction::kReset);
+
+  // --- operations ---
+  api.Route("GET", cust + "/operations/{operation}",
+            "Progress and outcome of an operation of the customer (as on /api/v1).",
+            Access::kCustomers, [&api](PartnerCall& c) -> Result<Response> {
+              Api* capi = api.deps().api;
+              if (!capi) return core::Fail(ErrorCode::kUnavailable, "operations are not available");
+              const std::string id = c.http.Param("operation");
+              auto job = capi->jobs()->Get(id);
+              if (!job || job->organization_id != c.customer->id)
+                return core::Fail(ErrorCode::kNotFound, "operation " + id + " not found");
+              std::string state;
+              switch (job->state) {
+                case core::JobState::kQueued:
+                  state = job->attempts > 0 ? "retrying" : "pending";
+                  break;
+                case core::JobState::kRunning:
+                  state = "running";
+                  break;
+                case core::JobState::kSucceeded:
+                  state = "succeeded";
+                  break;
+                case core::JobState::kDead:
+                  state = "failed";
+                  break;
+                case core::JobState::kCancelled:
+                  state = "cancelled";
+                  break;
+              }
+              Json body = {{"id", job->id},
+                           {"kind", job->kind},
+                           {"state", state},
+                           {"attempts", job->attempts},
+                           {"progress", job->progress},
+                           {"created_at", core::FormatRfc3339(job->created_at)},
+                           {"updated_at", core::FormatRfc3339(job->updated_at)}};
+              if (job->state == core::JobState::kSucceeded) body["result"] = job->result;
+              if (!job->last_error.empty()) body["error"] = job->last_error;
+              Response r = Response::Json(200, body);
+              if (state == "pending" || state == "running" || state == "retrying")
+                r.SetHeader("Retry-After", "1");
+              return r;
+            });
+}
+}  // namespace orders
+
 // Partner operators: an owner or admin of a reseller/OEM partner acts on its customers' own
 // /api/v1/organizations/{org}/... routes with the organization role "admin", a partner viewer
 // with "viewer"; every audit event of such a call carries detail.via_partner.
@@ -1819,6 +2251,7 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
                                                    ctx.services->Get<billing::Commissions>());
   RegisterPartnerBillingRoutes(*partner_api, *pbilling);
   RegisterPartnerServiceRoutes(*partner_api, *ctx.services);
+  orders::Register(*partner_api, *ctx.services);
   m->billing = pbilling;
   RegisterOpenApi(ctx.router);
   RegisterStaffRoutes(*api, ctx.router, *m->keys);

@@ -208,6 +208,8 @@ class Mounted final : public ServedModule {
   std::unique_ptr<prov::SharedHostingService> sites;
   std::unique_ptr<prov::DedicatedService> dedicated;
   std::unique_ptr<prov::VpsService> vps;
+  // What the /api/v1 routes were given; published so /partner/v1 orders validate the same way.
+  ProvisioningRouteDeps route_deps;
 
   ~Mounted() override {
     vps.reset();
@@ -519,17 +521,17 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
 
   std::string default_zone = cfg.GetString("provisioning.default_zone");
   if (default_zone.empty() && ctx.dev) default_zone = kDevZone;
-  if (Api* api = ctx.services->Get<Api>())
-    RegisterProvisioningRoutes(*api, ctx.router,
-                               {.inventory = m->inventory.get(),
-                                .placer = m->placer.get(),
-                                .ips = m->ips.get(),
-                                .vps = m->vps.get(),
-                                .dedicated = m->dedicated.get(),
-                                .sites = m->sites.get(),
-                                .sites_unavailable = sites_unavailable,
-                                .default_zone = default_zone,
-                                .console_log_dir = console_dir});
+  m->route_deps = {.inventory = m->inventory.get(),
+                   .placer = m->placer.get(),
+                   .ips = m->ips.get(),
+                   .vps = m->vps.get(),
+                   .dedicated = m->dedicated.get(),
+                   .sites = m->sites.get(),
+                   .sites_unavailable = sites_unavailable,
+                   .default_zone = default_zone,
+                   .console_log_dir = console_dir};
+  if (Api* api = ctx.services->Get<Api>()) RegisterProvisioningRoutes(*api, ctx.router, m->route_deps);
+  ctx.services->Put<ProvisioningRouteDeps>(&m->route_deps);
   ctx.services->Put<prov::VpsService>(m->vps.get());
   ctx.services->Put<prov::DedicatedService>(m->dedicated.get());
   if (m->sites) ctx.services->Put<prov::SharedHostingService>(m->sites.get());

@@ -779,5 +779,139 @@ TEST_F(PartnerApi, CustomerServicesThroughThePartnerApi) {
   EXPECT_NE(audit.body.find("partner.zone.create"), std::string::npos);
 }
 
+// A reseller orders a site and a VPS for its customer over /partner/v1 (202 + an operation it can
+// read), sees them in the customer's services and in the customer's own /api/v1 listing; another
+// reseller gets 404, an agency 403; the orders are audited as the partner for the customer.
+TEST_F(PartnerApi, ResellerOrdersSiteVpsForItsCustomerThroughSignedApi) {
+  Key k = NewPartner("Ordering Reseller", "reseller");
+  const std::string c = NewCustomer(k, "Orders KK");
+  const std::string cb = "/partner/v1/customers/" + c;
+  auto wait = [&](const Reply& r) {
+    const std::string url = r.json["operation"].value("url", "");
+    EXPECT_EQ(url.rfind(cb + "/operations/", 0), 0u) << r.body;
+    std::string state;
+    EXPECT_TRUE(PollUntil(
+        [&] {
+          state = P(k, "GET", url).json.value("state", "");
+          return state == "succeeded" || state == "failed";
+        },
+        std::chrono::seconds(30)))
+        << r.body;
+    EXPECT_EQ(state, "succeeded") << url;
+  };
+
+  // A site, with an Idempotency-Key: the retry is answered once (same site, replayed).
+  auto site = P(k, "POST", cb + "/sites", {{"domain", "orders-kk.example"}},
+                {.headers = {"Idempotency-Key: site-order-1"}});
+  ASSERT_EQ(site.status, 202) << site.body;
+  EXPECT_EQ(site.headers["location"], site.json["operation"]["url"]);
+  const std::string site_id = site.json["site"].value("id", "");
+  auto again = P(k, "POST", cb + "/sites", {{"domain", "orders-kk.example"}},
+                 {.skew = 1, .headers = {"Idempotency-Key: site-order-1"}});
+  EXPECT_EQ(again.status, 202) << again.body;
+  EXPECT_EQ(again.headers["idempotent-replayed"], "true");
+  EXPECT_EQ(again.json["site"]["id"], site_id);
+  wait(site);
+
+  // A VPS by plan and image; bad input names the field, as on /api/v1.
+  auto bad = P(k, "POST", cb + "/vps", {{"hostname", "orders-vm"}, {"template", "tiny"}});
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_EQ(bad.json["field"], "plan");
+  auto vps = P(k, "POST", cb + "/vps",
+               {{"hostname", "orders-vm"},
+                {"template", "tiny"},
+                {"plan", {{"vcpus", 1}, {"ram_mib", 512}, {"disk_gib", 2}}}});
+  ASSERT_EQ(vps.status, 202) << vps.body;
+  const std::string vps_id = vps.json["vps"].value("id", "");
+  wait(vps);
+
+  // A second name on the site (AutoSSL takes it from there).
+  auto dom =
+      P(k, "POST", cb + "/sites/" + site_id + "/domains", {{"domain", "shop.orders-kk.example"}});
+  ASSERT_EQ(dom.status, 202) << dom.body;
+  wait(dom);
+
+  // The partner's view of the customer's services.
+  auto svc = P(k, "GET", cb + "/services");
+  ASSERT_EQ(svc.status, 200) << svc.body;
+  ASSERT_EQ(svc.json["sites"].size(), 1u) << svc.body;
+  EXPECT_EQ(svc.json["sites"][0]["id"], site_id);
+  EXPECT_EQ(svc.json["sites"][0]["state"], "active") << svc.body;
+  ASSERT_EQ(svc.json["vps"].size(), 1u) << svc.body;
+  EXPECT_EQ(svc.json["vps"][0]["id"], vps_id);
+  EXPECT_EQ(svc.json["vps"][0]["state"], "running") << svc.body;
+
+  // The customer's own /api/v1 listing shows the same (read by the partner's owner acting as a
+  // partner operator of the customer organization).
+  auto owner = s_->SignUp("owner@ordering-reseller.example", "Ordering owner org");
+  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/partners/" + k.partner_id + "/members",
+                     {{"email", owner.email}, {"role", "owner"}}, Staff())
+                .status,
+            201);
+  auto own_sites = s_->Call("GET", "/api/v1/organizations/" + c + "/sites", nullptr, owner.session);
+  ASSERT_EQ(own_sites.status, 200) << own_sites.body;
+  ASSERT_EQ(own_sites.json["items"].size(), 1u);
+  EXPECT_EQ(own_sites.json["items"][0]["id"], site_id);
+  EXPECT_NE(own_sites.body.find("shop.orders-kk.example"), std::string::npos);
+  auto own_vps = s_->Call("GET", "/api/v1/organizations/" + c + "/vps", nullptr, owner.session);
+  ASSERT_EQ(own_vps.json["items"].size(), 1u) << own_vps.body;
+  EXPECT_EQ(own_vps.json["items"][0]["id"], vps_id);
+  // The operation is the customer's too.
+  EXPECT_EQ(s_->Call("GET", vps.json["operation"].value("customer_url", ""), nullptr, owner.session)
+                .json["state"],
+            "succeeded");
+
+  // The browser twin: the owner reboots the VPS; its operation URL is under /api/v1/partners.
+  const std::string mb = "/api/v1/partners/" + k.partner_id + "/customers/" + c;
+  auto reboot =
+      s_->Call("POST", mb + "/vps/" + vps_id + "/actions/reboot", Json::object(), owner.session);
+  ASSERT_EQ(reboot.status, 202) << reboot.body;
+  const std::string rurl = reboot.json["operation"].value("url", "");
+  EXPECT_EQ(rurl.rfind(mb + "/operations/", 0), 0u) << rurl;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        return s_->Call("GET", rurl, nullptr, owner.session).json.value("state", "") == "succeeded";
+      },
+      std::chrono::seconds(30)));
+
+  // Another reseller: the customer, its site and its operation do not exist (404).
+  EXPECT_EQ(P(*reseller_b_, "POST", cb + "/sites", {{"domain", "stolen.example"}}).status, 404);
+  EXPECT_EQ(P(*reseller_b_, "DELETE", cb + "/vps/" + vps_id).status, 404);
+  EXPECT_EQ(P(*reseller_b_, "GET", site.json["operation"].value("url", "")).status, 404);
+  // ... nor through its own customer with this customer's ids.
+  const std::string b_cust = NewCustomer(*reseller_b_, "B orders KK");
+  const std::string bb = "/partner/v1/customers/" + b_cust;
+  EXPECT_EQ(P(*reseller_b_, "DELETE", bb + "/sites/" + site_id).status, 404);
+  EXPECT_EQ(P(*reseller_b_, "POST", bb + "/vps/" + vps_id + "/actions/stop", Json::object()).status,
+            404);
+  EXPECT_EQ(
+      P(*reseller_b_, "GET", bb + "/operations/" + vps.json["operation"].value("id", "")).status,
+      404);
+  // An agency has no API to customers' resources.
+  EXPECT_EQ(P(*agency_, "POST", cb + "/vps",
+              {{"hostname", "x"}, {"template", "tiny"}, {"plan", {{"vcpus", 1}}}})
+                .status,
+            403);
+
+  // Delete the VPS over the signed API; it leaves the services list.
+  auto del = P(k, "DELETE", cb + "/vps/" + vps_id);
+  ASSERT_EQ(del.status, 202) << del.body;
+  wait(del);
+  svc = P(k, "GET", cb + "/services");
+  for (const auto& v : svc.json["vps"]) EXPECT_NE(v["state"], "running") << svc.body;
+
+  // Audited with the /api/v1 actions, as the partner's key, for the customer's organization.
+  auto audit = s_->Call("GET", "/api/v1/admin/audit-events?organization=" + c + "&limit=100",
+                        nullptr, Staff());
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  std::set<std::string> actions;
+  for (const auto& e : audit.json["items"])
+    if (e.value("actor_type", "") == "partner" && e.value("actor_id", "") == k.id &&
+        e.value("result", "") == "success")
+      actions.insert(e.value("action", ""));
+  for (const char* a : {"site.create", "vps.create", "site.domain.add", "vps.delete"})
+    EXPECT_TRUE(actions.count(a)) << a << " not audited as the partner: " << audit.body;
+}
+
 }  // namespace
 }  // namespace hp::testing
