@@ -1,7 +1,7 @@
 // Services of one organization: plans (catalog, order, subscriptions), shared-hosting sites with
 // their HTTPS status, VPS (create, power, snapshots, resize), DNS zones and records, certificates.
 // Every 202 answer is followed to its outcome through the operation progress component (op.js).
-import { h, field, form, announce, confirmDialog, fmtTime, showError } from '../ui.js';
+import { h, field, form, announce, confirmDialog, fmtTime } from '../ui.js';
 import { t } from '../i18n.js';
 import { api, ApiError } from '../api.js';
 import { follow } from '../op.js';
@@ -599,4 +599,3 @@ export function downloadBlob(blob, name) {
   setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
-export { showError };
