@@ -638,5 +638,52 @@ TEST_F(AutoSsl, ACaaRecordForbiddingUsFailsWithAClearErrorAnAlertAndNoCertificat
   EXPECT_FALSE(fs::exists(s_->var() + "/autossl/live/" + site_id + "/caa.example.test/fullchain.pem"));
 }
 
+// Renewal that keeps failing: within 14 days of expiry the owner gets "expires soon" by e-mail
+// and the webhook a certificate.expiring event; the current certificate stays deployed.
+TEST_F(AutoSsl, WhenRenewalKeepsFailingNearExpiryTheOwnerIsAlerted) {
+  auto a = s_->SignUp("expiry@a.example", "Expiry Org");
+  auto hook = s_->Call("POST", "/api/v1/organizations/" + a.org_id + "/webhooks",
+                       {{"url", "https://hooks.expiry-org.example/tls"}, {"events", {"certificate.expiring"}}},
+                       a.session);
+  ASSERT_EQ(hook.status, 201) << hook.body;
+  const std::string docroot = CreateSite(a, "expiry.example.test");
+  ASSERT_FALSE(docroot.empty());
+  Json first = WaitCertificate(a, "expiry.example.test", [](const Json& c) {
+    return c.value("status", "") == "valid" && c.value("deployed", false);
+  });
+  ASSERT_FALSE(first.is_null());
+  // From now on our CA is not allowed: every renewal attempt fails in the preflight.
+  auto zones = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/zones", nullptr, a.session);
+  auto caa = s_->Call("POST", "/api/v1/organizations/" + a.org_id + "/zones/" +
+                                  zones.json["items"][0].value("id", "") + "/records",
+                      {{"name", "@"}, {"type", "CAA"}, {"data", "0 issue \"other-ca.example\""}}, a.session);
+  ASSERT_EQ(caa.status, 201) << caa.body;
+  const double dev_now = static_cast<double>(std::time(nullptr)) + s_->offset();
+  s_->Advance(static_cast<double>(first["not_after"].get<int64_t>()) - 13 * 86400 - dev_now);
+  a.session = s_->SignIn(a.email, a.password);
+
+  const std::string mail = s_->WaitMail("expiry@a.example", "expires soon");
+  EXPECT_NE(mail.find("expiry.example.test"), std::string::npos) << mail;
+  EXPECT_NE(mail.find("other-ca.example"), std::string::npos) << "the last error: " << mail;
+  Json deliveries;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        deliveries = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/webhooks/" +
+                                         hook.json.value("id", "") + "/deliveries",
+                              nullptr, a.session)
+                         .json;
+        for (const auto& d : deliveries["items"])
+          if (d.value("event_type", "") == "certificate.expiring") return true;
+        return false;
+      },
+      std::chrono::seconds(20), std::chrono::milliseconds(200)))
+      << deliveries.dump();
+  Json now = WaitCertificate(a, "expiry.example.test", [](const Json& c) { return c.value("failures", 0) > 0; });
+  ASSERT_FALSE(now.is_null());
+  EXPECT_EQ(now.value("serial", ""), first.value("serial", "")) << "the current certificate stays";
+  EXPECT_TRUE(now.value("deployed", false));
+  EXPECT_NE(now.value("last_error", "").find("CAA"), std::string::npos) << now.dump();
+}
+
 }  // namespace
 }  // namespace hp::testing

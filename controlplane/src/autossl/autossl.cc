@@ -486,6 +486,9 @@ Status AutoSsl::Deploy(const std::string& org, const std::string& site_id,
                        const std::string& key_pem) {
   const std::string dir_s = sites_->TlsDir(site_id, domain);
   if (dir_s.empty()) return core::Ok();  // the web node serves no TLS: nothing to deploy
+  // One deploy at a time: `nginx -t` reads every deployed pair, so another name's half-written
+  // pair (new key, old chain) must never be visible to it (nginx is serialized anyway).
+  std::lock_guard deploy_lock(deploy_mu_);
   const fs::path dir(dir_s);
   std::error_code ec;
   fs::create_directories(dir, ec);

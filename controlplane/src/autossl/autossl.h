@@ -169,6 +169,7 @@ class AutoSsl {
   std::vector<std::string> caa_identities_;
   std::string web_addr_;
   std::mutex scan_mu_;
+  std::mutex deploy_mu_;
 };
 
 }  // namespace hp::cp::autossl
