@@ -98,7 +98,11 @@ export async function render() {
   }
   let node;
   try {
-    node = await found.page({ params: found.params, query, go, rerender: render });
+    // A page redraws itself only while it is still the current one: a late redraw (an operation
+    // that ended after the user moved on) must not reset another page's forms.
+    const hashAtRender = location.hash;
+    const rerender = () => (location.hash === hashAtRender ? render() : Promise.resolve());
+    node = await found.page({ params: found.params, query, go, rerender });
   } catch (err) {
     node = h('div', {}, h('h1', { tabindex: '-1' }, t('err.title')),
       h('p', { class: 'form-error', role: 'alert' }, err.message || String(err)));

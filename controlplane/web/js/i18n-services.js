@@ -172,6 +172,12 @@ export const en = {
   'sites.suspend': 'Suspend', 'sites.suspend_named': 'Suspend {domain}', 'sites.suspend_body': 'Visitors of {domain} see a suspension page until you resume it.', 'sites.suspend_doing': 'Suspending {domain}',
   'sites.unsuspend': 'Resume', 'sites.unsuspend_named': 'Resume {domain}', 'sites.unsuspend_body': 'Serve {domain} again?', 'sites.unsuspend_doing': 'Resuming {domain}',
   'sites.delete': 'Delete', 'sites.delete_named': 'Delete the site {domain}', 'sites.delete_body': 'Delete {domain} with its files and SFTP user? This cannot be undone.', 'sites.delete_doing': 'Deleting {domain}',
+  'https.details': 'Details',
+  'https.why.dns': 'Last error: the domain does not resolve. Add an A record pointing at us (DNS page), wait a few minutes, then request again.',
+  'https.why.caa': 'Last error: a CAA record of the domain does not allow our certificate authority. Add us to the CAA record or remove it, then request again.',
+  'https.why.rate': 'Last error: too many certificates were requested for this domain recently. Wait a few hours, then request again.',
+  'https.why.connection': 'Last error: our check could not reach the site. Make sure the domain points at us and nothing blocks port 80, then request again.',
+  'https.why.unauthorized': 'Last error: our check of the domain did not reach this site (the domain may point elsewhere, or the site was still being set up). Check the DNS records, then request again.',
 };
 
 export const ja = {
@@ -347,4 +353,10 @@ export const ja = {
   'sites.suspend': '停止', 'sites.suspend_named': '{domain} を停止', 'sites.suspend_body': '再開するまで {domain} の訪問者には停止中のページが表示されます。', 'sites.suspend_doing': '{domain} を停止中',
   'sites.unsuspend': '再開', 'sites.unsuspend_named': '{domain} を再開', 'sites.unsuspend_body': '{domain} の配信を再開しますか?', 'sites.unsuspend_doing': '{domain} を再開中',
   'sites.delete': '削除', 'sites.delete_named': 'サイト {domain} を削除', 'sites.delete_body': '{domain} をファイルと SFTP ユーザーごと削除しますか?元に戻せません。', 'sites.delete_doing': '{domain} を削除中',
+  'https.details': '詳細',
+  'https.why.dns': '直近のエラー:ドメインが名前解決できません。DNS ページで当社を向く A レコードを追加し、数分待ってから再申請してください。',
+  'https.why.caa': '直近のエラー:ドメインの CAA レコードが当社の認証局を許可していません。CAA レコードに当社を追加するか削除してから再申請してください。',
+  'https.why.rate': '直近のエラー:このドメインの証明書の申請が最近多すぎます。数時間待ってから再申請してください。',
+  'https.why.connection': '直近のエラー:確認のためサイトに接続できませんでした。ドメインが当社を向いていて、ポート 80 が遮断されていないことを確認してから再申請してください。',
+  'https.why.unauthorized': '直近のエラー:ドメインの確認がこのサイトに届きませんでした(ドメインが別の場所を向いているか、サイトの準備中でした)。DNS レコードを確認してから再申請してください。',
 };

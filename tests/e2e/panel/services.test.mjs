@@ -174,6 +174,12 @@ try {
   await page.getByRole('form', { name: 'Add a domain' }).getByLabel('Domain').fill(siteDomain);
   await page.getByRole('button', { name: 'Add domain' }).click();
   const siteRow = page.locator(`tr[data-domain="${siteDomain}"]`);
+  // No DNS for this name: AutoSSL fails and the row says why in plain words, with the raw error
+  // under Details.
+  await siteRow.getByText(/Last error: the domain does not resolve\. Add an A record/).waitFor({ timeout: 90000 });
+  await siteRow.getByText('Details').click();
+  await siteRow.locator('details code').getByText(/no A or AAAA records|dns/i).waitFor();
+  await shot('site-https-failed');
   await siteRow.getByRole('button', { name: `New SFTP password for ${siteDomain}` }).click({ timeout: 60000 });
   check((await page.getByTestId('sftp-password').textContent()).length >= 12, 'no SFTP password shown');
   await page.getByRole('button', { name: `Suspend ${siteDomain}` }).click();

@@ -5,7 +5,7 @@ import { t } from '../i18n.js';
 import { api } from '../api.js';
 import { follow } from '../op.js';
 import { orgNav, table } from './orgs.js';
-import { yen, downloadBlob } from './services.js';
+import { yen, downloadBlob, plainCertError } from './services.js';
 
 const enc = encodeURIComponent;
 const orgPath = (id) => `/api/v1/organizations/${enc(id)}`;
@@ -134,7 +134,7 @@ export async function summary(id) {
     const attention = certs.items.filter((c) => c.status === 'failed' || (c.not_after && c.not_after * 1000 < soon));
     box.append(h('h3', {}, t('certs.title')), h('p', {}, t('sum.certs', { valid: valid.length, total: certs.items.length })),
       attention.length ? h('ul', { class: 'plain' }, attention.map((c) => h('li', {}, c.domain, ' ',
-        c.status === 'failed' ? t('https.failed_why', { error: c.last_error || '' }) : t('https.until', { date: fmtTime(c.not_after) }))))
+        c.status === 'failed' ? plainCertError(c.last_error || '') : t('https.until', { date: fmtTime(c.not_after) }))))
         : null,
       valid.length ? h('p', { class: 'muted' }, t('sum.next_expiry', { date: fmtTime(Math.min(...valid.map((c) => c.not_after || Infinity))) })) : null);
   }

@@ -114,6 +114,20 @@ export async function plans({ params, rerender }) {
 
 // ---- sites --------------------------------------------------------------------------------------
 
+// The last error of a certificate in plain words with what to do next (the ACME problem type
+// decides; the technical text stays available under "Details").
+export function plainCertError(raw) {
+  const kinds = [
+    [/error:dns\b|no A or AAAA|NXDOMAIN|SERVFAIL/i, 'https.why.dns'],
+    [/error:caa\b|CAA/i, 'https.why.caa'],
+    [/error:rateLimited|rate limit/i, 'https.why.rate'],
+    [/error:connection|connection refused|timed? ?out|could not connect/i, 'https.why.connection'],
+    [/error:unauthorized|invalid response|HTTP 404|HTTP 403/i, 'https.why.unauthorized'],
+  ];
+  for (const [re, key] of kinds) if (re.test(raw)) return t(key);
+  return t('https.failed_why', { error: raw || t('op.noreason') });
+}
+
 // "active" with the expiry, or the last error in plain words with what to do.
 export function httpsStatus(cert) {
   if (!cert) return h('span', { class: 'badge' }, t('https.none'));
@@ -122,8 +136,10 @@ export function httpsStatus(cert) {
       h('span', { class: 'muted' }, t('https.until', { date: fmtTime(cert.not_after) })));
   }
   if (cert.status === 'failed') {
+    const raw = cert.last_error || '';
     return h('span', {}, h('span', { class: 'badge bad', 'data-https': 'failed' }, t('https.failed')), ' ',
-      h('span', { class: 'https-error' }, t('https.failed_why', { error: cert.last_error || t('op.noreason') })));
+      h('span', { class: 'https-error' }, plainCertError(raw)), ' ',
+      raw ? h('details', { class: 'https-detail' }, h('summary', {}, t('https.details')), h('code', {}, raw)) : null);
   }
   return h('span', { class: 'badge', 'data-https': cert.status }, t(`https.${cert.status}`));
 }
