@@ -536,6 +536,7 @@ void RegisterSites(Api& api, core::http::Router& router, const ProvisioningRoute
       Audited(api, "site.domain.add", "site", [svc](ApiContext& c, Audit& a) -> Result<Response> {
         HP_ASSIGN_OR_RETURN(auto* s, svc());
         const std::string id = c.http.Param("site");
+        HP_TRY(s->Get(c.org->id, id));  // another organization's site is 404 before the body
         HP_ASSIGN_OR_RETURN(std::string domain, Str(c.body, "domain", "domain", true));
         a.detail = {{"domain", domain}};
         HP_ASSIGN_OR_RETURN(prov::Operation op, s->AddDomain(c.org->id, id, domain));
