@@ -195,7 +195,11 @@ Result<Payment> Payments::PayByCard(const std::string& org, const std::string& i
     return FailField(ErrorCode::kConflict, "invoice_id", "invoice is not open");
   HP_ASSIGN_OR_RETURN(Money open, inv.totals.total.Sub(inv.amount_paid));
   if (open.yen() <= 0) return FailField(ErrorCode::kConflict, "invoice_id", "nothing to pay");
-  const std::string key = "inv:" + invoice_id + ":" + std::to_string(inv.amount_paid.yen());
+  // One gateway idempotency key per (invoice, amount already paid, card): a retried request with
+  // the same card is de-duplicated by the gateway, while another card after a decline is a new
+  // authorization instead of a replay of the decline. Only a digest of the token goes out.
+  const std::string key = "inv:" + invoice_id + ":" + std::to_string(inv.amount_paid.yen()) +
+                          ":" + core::Base64UrlEncode(core::ossl::Sha256(token)).substr(0, 16);
   HP_ASSIGN_OR_RETURN(GatewayCharge auth, gateway_.Authorize(open, token, key, org, invoice_id));
   if (auth.status == "declined") {
     HP_TRY(deps_.db->Write([&](SQLite::Database& db) -> Status {

@@ -131,6 +131,12 @@ TEST_F(PaymentTest, DeclinedCardLeavesTheInvoiceOpen) {
   EXPECT_NE(p.error().detail.find("card_declined"), std::string::npos);
   EXPECT_EQ(Receivable(), 1650);
   EXPECT_EQ(env_.invoices_->Get("org-a", invoice_.id)->status, InvoiceStatus::kIssued);
+  // Another card after the decline is a new authorization, not a replay of the declined one.
+  auto second = payments_->PayByCard("org-a", invoice_.id, "tok_visa");
+  ASSERT_TRUE(second) << second.error().ToString();
+  EXPECT_EQ(second->amount.yen(), 1650);
+  EXPECT_EQ(Receivable(), 0);
+  EXPECT_EQ(env_.invoices_->Get("org-a", invoice_.id)->status, InvoiceStatus::kPaid);
 }
 
 TEST_F(PaymentTest, RefundIsPostedOnceEvenWhenItsWebhookFollows) {
