@@ -144,16 +144,16 @@ std::string SerialHex(const ASN1_INTEGER* serial) {
   return s;
 }
 
-// Gives `cert` the CSR's SubjectPublicKeyInfo by copying its algorithm and key bits.
+// Gives `cert` the CSR's SubjectPublicKeyInfo (`spki`, as CheckCsr kept it) by copying its algorithm and key bits.
 // X509_set_pubkey would encode the key and decode it again (two slow provider round trips in
 // OpenSSL 3); the bytes are the same. The certificate then has no decoded key object
 // (X509_get0_pubkey is null): callers use `key`.
-Status CopySpki(X509_REQ* csr, EVP_PKEY* key, X509* cert) {
+Status CopySpki(X509_PUBKEY* spki, EVP_PKEY* key, X509* cert) {
   ASN1_OBJECT* alg = nullptr;
   const unsigned char* bits = nullptr;
   int len = 0;
   X509_ALGOR* algor = nullptr;
-  if (X509_PUBKEY_get0_param(&alg, &bits, &len, &algor, X509_REQ_get_X509_PUBKEY(csr)) == 1 &&
+  if (X509_PUBKEY_get0_param(&alg, &bits, &len, &algor, spki) == 1 &&
       algor && len > 0) {
     const ASN1_OBJECT* obj = nullptr;
     int ptype = 0;
@@ -307,14 +307,14 @@ class OpenSslAuthority final : public CertificateAuthority {
     }
     if (req.identifiers.empty()) return Fail(ErrorCode::kInternal, "no identifiers");
     core::ossl::X509Req parsed;
-    X509_REQ* csr = req.csr;
-    if (!csr) {
+    const bool checked = req.csr_key && req.csr_spki;
+    EVP_PKEY* key = checked ? req.csr_key : nullptr;
+    if (!checked) {
       const unsigned char* p = reinterpret_cast<const unsigned char*>(req.csr_der.data());
       parsed.reset(d2i_X509_REQ(nullptr, &p, static_cast<long>(req.csr_der.size())));
       if (!parsed) return Fail(ErrorCode::kAcmeBadCsr, "CSR is not DER");
-      csr = parsed.get();
+      key = X509_REQ_get0_pubkey(parsed.get());
     }
-    EVP_PKEY* key = X509_REQ_get0_pubkey(csr);
     if (!key) return Fail(ErrorCode::kAcmeBadCsr, "CSR has no key");
     const bool rsa = EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA;
 
@@ -330,8 +330,8 @@ class OpenSslAuthority final : public CertificateAuthority {
     HP_TRY(SetRandomSerial(cert.get()));
     X509_set_issuer_name(cert.get(), X509_get_subject_name(iss.cert.get()));
     HP_TRY(SetValidity(cert.get(), nb, na));
-    if (req.csr) {
-      HP_TRY(CopySpki(csr, key, cert.get()));  // lint then checks it against the CSR's bytes
+    if (checked) {
+      HP_TRY(CopySpki(req.csr_spki, key, cert.get()));  // lint then checks it against the CSR's bytes
     } else if (X509_set_pubkey(cert.get(), key) != 1) {
       return Fail(core::ossl::LastError(ErrorCode::kInternal, "X509_set_pubkey"));
     }
@@ -381,9 +381,9 @@ class OpenSslAuthority final : public CertificateAuthority {
 
     LintPolicy policy{iss.cert.get(), req.identifiers, profile->validity, now,
                       iss.info.crl_url, iss.info.ca_issuers_url};
-    if (req.csr) {  // checked by CheckCsr: lint compares bytes instead of decoding the key again
+    if (checked) {  // by CheckCsr: lint compares bytes instead of decoding the key again
       policy.subject_key = key;
-      policy.subject_spki = X509_REQ_get_X509_PUBKEY(csr);
+      policy.subject_spki = req.csr_spki;
     }
     auto violations = LintLeaf(cert.get(), policy);
     if (!violations.empty()) {

@@ -649,7 +649,8 @@ Result<CertRow> Ra::IssueInTx(SaTx& tx, OrderRow& order, const AccountRow& accou
   HP_TRY(CheckCertsPerDomain(tx, order.identifiers, true));
   IssueRequest req{csr_der, order.identifiers, order.profile, {}};
   if (checked) {
-    req.csr = checked->req.get();
+    req.csr_key = checked->key.get();
+    req.csr_spki = checked->spki.get();
     req.spki_sha256 = checked->spki_sha256;
   }
   auto issued = ca_.Issue(req);
@@ -684,7 +685,7 @@ Result<OrderRow> Ra::Finalize(const AccountRow& account, const std::string& orde
   }
   HP_ASSIGN_OR_RETURN(auto csr, CheckCsr(csr_der, order.identifiers));
   HP_ASSIGN_OR_RETURN(auto acct_key, keys_.GetCanonical(account.jwk));
-  if (EVP_PKEY_eq(acct_key->pkey(), X509_REQ_get0_pubkey(csr.req.get())) == 1) {
+  if (EVP_PKEY_eq(acct_key->pkey(), csr.key.get()) == 1) {
     return Fail(ErrorCode::kAcmeBadCsr, "the certificate key must differ from the account key");
   }
   bool deferred = false;

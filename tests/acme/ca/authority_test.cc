@@ -170,7 +170,8 @@ TEST_F(CaTest, ACheckedCsrIsIssuedWithoutReparsingAndKeepsItsExactKey) {
     auto csr = CheckCsr(testing::MakeCsr(key.key.get(), {"fast.example.test"}), ids);
     ASSERT_TRUE(csr) << csr.error().detail;
     IssueRequest req{csr->der, ids, "classic", {}};
-    req.csr = csr->req.get();
+    req.csr_key = csr->key.get();
+    req.csr_spki = csr->spki.get();
     req.spki_sha256 = csr->spki_sha256;
     auto cert = ca->Issue(req);
     ASSERT_TRUE(cert) << cert.error().detail;

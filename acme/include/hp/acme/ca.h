@@ -99,7 +99,8 @@ struct IssueRequest {
   core::TimePoint not_before;  // 0: now - backdate
   // Optional, from CheckCsr: the parsed csr_der and its SPKI hash, so that they are not
   // decoded and hashed twice (key decoding is the slow part of OpenSSL 3's d2i).
-  X509_REQ* csr = nullptr;
+  EVP_PKEY* csr_key = nullptr;       // both or neither
+  X509_PUBKEY* csr_spki = nullptr;
   std::string spki_sha256;
 };
 

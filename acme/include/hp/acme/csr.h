@@ -18,7 +18,10 @@ struct CheckedCsr {
   std::string der;
   std::string spki_sha256;  // hex SHA-256 of the SubjectPublicKeyInfo (blocked-key lookups)
   bool rsa = false;
-  std::shared_ptr<X509_REQ> req;  // `der` parsed and verified (so that the CA need not reparse)
+  // `der`'s public key and SubjectPublicKeyInfo (algorithm + key bits as sent), checked and with
+  // the signature verified, so that the CA need not reparse.
+  std::shared_ptr<EVP_PKEY> key;
+  std::shared_ptr<X509_PUBKEY> spki;
 };
 
 // Accepts a DER PKCS#10 request whose self-signature verifies, whose key is RSA 2048/3072/4096
