@@ -9,6 +9,7 @@
 #include "billing_routes.h"
 #include "hp/billing/commission.h"
 #include "hp/billing/sim_gateway.h"
+#include "hp/core/events.h"
 #include "hp/core/http_client.h"
 #include "hp/core/log.h"
 #include "hp/core/random.h"
@@ -27,6 +28,12 @@ namespace prov = hp::provisioning;
 using billing::Date;
 using core::ErrorCode;
 using core::Json;
+
+// The data of invoice.issued / invoice.paid webhook events.
+Json InvoiceEventData(const billing::Invoice& inv) {
+  return Json{{"invoice_id", inv.id}, {"number", inv.number}, {"total", inv.totals.total.yen()},
+              {"amount_paid", inv.amount_paid.yen()}, {"currency", "JPY"}};
+}
 
 // Placeholder issuer of --dev; refused outside --dev so no real invoice carries it.
 constexpr const char* kDevRegistrationNumber = "T0000000000000";
@@ -366,6 +373,8 @@ class ControlPlaneSuspender final : public billing::ServiceSuspender {
       if (o.status != from) return false;
       HP_TRY(store::SetOrganizationStatus(tx, o.row, to, api_.Now()));
       HP_TRY(api_.audit().Append(tx, Event(o, action, std::move(detail))));
+      if (to == "suspended")
+        HP_TRY(core::RecordEventInTx(*api_.jobs(), tx, "organization.suspended", o.id, Json{{"status", to}, {"by", "billing"}}));
       return true;
     });
   }
@@ -486,7 +495,10 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   m->suspender = std::make_unique<ControlPlaneSuspender>(*api, *m->invoices, *ctx.services, ctx.jobs);
   m->dunning = std::make_unique<billing::Dunning>(deps, policy, *m->suspender);
   billing::Dunning* dunning = m->dunning.get();
-  m->run->OnInvoiceIssued([dunning](SQLite::Database& tx, const billing::Invoice& inv) { return dunning->Open(tx, inv); });
+  m->run->OnInvoiceIssued([dunning, jobs = &ctx.jobs](SQLite::Database& tx, const billing::Invoice& inv) -> core::Status {
+    HP_TRY(dunning->Open(tx, inv));
+    return core::RecordEventInTx(*jobs, tx, "invoice.issued", inv.organization_id, InvoiceEventData(inv), inv.id);
+  });
 
   // Card payments: the configured gateway, or under --dev the simulator on loopback.
   m->http = core::NewCurlHttpClient();
@@ -521,9 +533,12 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   // Agency commissions: posted in the paying transaction, reversed in a credit note's.
   m->commissions = std::make_unique<billing::Commissions>(deps, *m->prices, *m->ledger);
   billing::Commissions* commissions = m->commissions.get();
-  m->payments->OnInvoicePaid([dunning, commissions](SQLite::Database& tx, const billing::Invoice& inv) -> core::Status {
+  core::JobQueue* event_jobs = &ctx.jobs;
+  m->payments->OnInvoicePaid([dunning, commissions, event_jobs](SQLite::Database& tx, const billing::Invoice& inv) -> core::Status {
     HP_TRY(dunning->OnPaid(tx, inv));
-    return commissions->OnInvoicePaid(tx, inv);
+    HP_TRY(commissions->OnInvoicePaid(tx, inv));
+    return core::RecordEventInTx(*event_jobs, tx, "invoice.paid", inv.organization_id,
+                                 InvoiceEventData(inv), inv.id);
   });
   m->invoices->OnCreditNoteIssued([commissions](SQLite::Database& tx, const billing::Invoice& note, const billing::Invoice& orig) {
     return commissions->OnCreditNote(tx, note, orig);

@@ -17,6 +17,7 @@
 #include "hp/billing/price_list.h"
 #include "hp/billing/subscription.h"
 #include "hp/billing/usage.h"
+#include "hp/core/events.h"
 #include "hp/core/http_client.h"
 #include "hp/core/log.h"
 #include "hp/core/mailer.h"
@@ -2257,6 +2258,23 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   RegisterStaffRoutes(*api, ctx.router, *m->keys);
   RegisterMemberRoutes(*partner_api, *api, ctx.router);
   RegisterOrganizationWebhookRoutes(*api, ctx.router, *m->webhooks);
+  // Domain events other modules record in their own transactions (core/events.h: invoice.issued,
+  // invoice.paid, organization.suspended ...) go out to the customer's and its partner's
+  // subscriptions.
+  {
+    partner::WebhookService* hooks = m->webhooks.get();
+    core::Database* db = &ctx.db;
+    ctx.workers.Register(std::string(core::kEventJobKind), [hooks, db](core::JobContext& jc) -> core::Result<Json> {
+      const Json& p = jc.job().payload;
+      HP_ASSIGN_OR_RETURN(std::string type, core::GetString(p, "type"));
+      HP_ASSIGN_OR_RETURN(std::string org, core::GetString(p, "organization_id"));
+      HP_ASSIGN_OR_RETURN(store::Organization o, db->Read([&](SQLite::Database& tx) { return store::GetOrganization(tx, org); }));
+      Json data = p.contains("data") && p["data"].is_object() ? p["data"] : Json::object();
+      data["organization_id"] = org;
+      HP_ASSIGN_OR_RETURN(std::string event_id, hooks->Publish({type, org, o.partner_id, data}));
+      return Json{{"event_id", event_id}};
+    });
+  }
   InstallMailBrand(*api, ctx.db, *m->branding);
   InstallPartnerOperators(*api);
   if (d.acme) {

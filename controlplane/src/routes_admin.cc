@@ -1,5 +1,6 @@
 #include "rbac.h"
 #include "routes.h"
+#include "hp/core/events.h"
 
 namespace hp::cp {
 
@@ -65,6 +66,8 @@ void RegisterAdminRoutes(Api& api, core::http::Router& router, core::JobQueue& j
                      ev.partner_id = o.partner_id;
                      if (!reason.empty()) ev.detail["reason"] = reason;
                      HP_TRY(api.audit().Append(tx, ev));
+                     if (action == "suspend" && o.status != "suspended")
+                       HP_TRY(core::RecordEventInTx(*api.jobs(), tx, "organization.suspended", o.id, Json{{"status", "suspended"}, {"by", "operator"}}));
                      return store::GetOrganization(tx, id);
                    }));
                    return Response::Json(200, OrgJson(o));

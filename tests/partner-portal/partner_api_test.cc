@@ -337,11 +337,12 @@ TEST_F(PartnerApi, EabCredentialsAreMintedForOwnCustomersOnly) {
 // A receiver that fails the first three requests.
 class Receiver {
  public:
-  Receiver() {
+  // Answers 503 to the first `fail_first` deliveries, then 200.
+  explicit Receiver(size_t fail_first = 3) : fail_first_(fail_first) {
     router_.AddSync({.method = "POST", .pattern = "/hook"}, [this](const core::http::Request& q) {
       std::lock_guard lock(mu_);
       seen_.push_back({q.Header("webhook-id"), q.Header("webhook-signature"), q.body});
-      if (seen_.size() <= 3) return core::http::Response::Text(503, "busy");
+      if (seen_.size() <= fail_first_) return core::http::Response::Text(503, "busy");
       accepted_.insert(q.Header("webhook-id"));
       return core::http::Response::Text(200, "ok");
     });
@@ -375,6 +376,7 @@ class Receiver {
   std::mutex mu_;
   std::vector<Seen> seen_;
   std::set<std::string> accepted_;
+  size_t fail_first_;
 };
 
 TEST_F(PartnerApi, WebhookArrivesOnceAfterThreeFailuresWithFourLoggedAttempts) {
@@ -651,6 +653,79 @@ TEST_F(PartnerApi, OrganizationWebhooksDeliverAndRefusePrivateAddresses) {
                nullptr, b.session)
           .status,
       404);
+}
+
+// Events other modules record in their own transactions (core/events.h) reach the organization's
+// webhook subscriptions: invoice.issued from the billing run, invoice.paid from a payment,
+// organization.suspended from an operator's suspension; each signed, each once.
+TEST_F(PartnerApi, BillingAndSuspensionEventsReachOrganizationWebhooks) {
+  Receiver rx(0);
+  auto a = s_->SignUp("events@org.example", "Evented org");
+  const std::string base = "/api/v1/organizations/" + a.org_id;
+  auto sub = s_->Call("POST", base + "/webhooks",
+                      {{"url", rx.Url()},
+                       {"events", {"invoice.issued", "invoice.paid", "organization.suspended"}}},
+                      a.session);
+  ASSERT_EQ(sub.status, 201) << sub.body;
+  const std::string secret = sub.json["secret"];
+  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/billing/products",
+                     {{"code", "ev-plan"}, {"kind", "shared_plan"}, {"name", "Event plan"}}, Staff())
+                .status,
+            201);
+  ASSERT_EQ(
+      s_->Call("POST", "/api/v1/admin/billing/products/ev-plan/prices", {{"price", 1000}}, Staff())
+          .status,
+      201);
+  ASSERT_EQ(s_->Call("POST", base + "/subscriptions", {{"product", "ev-plan"}}, a.session).status,
+            201);
+  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/billing/runs", Json::object(), Staff()).status, 202);
+  auto of_type = [&](const std::string& type) {
+    std::vector<Json> out;
+    for (const auto& seen : rx.seen()) {
+      Json b = Json::parse(seen.body);
+      if (b["type"] == type) {
+        EXPECT_TRUE(partner::VerifyWebhookSignature(seen.sig, secret, seen.body,
+                                                    core::FromUnixSeconds(std::stoll(Now()))))
+            << type;
+        out.push_back(b);
+      }
+    }
+    return out;
+  };
+  ASSERT_TRUE(PollUntil([&] { return of_type("invoice.issued").size() == 1; },
+                        std::chrono::seconds(15)));
+  const Json issued = of_type("invoice.issued")[0];
+  EXPECT_EQ(issued["organization_id"], a.org_id);
+  const std::string invoice = issued["data"]["invoice_id"];
+  const int64_t total = issued["data"]["total"];
+  EXPECT_GE(total, 1100);  // at least a month of ¥1,000 + 10% consumption tax
+  EXPECT_FALSE(issued["data"]["number"].get<std::string>().empty());
+  auto paid = s_->Call("POST",
+                       "/api/v1/admin/billing/organizations/" + a.org_id + "/invoices/" + invoice +
+                           "/bank-transfers",
+                       {{"amount", total}, {"reference", "MUFG 0001"}}, Staff());
+  ASSERT_EQ(paid.status, 201) << paid.body;
+  ASSERT_TRUE(
+      PollUntil([&] { return of_type("invoice.paid").size() == 1; }, std::chrono::seconds(15)));
+  EXPECT_EQ(of_type("invoice.paid")[0]["data"]["invoice_id"], invoice);
+  EXPECT_EQ(of_type("invoice.paid")[0]["data"]["amount_paid"], total);
+  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/organizations/" + a.org_id + "/suspend",
+                     {{"reason", "abuse report"}}, Staff())
+                .status,
+            200);
+  ASSERT_TRUE(PollUntil([&] { return of_type("organization.suspended").size() == 1; },
+                        std::chrono::seconds(15)));
+  EXPECT_EQ(of_type("organization.suspended")[0]["organization_id"], a.org_id);
+  // A second suspension of a suspended organization is not a new event.
+  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/organizations/" + a.org_id + "/suspend",
+                     Json::object(), Staff())
+                .status,
+            200);
+  auto deliveries =
+      s_->Call("GET", base + "/webhooks/" + sub.json["id"].get<std::string>() + "/deliveries",
+               nullptr, a.session);
+  ASSERT_EQ(deliveries.status, 200) << deliveries.body;
+  EXPECT_EQ(deliveries.json["items"].size(), 3u) << deliveries.body;
 }
 
 // /partner/v1 writes honour Idempotency-Key (the same answer again, another request with the
