@@ -91,7 +91,10 @@ int main(int argc, char** argv) {
         last = progress;
         idle = std::chrono::steady_clock::now();
       }
-      if (t.busy == 0 && t.waiting > 0 && Secs(idle) > 3) {
+      // Budget used up: first issuances wait as "waiting", due renewals stay "valid" with the old
+      // serial until the window moves on.
+      const bool starved = t.waiting > 0 || (!before.empty() && t.renewed < total);
+      if (t.busy == 0 && starved && Secs(idle) > 3) {
         s.Advance(3600);
         ++clock_moves;
         a.session = s.SignIn(a.email, a.password);
