@@ -4,6 +4,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <fcntl.h>
+#include <openssl/x509v3.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -116,11 +117,12 @@ CertificateRecord FromRow(SQLite::Statement& q) {
   r.failures = q.getColumn(12).getInt64();
   r.next_attempt_at = q.getColumn(13).getInt64();
   r.deployed_at = q.getColumn(14).getInt64();
+  r.source = q.getColumn(15).getString();
   return r;
 }
 constexpr const char* kColumns =
     "organization_id, site_id, domain, status, last_error, certificate_pem, not_after, "
-    "issued_at, updated_at, serial, ari_id, renew_at, failures, next_attempt_at, deployed_at";
+    "issued_at, updated_at, serial, ari_id, renew_at, failures, next_attempt_at, deployed_at, source";
 
 bool SiteHasDomain(const prov::Site& site, const std::string& domain) {
   const auto names = site.Names();
@@ -142,7 +144,9 @@ Json CertificateRecord::ToJson() const {
           {"renew_at", ts(renew_at)},
           {"failures", failures},
           {"next_attempt_at", ts(next_attempt_at)},
-          {"deployed", deployed_at != 0}};
+          {"deployed", deployed_at != 0},
+          {"source", source},
+          {"auto_renew", source != "upload"}};
 }
 
 AutoSsl::AutoSsl(core::Database& db, core::Sealer& sealer, const core::Clock& clock,
@@ -173,7 +177,7 @@ Result<CertificateRecord> AutoSsl::Request(const std::string& org, const std::st
                           "INSERT INTO autossl_certificates (organization_id, site_id, domain, "
                           "status, updated_at) VALUES (?, ?, ?, 'waiting', ?) "
                           "ON CONFLICT (site_id, domain) DO UPDATE SET status = 'waiting', "
-                          "updated_at = excluded.updated_at");
+                          "source = 'acme', updated_at = excluded.updated_at");
       q.bind(1, org);
       q.bind(2, site_id);
       q.bind(3, domain);
@@ -207,7 +211,7 @@ Status AutoSsl::Enqueue(SQLite::Database& tx, const std::string& org, const std:
                       "INSERT INTO autossl_certificates (organization_id, site_id, domain, "
                       "status, updated_at) VALUES (?, ?, ?, 'pending', ?) "
                       "ON CONFLICT (site_id, domain) DO UPDATE SET status = 'pending', "
-                      "updated_at = excluded.updated_at");
+                      "source = 'acme', updated_at = excluded.updated_at");
   q.bind(1, org);
   q.bind(2, site_id);
   q.bind(3, domain);
@@ -223,6 +227,132 @@ Status AutoSsl::Enqueue(SQLite::Database& tx, const std::string& org, const std:
                             {"renewal", renewal}},
                            eo));
   return core::Ok();
+}
+
+namespace {
+
+// The certificates of a PEM bundle, in order.
+std::vector<core::ossl::X509Ptr> ReadChain(const std::string& pem) {
+  std::vector<core::ossl::X509Ptr> out;
+  const std::string begin = "-----BEGIN CERTIFICATE-----", end = "-----END CERTIFICATE-----";
+  size_t pos = 0;
+  while ((pos = pem.find(begin, pos)) != std::string::npos) {
+    const size_t e = pem.find(end, pos);
+    if (e == std::string::npos) break;
+    auto c = core::ossl::ReadCertificatePem(std::string_view(pem).substr(pos, e + end.size() - pos));
+    if (!c) return {};
+    out.push_back(std::move(*c));
+    pos = e + end.size();
+  }
+  return out;
+}
+
+std::vector<std::string> DnsSans(X509* cert) {
+  std::vector<std::string> out;
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    if (n->type != GEN_DNS) continue;
+    std::string v(reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.dNSName)),
+                  static_cast<size_t>(ASN1_STRING_length(n->d.dNSName)));
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.push_back(std::move(v));
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<CertificateRecord>> AutoSsl::Upload(const std::string& org,
+                                                       const std::string& site_id,
+                                                       const std::string& certificate_pem,
+                                                       const std::string& private_key_pem) {
+  if (sites_ == nullptr) return Fail(ErrorCode::kUnavailable, "shared hosting is not mounted");
+  HP_ASSIGN_OR_RETURN(prov::Site site, sites_->Get(org, site_id));
+  auto bad_cert = [](const std::string& why) {
+    return core::FailField(ErrorCode::kInvalidArgument, "certificate", why);
+  };
+  auto chain = ReadChain(certificate_pem);
+  if (chain.empty()) return bad_cert("is not a PEM certificate chain (leaf first)");
+  auto key = core::ossl::ReadPrivateKeyPem(private_key_pem);
+  if (!key) {
+    return core::FailField(ErrorCode::kInvalidArgument, "private_key",
+                           "is not an unencrypted PEM private key");
+  }
+  X509* leaf = chain.front().get();
+  if (X509_check_private_key(leaf, key->get()) != 1) {
+    (void)core::ossl::DrainErrors();
+    return core::FailField(ErrorCode::kInvalidArgument, "private_key",
+                           "does not belong to the first (leaf) certificate");
+  }
+  for (size_t i = 0; i + 1 < chain.size(); ++i) {
+    X509* child = chain[i].get();
+    X509* parent = chain[i + 1].get();
+    if (X509_check_issued(parent, child) != X509_V_OK ||
+        X509_verify(child, X509_get0_pubkey(parent)) != 1) {
+      (void)core::ossl::DrainErrors();
+      return bad_cert("certificate " + std::to_string(i + 1) + " of the chain is not issued by "
+                      "certificate " + std::to_string(i + 2) + " (give the chain in order, leaf "
+                      "first, with every intermediate)");
+    }
+  }
+  time_t now = static_cast<time_t>(UnixSeconds(clock_));
+  if (X509_cmp_time(X509_get0_notAfter(leaf), &now) <= 0)
+    return bad_cert("the leaf certificate has expired");
+  if (X509_cmp_time(X509_get0_notBefore(leaf), &now) > 0)
+    return bad_cert("the leaf certificate is not valid yet");
+  const auto names = DnsSans(leaf);
+  if (names.empty()) return bad_cert("the leaf certificate names no DNS name (subjectAltName)");
+  for (const auto& n : names) {
+    if (!SiteHasDomain(site, n))
+      return bad_cert(n + " is named by the certificate but is not a name of site " + site_id);
+  }
+  std::string chain_pem;
+  for (const auto& c : chain) {
+    HP_ASSIGN_OR_RETURN(std::string p, core::ossl::CertificateToPem(c.get()));
+    chain_pem += p;
+  }
+  HP_ASSIGN_OR_RETURN(std::string key_pem, core::ossl::PrivateKeyToPem(key->get()));
+  const int64_t not_after = NotAfter(chain_pem);
+  const std::string serial = SerialHex(chain_pem);
+  std::vector<CertificateRecord> out;
+  for (const auto& domain : names) {
+    HP_ASSIGN_OR_RETURN(std::string key_sealed, sealer_.Seal(key_pem, CertAd(site_id, domain)));
+    HP_TRY(Deploy(org, site_id, domain, chain_pem, key_pem));
+    const bool deployed = !sites_->TlsDir(site_id, domain).empty();
+    const int64_t at = UnixSeconds(clock_);
+    HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
+      SQLite::Statement q(
+          tx,
+          "INSERT INTO autossl_certificates (organization_id, site_id, domain, status, "
+          "last_error, certificate_pem, key_sealed, not_after, issued_at, updated_at, serial, "
+          "ari_id, renew_at, failures, next_attempt_at, expiring_alerted_at, deployed_at, source) "
+          "VALUES (?, ?, ?, 'valid', '', ?, ?, ?, ?, ?, ?, '', 0, 0, 0, 0, ?, 'upload') "
+          "ON CONFLICT (site_id, domain) DO UPDATE SET status = 'valid', last_error = '', "
+          "certificate_pem = excluded.certificate_pem, key_sealed = excluded.key_sealed, "
+          "not_after = excluded.not_after, issued_at = excluded.issued_at, "
+          "updated_at = excluded.updated_at, serial = excluded.serial, ari_id = '', "
+          "renew_at = 0, failures = 0, next_attempt_at = 0, expiring_alerted_at = 0, "
+          "deployed_at = excluded.deployed_at, source = 'upload'");
+      q.bind(1, org);
+      q.bind(2, site_id);
+      q.bind(3, domain);
+      q.bind(4, chain_pem);
+      q.bind(5, key_sealed);
+      q.bind(6, not_after);
+      q.bind(7, at);
+      q.bind(8, at);
+      q.bind(9, serial);
+      q.bind(10, deployed ? at : 0);
+      q.exec();
+      return core::Ok();
+    }));
+    HP_ASSIGN_OR_RETURN(CertificateRecord rec, Get(site_id, domain));
+    out.push_back(std::move(rec));
+  }
+  return out;
 }
 
 Result<std::vector<CertificateRecord>> AutoSsl::List(const std::string& org) {
@@ -590,6 +720,9 @@ Result<Json> AutoSsl::RunIssue(core::JobContext& ctx) {
     return Fail(ErrorCode::kInvalidArgument, why);
   }
   auto current = Get(site_id, domain);
+  // A customer-supplied certificate replaced this name's since the job was queued: keep it.
+  if (current && current->source == "upload")
+    return Json{{"domain", domain}, {"skipped", "the certificate was uploaded by the customer"}};
   HP_TRY(SetStatus(site_id, domain, "issuing", current ? current->last_error : ""));
   ctx.Progress({{"step", "account"}});
 
@@ -735,7 +868,8 @@ Result<Json> AutoSsl::RunRevoke(core::JobContext& ctx) {
   if (!rec) return Json{{"domain", domain}, {"revoked", false}};
   if (rec->organization_id != org) return Fail(ErrorCode::kNotFound, "no certificate for " + domain);
   bool revoked = false;
-  if (!rec->certificate_pem.empty() && rec->not_after > UnixSeconds(clock_)) {
+  if (rec->source != "upload" && !rec->certificate_pem.empty() &&
+      rec->not_after > UnixSeconds(clock_)) {
     HP_ASSIGN_OR_RETURN(auto client, Client());
     Status st = client->Revoke(rec->certificate_pem, 5 /* cessationOfOperation */);
     if (!st && st.error().code != ErrorCode::kAcmeAlreadyRevoked) return Fail(st.error());
@@ -785,9 +919,9 @@ Result<Json> AutoSsl::RunScan(core::JobContext&) {
     // soonest expiry first.
     SQLite::Statement q(tx,
                         "SELECT organization_id, site_id, domain, certificate_pem != '' FROM "
-                        "autossl_certificates WHERE status = 'waiting' OR (status IN ('valid', "
+                        "autossl_certificates WHERE source != 'upload' AND (status = 'waiting' OR (status IN ('valid', "
                         "'failed') AND next_attempt_at <= ? AND ((certificate_pem != '' AND "
-                        "renew_at <= ?) OR status = 'failed')) "
+                        "renew_at <= ?) OR status = 'failed'))) "
                         "ORDER BY COALESCE(not_after, 0), site_id, domain");
     q.bind(1, now);
     q.bind(2, now);
@@ -808,7 +942,7 @@ Result<Json> AutoSsl::RunScan(core::JobContext&) {
     // Expiring within 14 days while renewal keeps failing: alert once per certificate.
     SQLite::Statement e(tx,
                         "SELECT organization_id, site_id, domain, not_after, last_error FROM "
-                        "autossl_certificates WHERE certificate_pem != '' AND failures > 0 AND "
+                        "autossl_certificates WHERE source != 'upload' AND certificate_pem != '' AND failures > 0 AND "
                         "expiring_alerted_at = 0 AND not_after <= ?");
     e.bind(1, now + 14 * 86400);
     std::vector<Due> mark;

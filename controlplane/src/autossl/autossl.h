@@ -87,6 +87,7 @@ struct CertificateRecord {
   int64_t failures = 0;
   int64_t next_attempt_at = 0;
   int64_t deployed_at = 0;
+  std::string source = "acme";  // acme (AutoSSL issues and renews) or upload (customer-supplied)
   core::Json ToJson() const;  // without the PEM
 };
 
@@ -99,6 +100,14 @@ class AutoSsl {
   // the organization's; kInvalidArgument when the domain is not one of the site's names.
   core::Result<CertificateRecord> Request(const std::string& org, const std::string& site_id,
                                           const std::string& domain);
+  // A customer-supplied certificate (chain, leaf first) and its key: checked (key matches the
+  // leaf, each certificate issued by the next, leaf valid now, every DNS SAN a name of the site;
+  // kInvalidArgument naming "certificate" or "private_key" otherwise), the key sealed, recorded
+  // with source "upload" (never renewed automatically) and deployed per name like issued ones.
+  core::Result<std::vector<CertificateRecord>> Upload(const std::string& org,
+                                                      const std::string& site_id,
+                                                      const std::string& certificate_pem,
+                                                      const std::string& private_key_pem);
   core::Result<std::vector<CertificateRecord>> List(const std::string& org);
   core::Result<CertificateRecord> Get(const std::string& site_id, const std::string& domain);
   // The PEM private key of an issued certificate (opened from its sealed form).

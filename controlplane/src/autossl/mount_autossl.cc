@@ -122,6 +122,40 @@ void RegisterRoutes(Api& api, core::http::Router& router, autossl::AutoSsl& svc)
         if (!r) return core::Fail(r.error());
         return Response::Json(202, {{"certificate", r->ToJson()}});
       });
+  api.Register(
+      router,
+      {.method = "POST",
+       .pattern = "/api/v1/organizations/{org}/sites/{site}/certificates/upload",
+       .summary = "Upload a customer-supplied certificate (PEM chain, leaf first) and its "
+                  "private key; checked, sealed, deployed for every name it covers and never "
+                  "renewed automatically. 201 with the certificate records.",
+       .tag = "certificates",
+       .permission = "services.manage",
+       .request_schema = {{"type", "object"},
+                          {"required", Json::array({"certificate", "private_key"})},
+                          {"properties",
+                           {{"certificate", {{"type", "string"}}},
+                            {"private_key", {{"type", "string"}}}}}}},
+      [&api, &svc](ApiContext& c) -> Result<Response> {
+        const std::string site = c.http.Param("site");
+        auto str = [&](const char* k) {
+          return c.body.contains(k) && c.body[k].is_string() ? c.body[k].get<std::string>() : "";
+        };
+        auto r = svc.Upload(c.org->id, site, str("certificate"), str("private_key"));
+        auto ev = c.Event("autossl.upload", "site:" + site, r ? "success" : "failure");
+        if (r) {
+          Json names = Json::array();
+          for (const auto& rec : *r) names.push_back(rec.domain);
+          ev.detail = {{"domains", names}, {"serial", r->empty() ? "" : r->front().serial}};
+        } else {
+          ev.detail = {{"error", std::string(core::ErrorCodeName(r.error().code))}};
+        }
+        api.AuditAlone(ev);
+        if (!r) return core::Fail(r.error());
+        Json items = Json::array();
+        for (const auto& rec : *r) items.push_back(rec.ToJson());
+        return Response::Json(201, {{"items", items}});
+      });
 }
 
 Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
