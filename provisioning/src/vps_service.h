@@ -6,6 +6,7 @@
 #include <regex>
 #include <set>
 
+#include "hp/core/events.h"
 #include "hp/core/json.h"
 #include "hp/core/log.h"
 #include "hp/provisioning/vps.h"
@@ -294,7 +295,21 @@ class Service final : public VpsService {
     if (!last) return Fail(st.error());
     // Out of attempts: the VPS is failed and a durable cleanup job takes back what was made.
     core::log::Warn("VPS create failed; rolling back", {{"vps", id}, {"error", st.error().ToString()}});
-    HP_TRY(SetState(id, VpsState::kFailed, st.error().detail));
+    {
+      const int64_t now = core::ToUnixMicros(d_.clock->Now());
+      HP_TRY(d_.db->Write([&](SQLite::Database& db) -> Status {
+        SQLite::Statement u(db, "UPDATE prov_vps SET state='failed', last_error=?, updated_at=?"
+                                " WHERE public_id=?");
+        u.bind(1, st.error().detail);
+        u.bind(2, now);
+        u.bind(3, id);
+        u.exec();
+        return core::RecordEventInTx(*d_.jobs, db, "service.failed", row.vps.organization_id,
+                                     Json{{"service", "vps"}, {"id", id}, {"hostname", row.vps.hostname},
+                                          {"error", st.error().detail}},
+                                     "service.failed:" + id);
+      }));
+    }
     core::EnqueueOptions eo;
     eo.organization_id = job.organization_id;
     eo.max_attempts = opt_.delete_max_attempts;
@@ -342,8 +357,11 @@ class Service final : public VpsService {
                               " WHERE public_id=? AND state='provisioning'");
       u.bind(1, now);
       u.bind(2, v.id);
-      u.exec();
-      return core::Ok();
+      // The event goes out only when this transaction moves the VPS to running (outbox).
+      if (u.exec() == 0) return core::Ok();
+      return core::RecordEventInTx(*d_.jobs, db, "service.provisioned", v.organization_id,
+                                   Json{{"service", "vps"}, {"id", v.id}, {"hostname", v.hostname}},
+                                   "service.provisioned:" + v.id);
     });
   }
 

@@ -728,6 +728,68 @@ TEST_F(PartnerApi, BillingAndSuspensionEventsReachOrganizationWebhooks) {
   EXPECT_EQ(deliveries.json["items"].size(), 3u) << deliveries.body;
 }
 
+// Provisioning outcomes reach the organization's webhooks: a VPS that comes up sends
+// service.provisioned, one whose template volume the host lacks sends service.failed.
+TEST_F(PartnerApi, ServiceProvisionedAndFailedEventsReachOrganizationWebhooks) {
+  Receiver rx(0);
+  auto a = s_->SignUp("svc-events@org.example", "Service evented org");
+  const std::string base = "/api/v1/organizations/" + a.org_id;
+  auto sub = s_->Call("POST", base + "/webhooks",
+                      {{"url", rx.Url()}, {"events", {"service.provisioned", "service.failed"}}},
+                      a.session);
+  ASSERT_EQ(sub.status, 201) << sub.body;
+  const std::string secret = sub.json["secret"];
+  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/templates",
+                     {{"name", "no-volume"}, {"volume", "absent-image.qcow2"}, {"min_disk_gib", 1}},
+                     Staff())
+                .status,
+            201);
+  const Json plan = {{"vcpus", 1}, {"ram_mib", 512}, {"disk_gib", 5}};
+  auto ok = s_->Call("POST", base + "/vps",
+                     {{"hostname", "up.svc.example"}, {"template", "tiny"}, {"plan", plan}},
+                     a.session);
+  ASSERT_EQ(ok.status, 202) << ok.body;
+  const std::string ok_id = ok.json["vps"]["id"];
+  auto bad = s_->Call("POST", base + "/vps",
+                      {{"hostname", "down.svc.example"}, {"template", "no-volume"}, {"plan", plan}},
+                      a.session);
+  ASSERT_EQ(bad.status, 202) << bad.body;
+  const std::string bad_id = bad.json["vps"]["id"];
+  auto of_type = [&](const std::string& type) {
+    std::vector<Json> out;
+    for (const auto& seen : rx.seen()) {
+      Json b = Json::parse(seen.body);
+      if (b["type"] == type) {
+        EXPECT_TRUE(partner::VerifyWebhookSignature(seen.sig, secret, seen.body,
+                                                    core::FromUnixSeconds(std::stoll(Now()))))
+            << type;
+        out.push_back(b);
+      }
+    }
+    return out;
+  };
+  ASSERT_TRUE(PollUntil([&] { return of_type("service.provisioned").size() == 1; },
+                        std::chrono::seconds(30)));
+  const Json up = of_type("service.provisioned")[0];
+  EXPECT_EQ(up["organization_id"], a.org_id);
+  EXPECT_EQ(up["data"]["service"], "vps");
+  EXPECT_EQ(up["data"]["id"], ok_id);
+  EXPECT_EQ(up["data"]["hostname"], "up.svc.example");
+  EXPECT_EQ(s_->Call("GET", base + "/vps/" + ok_id, nullptr, a.session).json["state"], "running");
+  ASSERT_TRUE(PollUntil([&] { return of_type("service.failed").size() == 1; },
+                        std::chrono::seconds(30)));
+  const Json down = of_type("service.failed")[0];
+  EXPECT_EQ(down["organization_id"], a.org_id);
+  EXPECT_EQ(down["data"]["service"], "vps");
+  EXPECT_EQ(down["data"]["id"], bad_id);
+  EXPECT_NE(down["data"]["error"].get<std::string>().find("absent-image.qcow2"), std::string::npos)
+      << down.dump();
+  EXPECT_EQ(s_->Call("GET", base + "/vps/" + bad_id, nullptr, a.session).json["state"], "failed");
+  // Each outcome once: the successful VPS never sends service.failed and vice versa.
+  EXPECT_EQ(of_type("service.provisioned").size(), 1u);
+  EXPECT_EQ(of_type("service.failed").size(), 1u);
+}
+
 // /partner/v1 writes honour Idempotency-Key (the same answer again, another request with the
 // key refused) and each partner is rate limited (429 + Retry-After).
 TEST_F(PartnerApi, IdempotencyKeyReplaysAndRateLimitAnswers429) {
