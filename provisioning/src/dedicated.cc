@@ -2,8 +2,10 @@
 // release (destroy, wipe, delete, undefine, return the host). Each job step looks first.
 #include "hp/provisioning/dedicated.h"
 
+#include <functional>
 #include <regex>
 
+#include "hp/core/events.h"
 #include "hp/core/json.h"
 #include "hp/core/log.h"
 
@@ -171,8 +173,10 @@ class Service final : public DedicatedService {
     return r;
   }
 
+  // `also` runs in the same write transaction (e.g. to record a domain event with the change).
   Status Set(const std::string& id, const std::string& sql,
-             const std::function<void(SQLite::Statement&)>& bind) {
+             const std::function<void(SQLite::Statement&)>& bind,
+             const std::function<Status(SQLite::Database&)>& also = {}) {
     const int64_t now = core::ToUnixMicros(d_.clock->Now());
     return d_.db->Write([&](SQLite::Database& db) -> Status {
       SQLite::Statement u(db, "UPDATE prov_dedicated SET " + sql + ", updated_at=:now WHERE public_id=:id");
@@ -180,8 +184,18 @@ class Service final : public DedicatedService {
       u.bind(":now", now);
       u.bind(":id", id);
       u.exec();
-      return core::Ok();
+      return also ? also(db) : core::Ok();
     });
+  }
+
+  // service.provisioned / service.failed for `s`, recorded in the caller's transaction.
+  std::function<Status(SQLite::Database&)> ServiceEvent(const DedicatedServer& s, std::string type,
+                                                        const std::string& error = "") {
+    return [this, &s, type = std::move(type), error](SQLite::Database& db) -> Status {
+      Json data{{"service", "dedicated"}, {"id", s.id}, {"hostname", s.hostname}};
+      if (!error.empty()) data["error"] = error;
+      return core::RecordEventInTx(*d_.jobs, db, type, s.organization_id, data, type + ":" + s.id);
+    };
   }
 
   Status SetState(const std::string& id, DedicatedState s, const std::string& err) {
@@ -249,7 +263,9 @@ class Service final : public DedicatedService {
     if (st) return Json{{"server_id", row.s.id}, {"state", "active"}, {"host", row.s.host_name}};
     if (job.attempts < job.max_attempts && !IsPermanent(st.error().code)) return Fail(st.error());
     // Out of attempts: failed with the reason; the owner releases it (which cleans up).
-    HP_TRY(SetState(row.s.id, DedicatedState::kFailed, st.error().detail));
+    HP_TRY(Set(row.s.id, "state='failed', last_error=:e",
+               [&](SQLite::Statement& u) { u.bind(":e", st.error().detail); },
+               ServiceEvent(row.s, "service.failed", st.error().detail)));
     return Fail(st.error());
   }
 
@@ -313,7 +329,8 @@ class Service final : public DedicatedService {
     }
     Step(ctx, "power-on", 4, kSteps);
     if (dom->state != DomainState::kRunning) HP_TRY(hv->StartDomain(s.domain_name));
-    return Set(s.id, "state='active', powered_on=1, last_error=''", [](SQLite::Statement&) {});
+    return Set(s.id, "state='active', powered_on=1, last_error=''", [](SQLite::Statement&) {},
+               ServiceEvent(s, "service.provisioned"));
   }
 
   Result<std::shared_ptr<Hypervisor>> HostOf(const Row& row) {

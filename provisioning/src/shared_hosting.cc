@@ -13,6 +13,7 @@
 #include <regex>
 
 #include "hp/core/encoding.h"
+#include "hp/core/events.h"
 #include "hp/core/json.h"
 #include "hp/core/log.h"
 
@@ -386,8 +387,10 @@ class Service final : public SharedHostingService {
     return *m;
   }
 
+  // `also` runs in the same write transaction (e.g. to record a domain event with the change).
   Status SetState(const std::string& id, SiteState s, const std::string& error,
-                  const std::string& host = "", const std::string& docroot = "") {
+                  const std::string& host = "", const std::string& docroot = "",
+                  const std::function<Status(SQLite::Database&)>& also = {}) {
     const int64_t now = core::ToUnixMicros(d_.clock->Now());
     return d_.db->Write([&](SQLite::Database& db) -> Status {
       SQLite::Statement u(db, "UPDATE prov_sites SET state=?, last_error=?, host_public_id=CASE WHEN ?='' THEN"
@@ -402,8 +405,19 @@ class Service final : public SharedHostingService {
       u.bind(7, now);
       u.bind(8, id);
       u.exec();
-      return core::Ok();
+      return also ? also(db) : core::Ok();
     });
+  }
+
+  // service.provisioned / service.failed for `row`'s site, recorded in the caller's transaction.
+  std::function<Status(SQLite::Database&)> ServiceEvent(const SiteRow& row, std::string type,
+                                                        const std::string& error = "") {
+    return [this, &row, type = std::move(type), error](SQLite::Database& db) -> Status {
+      Json data{{"service", "site"}, {"id", row.site.id}, {"domain", row.site.domain}};
+      if (!error.empty()) data["error"] = error;
+      return core::RecordEventInTx(*d_.jobs, db, type, row.site.organization_id, data,
+                                   type + ":" + row.site.id);
+    };
   }
 
   Result<Json> HandleApply(core::JobContext& ctx) {
@@ -430,7 +444,10 @@ class Service final : public SharedHostingService {
       return Json{{"site_id", id}, {"state", SiteStateName(row.desired)}};
     }
     if (job.attempts >= job.max_attempts || IsPermanent(st.error().code))
-      (void)SetState(id, SiteState::kFailed, st.error().detail);
+      (void)SetState(id, SiteState::kFailed, st.error().detail, "", "",
+                     before == SiteState::kProvisioning
+                         ? ServiceEvent(row, "service.failed", st.error().detail)
+                         : std::function<Status(SQLite::Database&)>{});
     return Fail(st.error());
   }
 
@@ -468,7 +485,12 @@ class Service final : public SharedHostingService {
     HP_TRY(d_.web->ApplySite(ConfigFor(row, docroot.string())));
 
     ctx.Progress(Json{{"step", "finish"}, {"done", 4}, {"total", 4}});
-    return SetState(s.id, row.desired, "", host.id, docroot.string());
+    // The first time the site comes up (also after an earlier failed attempt) it is provisioned.
+    const bool first_up = row.desired == SiteState::kActive &&
+                          (s.state == SiteState::kProvisioning || s.state == SiteState::kFailed);
+    return SetState(s.id, row.desired, "", host.id, docroot.string(),
+                    first_up ? ServiceEvent(row, "service.provisioned")
+                             : std::function<Status(SQLite::Database&)>{});
   }
 
   Status Terminate(core::JobContext& ctx, SiteRow& row) {

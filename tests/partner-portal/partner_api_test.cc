@@ -788,6 +788,27 @@ TEST_F(PartnerApi, ServiceProvisionedAndFailedEventsReachOrganizationWebhooks) {
   // Each outcome once: the successful VPS never sends service.failed and vice versa.
   EXPECT_EQ(of_type("service.provisioned").size(), 1u);
   EXPECT_EQ(of_type("service.failed").size(), 1u);
+
+  // A site and a dedicated server send service.provisioned when they come up.
+  auto site = s_->Call("POST", base + "/sites", {{"domain", "svc-events.example"}}, a.session);
+  ASSERT_EQ(site.status, 202) << site.body;
+  const std::string site_id = site.json["site"]["id"];
+  auto metal = s_->Call("POST", base + "/dedicated", {{"hostname", "metal-ev"}, {"template", "tiny"}},
+                        a.session);
+  ASSERT_EQ(metal.status, 202) << metal.body;
+  const std::string metal_id = metal.json["server"]["id"];
+  ASSERT_TRUE(PollUntil([&] { return of_type("service.provisioned").size() == 3; },
+                        std::chrono::seconds(30)));
+  std::map<std::string, Json> by_service;
+  for (const Json& e : of_type("service.provisioned")) by_service[e["data"]["service"]] = e["data"];
+  EXPECT_EQ(by_service["site"]["id"], site_id);
+  EXPECT_EQ(by_service["site"]["domain"], "svc-events.example");
+  EXPECT_EQ(by_service["dedicated"]["id"], metal_id);
+  EXPECT_EQ(by_service["dedicated"]["hostname"], "metal-ev");
+  EXPECT_EQ(s_->Call("GET", base + "/sites/" + site_id, nullptr, a.session).json["state"], "active");
+  EXPECT_EQ(s_->Call("GET", base + "/dedicated/" + metal_id, nullptr, a.session).json["state"],
+            "active");
+  EXPECT_EQ(of_type("service.failed").size(), 1u);
 }
 
 // /partner/v1 writes honour Idempotency-Key (the same answer again, another request with the

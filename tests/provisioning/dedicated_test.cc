@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "hp/core/events.h"
 #include "prov_test_util.h"
 
 namespace hp::provisioning {
@@ -35,7 +36,14 @@ struct DedicatedEnv {
     EXPECT_TRUE(s);
     svc = std::move(*s);
     svc->RegisterHandlers(pool);
+    // Domain events (service.provisioned/failed) are delivered by the partners module in the
+    // server; here they are collected.
+    pool.Register(std::string(core::kEventJobKind), [this](core::JobContext& ctx) -> core::Result<core::Json> {
+      events.push_back(ctx.job().payload);
+      return core::Json::object();
+    });
   }
+  std::vector<core::Json> events;
   void Drain() {
     for (int guard = 0; guard < 1000; ++guard) {
       auto ran = pool.RunOnce();

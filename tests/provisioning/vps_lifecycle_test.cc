@@ -23,7 +23,7 @@ VpsOptions Fast() {
 
 struct Fixture {
   explicit Fixture(std::shared_ptr<FaultPlan> plan = nullptr) : env(plan, {}, Fast()) {
-    env.vps->RegisterHandlers(pool);
+    env.RegisterHandlers(pool);
     EXPECT_TRUE(env.inv.AddTemplate(
         {.name = "debian-12-min", .pool = "default", .volume = "debian-12.qcow2"}));
     auto op = env.vps->CreateVps(env.Request("life"));

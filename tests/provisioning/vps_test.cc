@@ -23,7 +23,7 @@ TEST(VpsTest, TwoHundredParallelCreatesNeverOversubscribeAndDeleteLeavesNothing)
   vo.create_max_attempts = 2;
   Env env(nullptr, fast, vo, &core::SystemClock::Instance());
   core::WorkerPool pool(env.jobs, {.threads = 4, .idle_poll = std::chrono::milliseconds(5)});
-  env.vps->RegisterHandlers(pool);
+  env.RegisterHandlers(pool);
   pool.Start();
 
   std::vector<Operation> ops(200);
@@ -142,7 +142,7 @@ std::pair<int64_t, int64_t> CountCalls() {
   auto plan = FaultPlan::Create();
   Env env(plan);
   core::WorkerPool pool(env.jobs, {});
-  env.vps->RegisterHandlers(pool);
+  env.RegisterHandlers(pool);
   auto op = env.vps->CreateVps(env.Request("count"));
   env.Drain(pool);
   const int64_t create = plan->calls();
@@ -163,7 +163,7 @@ TEST(VpsTest, AFaultAtEveryLibvirtCallIsRetriedAndLeavesInventoryMatchingLibvirt
     if (n <= create_calls) plan->FailCall(n);
     Env env(plan);
     core::WorkerPool pool(env.jobs, {});
-    env.vps->RegisterHandlers(pool);
+    env.RegisterHandlers(pool);
     auto op = env.vps->CreateVps(env.Request("faulty"));
     ASSERT_TRUE(op);
     env.Drain(pool);
@@ -208,7 +208,7 @@ TEST(VpsTest, APermanentFailureRollsBackEverythingTheCreateMade) {
   // addresses and PTRs were taken.
   ASSERT_TRUE(env.inv.AddTemplate({.name = "ghost", .pool = "default", .volume = "ghost.qcow2"}));
   core::WorkerPool pool(env.jobs, {});
-  env.vps->RegisterHandlers(pool);
+  env.RegisterHandlers(pool);
   auto req = env.Request("ghost");
   req.template_name = "ghost";
   auto op = env.vps->CreateVps(req);
@@ -227,6 +227,13 @@ TEST(VpsTest, APermanentFailureRollsBackEverythingTheCreateMade) {
   auto hosts = env.inv.ListHosts();
   ASSERT_TRUE(hosts);
   for (const Host& h : *hosts) EXPECT_EQ(h.allocations, 0);
+  // One service.failed event with the reason, no service.provisioned.
+  auto failed = env.Events("service.failed");
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0]["organization_id"], "org-a");
+  EXPECT_EQ(failed[0]["data"]["id"], op->resource_id);
+  EXPECT_NE(failed[0]["data"]["error"].get<std::string>().find("ghost.qcow2"), std::string::npos);
+  EXPECT_TRUE(env.Events("service.provisioned").empty());
   // A failed VPS can still be deleted by its owner.
   ASSERT_TRUE(env.vps->DeleteVps("org-a", op->resource_id));
   env.Drain(pool);

@@ -2,6 +2,10 @@
 // A VpsService over three libvirt test-driver hosts with a migrated store, a fake clock and an
 // optional fault plan; shared by the VPS tests.
 #include <map>
+#include <mutex>
+#include <vector>
+
+#include "hp/core/events.h"
 
 #include "hp/provisioning/vps.h"
 #include "prov_test_util.h"
@@ -46,6 +50,26 @@ struct Env {
     EXPECT_TRUE(s);
     vps = std::move(*s);
   }
+
+  // The VPS job handlers plus a sink for the domain events they record (service.provisioned,
+  // service.failed): in the server the partners module delivers those.
+  void RegisterHandlers(core::WorkerPool& pool) {
+    vps->RegisterHandlers(pool);
+    pool.Register(std::string(core::kEventJobKind), [this](core::JobContext& ctx) -> core::Result<core::Json> {
+      std::lock_guard lock(events_mu);
+      events.push_back(ctx.job().payload);
+      return core::Json::object();
+    });
+  }
+  std::vector<core::Json> Events(const std::string& type) {
+    std::lock_guard lock(events_mu);
+    std::vector<core::Json> out;
+    for (const core::Json& e : events)
+      if (e.value("type", "") == type) out.push_back(e);
+    return out;
+  }
+  std::mutex events_mu;
+  std::vector<core::Json> events;
 
   CreateVpsRequest Request(const std::string& name, const std::string& org = "org-a") {
     return {.organization_id = org, .hostname = name + ".example.net",
