@@ -526,7 +526,9 @@ TEST_F(AutoSsl, InTheAriWindowTheCertificateIsRenewedWithoutDroppingARequest) {
         return in_a_row >= 5;
       },
       std::chrono::seconds(20), std::chrono::milliseconds(100)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // The client loop keeps going for a few more requests after the switch before it stops.
+  const int seen_so_far = requests.load();
+  EXPECT_TRUE(PollUntil([&] { return requests.load() >= seen_so_far + 5; }, std::chrono::seconds(10)));
   stop = true;
   loop.join();
   ASSERT_FALSE(renewed.is_null()) << "renewal in the ARI window";
