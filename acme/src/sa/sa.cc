@@ -283,6 +283,25 @@ Result<std::vector<EabKeyInfo>> SaTx::EabKeysOf(const std::string& owner) {
   return out;
 }
 
+// Columns 0-9 of both EAB certificate queries: cursor, public id, serial, names, not_before,
+// not_after, revoked_at, created_at, kid, account public id.
+static EabCertificate EabCertificateRow(SQLite::Statement& q) {
+    EabCertificate c;
+    c.cursor = q.getColumn(0).getInt64();
+    c.id = q.getColumn(1).getString();
+    c.serial = q.getColumn(2).getString();
+    for (const auto& id : IdentifiersFromJson(core::Json::parse(q.getColumn(3).getString(),
+                                                                 nullptr, false)))
+      c.names.push_back(id.value);
+    c.not_before = Tp(q.getColumn(4).getInt64());
+    c.not_after = Tp(q.getColumn(5).getInt64());
+    c.revoked = q.getColumn(6).getInt64() != 0;
+    c.issued_at = Tp(q.getColumn(7).getInt64());
+    c.eab_kid = q.getColumn(8).getString();
+    c.account_id = q.getColumn(9).getString();
+  return c;
+}
+
 Result<std::vector<EabCertificate>> SaTx::EabCertificatesSince(const std::string& owner_prefix,
                                                               int64_t after, int limit) {
   // Certificates by row (issuance order; one writer), each joined to its account's EAB key.
@@ -298,19 +317,7 @@ Result<std::vector<EabCertificate>> SaTx::EabCertificatesSince(const std::string
   q.bind(4, limit);
   std::vector<EabCertificate> out;
   while (q.executeStep()) {
-    EabCertificate c;
-    c.cursor = q.getColumn(0).getInt64();
-    c.id = q.getColumn(1).getString();
-    c.serial = q.getColumn(2).getString();
-    for (const auto& id : IdentifiersFromJson(core::Json::parse(q.getColumn(3).getString(),
-                                                                 nullptr, false)))
-      c.names.push_back(id.value);
-    c.not_before = Tp(q.getColumn(4).getInt64());
-    c.not_after = Tp(q.getColumn(5).getInt64());
-    c.revoked = q.getColumn(6).getInt64() != 0;
-    c.issued_at = Tp(q.getColumn(7).getInt64());
-    c.eab_kid = q.getColumn(8).getString();
-    c.account_id = q.getColumn(9).getString();
+    EabCertificate c = EabCertificateRow(q);
     c.owner = q.getColumn(10).getString();
     out.push_back(std::move(c));
   }
@@ -332,20 +339,7 @@ Result<std::vector<EabCertificate>> SaTx::CertificatesOfEabOwner(const std::stri
   q.bind(3, limit);
   std::vector<EabCertificate> out;
   while (q.executeStep()) {
-    EabCertificate c;
-    c.cursor = q.getColumn(0).getInt64();
-    c.id = q.getColumn(1).getString();
-    c.serial = q.getColumn(2).getString();
-    for (const auto& id : IdentifiersFromJson(core::Json::parse(q.getColumn(3).getString(),
-                                                                 nullptr, false)))
-      c.names.push_back(id.value);
-    c.not_before = Tp(q.getColumn(4).getInt64());
-    c.not_after = Tp(q.getColumn(5).getInt64());
-    c.revoked = q.getColumn(6).getInt64() != 0;
-    c.issued_at = Tp(q.getColumn(7).getInt64());
-    c.eab_kid = q.getColumn(8).getString();
-    c.account_id = q.getColumn(9).getString();
-    out.push_back(std::move(c));
+    out.push_back(EabCertificateRow(q));
   }
   return out;
 }
