@@ -4,9 +4,6 @@
 // in docs/provisioning.md "Composition root". With --dev and an empty inventory a working dev
 // inventory is seeded (libvirt test:/// hosts under var/provisioning/, documentation address
 // ranges), so creating a VPS, a site or a dedicated server works out of the box.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -16,6 +13,7 @@
 
 #include "api.h"
 #include "hp/core/log.h"
+#include "hp/core/ports.h"
 #include "hp/core/random.h"
 #include "hp/provisioning/dedicated.h"
 #include "hp/provisioning/hypervisor.h"
@@ -227,41 +225,28 @@ bool WriteText(const fs::path& p, const std::string& text) {
   return static_cast<bool>(f);
 }
 
-// A port on the listen address that is free now (nginx cannot report a port it picked).
-core::Result<std::string> ResolveListen(const std::string& listen) {
+int PortOf(const std::string& host_port) {
+  auto colon = host_port.rfind(':');
+  if (colon == std::string::npos) return 0;
+  try {
+    return std::stoi(host_port.substr(colon + 1));
+  } catch (...) {
+    return 0;
+  }
+}
+
+// A port on the listen address that is free now (nginx cannot report a port it picked), never
+// one of `avoid` (the front's own port, which its nginx binds only after this one starts).
+core::Result<std::string> ResolveListen(const std::string& key, const std::string& listen,
+                                        const std::vector<int>& avoid) {
   auto colon = listen.rfind(':');
   std::string host = listen.substr(0, colon), port = listen.substr(colon + 1);
   if (port != "0") return listen;
-  std::string bare = host.size() > 1 && host[0] == '[' ? host.substr(1, host.size() - 2) : host;
-  const bool v6 = bare.find(':') != std::string::npos;
-  int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return core::FailField(ErrorCode::kInvalidArgument, "provisioning.web.listen",
-                           "cannot open a socket");
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  bool ok = false;
-  if (v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    ok = ::inet_pton(AF_INET6, bare.c_str(), &a->sin6_addr) == 1;
-    len = sizeof(sockaddr_in6);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    ok = ::inet_pton(AF_INET, bare == "localhost" ? "127.0.0.1" : bare.c_str(), &a->sin_addr) == 1;
-    len = sizeof(sockaddr_in);
-  }
-  if (!ok || ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-    ::close(fd);
-    return core::FailField(ErrorCode::kInvalidArgument, "provisioning.web.listen",
-                           "cannot bind " + listen + " to pick a free port");
-  }
-  const int p = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                         : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  ::close(fd);
-  return host + ":" + std::to_string(p);
+  auto picked = core::PickUnusedPort(host, avoid);
+  if (!picked)
+    return core::FailField(ErrorCode::kInvalidArgument, key,
+                           "cannot pick a free port on " + host + ": " + picked.error().detail);
+  return host + ":" + std::to_string(*picked);
 }
 
 // The local shared-web node: var_dir/web/{nginx.conf, sites/, suspended/, www/, tmp/}.
@@ -274,10 +259,16 @@ core::Status StartWebNode(ServeContext& ctx, Mounted& m) {
   if (ec)
     return core::FailField(ErrorCode::kInvalidArgument, "var_dir",
                            "cannot create " + dir.string() + ": " + ec.message());
-  HP_ASSIGN_OR_RETURN(std::string listen, ResolveListen(cfg.GetString("provisioning.web.listen")));
+  std::vector<int> avoid = {PortOf(cfg.GetString("http.listen")),
+                            PortOf(cfg.GetString("http.internal_listen"))};
+  HP_ASSIGN_OR_RETURN(std::string listen, ResolveListen("provisioning.web.listen",
+                                                        cfg.GetString("provisioning.web.listen"),
+                                                        avoid));
+  avoid.push_back(PortOf(listen));
   std::string tls_listen = cfg.GetString("provisioning.web.tls_listen");
   if (!tls_listen.empty()) {
-    HP_ASSIGN_OR_RETURN(tls_listen, ResolveListen(tls_listen));
+    HP_ASSIGN_OR_RETURN(tls_listen,
+                        ResolveListen("provisioning.web.tls_listen", tls_listen, avoid));
     if (tls_listen == listen)
       return core::FailField(ErrorCode::kInvalidArgument, "provisioning.web.tls_listen",
                              "must differ from provisioning.web.listen");

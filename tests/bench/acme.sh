@@ -36,9 +36,7 @@ cleanup() {
   [ -n "${KEEP:-}" ] && echo "kept $TMP" || rm -rf "$TMP"
 }
 trap cleanup EXIT
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+free_port() { "$(dirname "${BASH_SOURCE[0]}")/../support/free-port"; }  # never from the ephemeral range
 wait_url() {  # wait_url URL CACERT PID
   local i
   for i in $(seq 1 600); do

@@ -9,7 +9,7 @@ BUILD=${1:-build}
 BIN=$BUILD/controlplane/hostplane
 [ -x "$BIN" ] || { echo "build first: cmake --build $BUILD --target hostplane" >&2; exit 1; }
 TMP=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$("$(dirname "$0")/../support/free-port")
 cleanup() { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT
 HOSTPLANE_API_RATE_LIMIT_PER_MINUTE=100000000 HOSTPLANE_DNS_LISTEN=127.0.0.1:0 HOSTPLANE_LOG_FILE=$TMP/server.log \

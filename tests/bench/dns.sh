@@ -17,7 +17,7 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { "$(dirname "${BASH_SOURCE[0]}")/../support/free-port"; }  # never from the ephemeral range
 "$BUILD/tests/dns/dns_bench_serve" --write-zone "$TMP/example.test.zone"
 OURS_PORT=$(free_port)
 KNOT_PORT=$(free_port)

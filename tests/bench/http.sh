@@ -9,7 +9,7 @@ BIN=$BUILD/controlplane/hostplane
 [ -x "$BIN" ] || { echo "build first: cmake --build $BUILD --target hostplane" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk missing: scripts/bootstrap installs it" >&2; exit 1; }
 TMP=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$("$(dirname "$0")/../support/free-port")
 cleanup() { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT
 LOGLEVEL=${HP_BENCH_LOG_LEVEL:-info}

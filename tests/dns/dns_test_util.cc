@@ -1,4 +1,5 @@
 #include "dns_test_util.h"
+#include "hp/core/ports.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -30,23 +31,10 @@ TempDir::~TempDir() {
   }
 }
 
+// Never from the kernel's ephemeral range: see core::PickUnusedPort.
 int FreePort() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int t = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(t, reinterpret_cast<sockaddr*>(&a), &len);
-    int u = socket(AF_INET, SOCK_DGRAM, 0);
-    bool ok = bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    int port = ntohs(a.sin_port);
-    close(t);
-    close(u);
-    if (ok) return port;
-  }
-  return 0;
+  auto p = hp::core::PickUnusedPort("127.0.0.1");
+  return p ? *p : 0;
 }
 
 void WriteFile(const std::string& path, const std::string& data) {

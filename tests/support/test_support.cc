@@ -1,4 +1,5 @@
 #include "test_support.h"
+#include "hp/core/ports.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -35,18 +36,10 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+// Never from the kernel's ephemeral range: see core::PickUnusedPort.
 int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
+  auto p = hp::core::PickUnusedPort("127.0.0.1");
+  return p ? *p : 0;
 }
 
 std::string ReadFile(const std::string& path) {

@@ -17,9 +17,7 @@ cleanup() {
   [ -n "${KEEP:-}" ] || rm -rf "$TMP"
 }
 trap cleanup EXIT
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+free_port() { "$(dirname "${BASH_SOURCE[0]}")/../../support/free-port"; }  # never from the ephemeral range
 PORT=$(free_port)
 HTTP01_PORT=$(free_port)
 export HOSTPLANE_HTTP_LISTEN=127.0.0.1:$PORT HOSTPLANE_DNS_LISTEN=127.0.0.1:0

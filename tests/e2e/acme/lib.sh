@@ -15,9 +15,7 @@ need() {
   for b in "$@"; do command -v "$b" > /dev/null || fail "$b is not installed (run scripts/bootstrap)"; done
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+free_port() { "$(dirname "${BASH_SOURCE[0]}")/../../support/free-port"; }  # never from the ephemeral range
 
 # Background processes started by a script; all are stopped on exit.
 BG_PIDS=()

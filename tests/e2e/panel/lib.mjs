@@ -15,12 +15,26 @@ export function check(cond, msg) { if (!cond) throw new Failure(msg); }
 const t0 = Date.now();
 export const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
+// A loopback port free now, drawn at random from just below the kernel's ephemeral range: ports
+// from bind(0) and the source ports of outgoing connections can be taken by anyone before the
+// server binds, these only by another explicit choice (tests/support/free-port, the same rule).
+function ephemeralLow() {
+  try { return parseInt(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0], 10) || 32768; } catch { return 32768; }
+}
+function tryListen(port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.once('error', () => resolve(0));
+    s.listen(port, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
   });
+}
+export async function freePort() {
+  const high = ephemeralLow() - 1, low = Math.max(10000, high - 12000);
+  for (let i = 0; high - low >= 1000 && i < 200; i++) {
+    const port = await tryListen(low + crypto.randomInt(high - low + 1));
+    if (port) return port;
+  }
+  return tryListen(0);
 }
 
 // Polls fn() until it returns a truthy value or the deadline passes (no fixed sleeps).
@@ -117,7 +131,18 @@ export async function startServer(bin, env = {}) {
       .filter((m) => m.includes(`To: ${to}\r\n`) && m.includes(subject));
     return found.length ? decodeQuotedPrintable(found[found.length - 1]) : null;
   };
-  s.logTail = (n = 40) => { try { return fs.readFileSync(path.join(tmp, 'server.log'), 'utf8').split('\n').slice(-n).join('\n'); } catch { return ''; } };
+  // The log's tail, then (last, so a truncated CI log still shows them) the jobs and every
+  // warning or error the server logged.
+  s.logTail = (n = 40) => {
+    let lines = [];
+    try { lines = fs.readFileSync(path.join(tmp, 'server.log'), 'utf8').split('\n'); } catch { /* none */ }
+    let jobs;
+    try {
+      jobs = execFileSync(bin, ['jobs', 'list', '--var', varDir, '--limit', '25'], { encoding: 'utf8', timeout: 10000, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) { jobs = `hostplane jobs list failed: ${e.message}`; }
+    const warnings = lines.filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15);
+    return `${lines.slice(-n).join('\n')}\n---- jobs\n${jobs}\n---- server warnings and errors (${warnings.length})\n${warnings.join('\n')}`;
+  };
   s.stop = async () => {
     if (!s.exited) {
       proc.kill('SIGTERM');

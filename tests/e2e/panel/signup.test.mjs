@@ -11,9 +11,9 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './lib.mjs';
 
 const [bin, artifacts] = process.argv.slice(2);
 if (!bin || !artifacts) {
@@ -27,14 +27,6 @@ class Failure extends Error {}
 function check(cond, msg) { if (!cond) throw new Failure(msg); }
 
 // --- helpers ---------------------------------------------------------------------------------
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
 
 // Polls fn() until it returns a truthy value or the deadline passes (no fixed sleeps).
 async function poll(what, fn, ms = 15000, every = 50) {
