@@ -129,7 +129,10 @@ export async function startServer(bin, env = {}) {
     if (!fs.existsSync(dir)) return null;
     const found = fs.readdirSync(dir).sort().map((f) => fs.readFileSync(path.join(dir, f), 'utf8'))
       .filter((m) => m.includes(`To: ${to}\r\n`) && m.includes(subject));
-    return found.length ? decodeQuotedPrintable(found[found.length - 1]) : null;
+    if (!found.length) return null;
+    // Only a quoted-printable body is decoded: in a plain one (the dev outbox) "token=4F..." is text.
+    const m = found[found.length - 1];
+    return /^Content-Transfer-Encoding: quoted-printable\r?$/mi.test(m.split(/\r?\n\r?\n/)[0]) ? decodeQuotedPrintable(m) : m;
   };
   // The log's tail, then (last, so a truncated CI log still shows them) the jobs and every
   // warning or error the server logged.

@@ -109,7 +109,7 @@ async function advance(seconds) {
   }, 5000, 20);
 }
 
-// The body is quoted-printable (RFC 2045): undo soft line breaks and =XX escapes.
+// A quoted-printable body (RFC 2045): undo soft line breaks and =XX escapes.
 function decodeQuotedPrintable(s) {
   return s.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
 }
@@ -119,7 +119,10 @@ function newestMail(to, subject) {
   if (!fs.existsSync(dir)) return null;
   const found = fs.readdirSync(dir).sort().map((f) => fs.readFileSync(path.join(dir, f), 'utf8'))
     .filter((m) => m.includes(`To: ${to}\r\n`) && m.includes(subject));
-  return found.length ? decodeQuotedPrintable(found[found.length - 1]) : null;
+  if (!found.length) return null;
+  // Only a quoted-printable body is decoded: in a plain one (the dev outbox) "token=4F..." is text.
+  const m = found[found.length - 1];
+  return /^Content-Transfer-Encoding: quoted-printable\r?$/mi.test(m.split(/\r?\n\r?\n/)[0]) ? decodeQuotedPrintable(m) : m;
 }
 
 let browser;
