@@ -203,6 +203,54 @@ Result<std::optional<Price>> PriceLists::PartnerPriceAt(const std::string& partn
   });
 }
 
+Result<std::vector<PartnerPriceRow>> PriceLists::PartnerPriceList(const std::string& partner_id,
+                                                                  Date day) {
+  HP_ASSIGN_OR_RETURN(std::vector<Product> products, catalog_.ListProducts());
+  std::vector<PartnerPriceRow> out;
+  for (const Product& product : products) {
+    for (BillingPeriod period : {BillingPeriod::kMonthly, BillingPeriod::kYearly}) {
+      auto list = catalog_.ListPriceAt(product.code, period, day);
+      if (!list) {
+        if (list.error().code == ErrorCode::kNotFound) continue;  // not sold for this period
+        return std::unexpected(list.error());
+      }
+      PartnerPriceRow row{product, period, *list, *list, std::nullopt, std::nullopt};
+      HP_ASSIGN_OR_RETURN(auto wholesale, PartnerPriceAt(partner_id, PartnerPriceKind::kWholesale,
+                                                         product.code, period, day));
+      if (!wholesale) {
+        HP_ASSIGN_OR_RETURN(wholesale, PartnerPriceAt("", PartnerPriceKind::kWholesale,
+                                                      product.code, period, day));
+      }
+      if (wholesale) row.wholesale = *wholesale;
+      HP_TRY(deps_.db->Read([&](SQLite::Database& db) -> Status {
+        // The version in force (latest effective_from <= day) and the first one after the day.
+        SQLite::Statement q(db,
+                            "SELECT price, setup_fee, effective_from FROM billing_prices WHERE "
+                            "partner_id = ?1 AND kind = 'sell' AND product_code = ?2 AND period = ?3 "
+                            "AND (effective_from = (SELECT MAX(effective_from) FROM billing_prices "
+                            "WHERE partner_id = ?1 AND kind = 'sell' AND product_code = ?2 AND "
+                            "period = ?3 AND effective_from <= ?4) OR effective_from = (SELECT "
+                            "MIN(effective_from) FROM billing_prices WHERE partner_id = ?1 AND "
+                            "kind = 'sell' AND product_code = ?2 AND period = ?3 AND "
+                            "effective_from > ?4)) ORDER BY effective_from");
+        q.bind(1, partner_id);
+        q.bind(2, product.code);
+        q.bind(3, std::string(BillingPeriodName(period)));
+        q.bind(4, FormatDate(day));
+        while (q.executeStep()) {
+          HP_ASSIGN_OR_RETURN(Date from, ParseDate(q.getColumn(2).getString(), "effective_from"));
+          Price p{product.code, period, Money::Yen(q.getColumn(0).getInt64()),
+                  Money::Yen(q.getColumn(1).getInt64()), from};
+          (from <= day ? row.sell : row.next_sell) = p;
+        }
+        return core::Ok();
+      }));
+      out.push_back(std::move(row));
+    }
+  }
+  return out;
+}
+
 Result<CustomerPrice> PriceLists::PriceFor(const std::string& org, const std::string& code,
                                            BillingPeriod period, Date day) {
   HP_ASSIGN_OR_RETURN(Account a, GetAccount(org));

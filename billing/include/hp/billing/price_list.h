@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "hp/billing/billing.h"
 #include "hp/billing/catalog.h"
@@ -56,6 +57,19 @@ struct CustomerPrice {
   std::optional<core::Money> wholesale_setup_fee;
 };
 
+// One product and period of the catalog as a partner sees it on a day (the partner portal's
+// price list): the list price, what the platform charges the partner (wholesale: the partner's
+// override, else the default wholesale list, else the list price) and the partner's own sell
+// price in force and the next scheduled one, if any.
+struct PartnerPriceRow {
+  Product product;
+  BillingPeriod period = BillingPeriod::kMonthly;
+  Price list;
+  Price wholesale;
+  std::optional<Price> sell;       // effective_from is the version's first day
+  std::optional<Price> next_sell;  // a version that starts after the day
+};
+
 class PriceLists {
  public:
   PriceLists(const BillingDeps& deps, const BillingConfig& config, Catalog& catalog)
@@ -68,6 +82,10 @@ class PriceLists {
   // partner_id "" with kWholesale is the default wholesale list. Versioned like list prices.
   core::Status SetPartnerPrice(const std::string& partner_id, PartnerPriceKind kind,
                                const Price& price, const Actor& actor = {});
+  // Every product/period with a list price in force on `day`, with the partner's wholesale and
+  // sell prices (see PartnerPriceRow); the caller decides what a channel may see.
+  core::Result<std::vector<PartnerPriceRow>> PartnerPriceList(const std::string& partner_id,
+                                                              Date day);
   core::Status UpsertAccount(const Account& account, const Actor& actor = {});
   core::Result<Account> GetAccount(const std::string& organization_id);
 
