@@ -698,6 +698,25 @@ void RegisterPartnerRoutes(PartnerApi& api) {
               for (const auto& k : list) items.push_back(KeyJson(k));
               return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
             });
+  api.MemberRoute(
+      "POST", "/keys", "Create an API key for /partner/v1 (name); the secret is shown once.",
+      Access::kAnyPartner, "admin",
+      [&api, d](PartnerCall& c) -> core::Result<Response> {
+        std::string name;
+        if (c.body.contains("name")) {
+          HP_ASSIGN_OR_RETURN(name, core::GetString(c.body, "name"));
+        }
+        if (name.size() > 100)
+          return core::FailField(ErrorCode::kInvalidArgument, "name", "must be at most 100 characters");
+        HP_ASSIGN_OR_RETURN(partner::NewApiKey k, d.keys->Create(c.partner.id, name));
+        auto ev = c.Event("partner.key.create", "partner_key:" + k.key.id);
+        ev.detail["name"] = name;
+        api.Audit(ev);
+        Json j = KeyJson(k.key);
+        j["secret"] = std::string(k.secret.Reveal());
+        return Response::Json(201, j);
+      },
+      {{"type", "object"}, {"properties", {{"name", {{"type", "string"}}}}}});
   api.Route("POST", "/keys/{key}/rotate",
             "Rotate a key: a new key now, the old one valid for overlap_seconds (default 86400, at "
             "most 30 days).",
@@ -1268,6 +1287,7 @@ class PartnerBilling {
   billing::UsageMeter& usage() { return usage_; }
   billing::InvoiceStore& invoices() { return invoices_; }
   core::TimePoint Now() const { return deps_.clock->Now(); }
+  core::Database& db() { return *deps_.db; }
   billing::Commissions* commissions() { return commissions_; }
 
  private:
@@ -1389,6 +1409,34 @@ void RegisterPartnerBillingRoutes(PartnerApi& api, PartnerBilling& b) {
               api.Audit(ev);
               return Response::Json(200, BillingSubscriptionJson(s));
             });
+  api.Route(
+      "GET", "/orders",
+      "Recent orders of all the partner's customers (subscriptions, newest first; ?limit= at "
+      "most 200, of the first 500 customers).",
+      Access::kCustomers, [&b](PartnerCall& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(Page page, ParsePage(c.http));
+        auto& d = b.db();
+        HP_ASSIGN_OR_RETURN(auto customers, d.Read([&](SQLite::Database& tx) {
+          return store::ListOrganizations(tx, c.partner.id, 0, 500);
+        }));
+        std::vector<std::pair<billing::Subscription, const store::Organization*>> all;
+        for (const auto& o : customers) {
+          HP_ASSIGN_OR_RETURN(auto subs, b.subscriptions().List(o.id));
+          for (auto& s : subs) all.emplace_back(std::move(s), &o);
+        }
+        std::ranges::stable_sort(all, [](const auto& x, const auto& y) {
+          return x.first.anchor > y.first.anchor;
+        });
+        Json items = Json::array();
+        for (const auto& [s, o] : all) {
+          if (std::cmp_greater_equal(items.size(), page.limit)) break;
+          Json j = BillingSubscriptionJson(s);
+          j["customer"] = {{"id", o->id}, {"name", o->name}, {"status", o->status}};
+          j["ordered_on"] = billing::FormatDate(s.anchor);
+          items.push_back(std::move(j));
+        }
+        return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+      });
   api.Route("GET", "/customers/{customer}/invoices", "The customer's invoices and credit notes.",
             Access::kCustomers, [&b](PartnerCall& c) -> core::Result<Response> {
               HP_ASSIGN_OR_RETURN(auto list, b.invoices().List(c.customer->id));
@@ -1442,12 +1490,36 @@ void RegisterPartnerBillingRoutes(PartnerApi& api, PartnerBilling& b) {
           return core::FailField(ErrorCode::kInvalidArgument, "setup_fee",
                                  "must be at least 0 yen");
         p.setup_fee = core::Money::Yen(setup);
+        const billing::Date today = billing::ToDate(b.Now());
         if (c.body.contains("effective_from")) {
           HP_ASSIGN_OR_RETURN(std::string day, core::GetString(c.body, "effective_from"));
           HP_ASSIGN_OR_RETURN(p.effective_from, billing::ParseDate(day, "effective_from"));
+          if (p.effective_from < today)
+            return core::FailField(ErrorCode::kInvalidArgument, "effective_from",
+                                   "must be today (" + billing::FormatDate(today) +
+                                       ") or later; past prices are never rewritten");
         } else {
-          p.effective_from = billing::ToDate(b.Now());
+          p.effective_from = today;
         }
+        // Never below what we charge the partner on that day for the same product and period.
+        HP_ASSIGN_OR_RETURN(auto rows,
+                            b.prices().PartnerPriceList(c.partner.id, p.effective_from));
+        const auto row = std::ranges::find_if(rows, [&](const billing::PartnerPriceRow& r) {
+          return r.product.code == p.product_code && r.period == p.period;
+        });
+        if (row == rows.end())
+          return core::FailField(ErrorCode::kInvalidArgument, "product",
+                                 "no list price for " + p.product_code + " " +
+                                     std::string(billing::BillingPeriodName(p.period)) + " on " +
+                                     billing::FormatDate(p.effective_from));
+        if (p.price < row->wholesale.price)
+          return core::FailField(ErrorCode::kInvalidArgument, "price",
+                                 "must be at least your wholesale price of " +
+                                     std::to_string(row->wholesale.price.yen()) + " yen");
+        if (p.setup_fee < row->wholesale.setup_fee)
+          return core::FailField(ErrorCode::kInvalidArgument, "setup_fee",
+                                 "must be at least your wholesale setup fee of " +
+                                     std::to_string(row->wholesale.setup_fee.yen()) + " yen");
         HP_TRY(b.prices().SetPartnerPrice(c.partner.id, billing::PartnerPriceKind::kSell, p,
                                           ActorOfCall(c)));
         auto ev = c.Event("partner.sell_price.set", "product:" + p.product_code);
@@ -1462,6 +1534,54 @@ void RegisterPartnerBillingRoutes(PartnerApi& api, PartnerBilling& b) {
                                     {"currency", "JPY"}});
       },
       {{"type", "object"}, {"required", {"product", "price"}}});
+  api.Route(
+      "GET", "/price-list",
+      "The catalog as the partner sees it today (?date=YYYY-MM-DD): list price per product and "
+      "period; resellers and OEMs also their wholesale (buy) price, sell price, margin and the "
+      "next scheduled sell price; agencies their commission rate.",
+      Access::kAnyPartner, [&b](PartnerCall& c) -> core::Result<Response> {
+        billing::Date day = billing::ToDate(b.Now());
+        if (auto q = c.http.QueryParam("date"); q && !q->empty()) {
+          HP_ASSIGN_OR_RETURN(day, billing::ParseDate(*q, "date"));
+        }
+        const bool sells = c.partner.channel == "reseller" || c.partner.channel == "oem";
+        HP_ASSIGN_OR_RETURN(auto rows, b.prices().PartnerPriceList(c.partner.id, day));
+        auto price = [](const billing::Price& p) {
+          return Json{{"price", p.price.yen()},
+                      {"setup_fee", p.setup_fee.yen()},
+                      {"effective_from", billing::FormatDate(p.effective_from)}};
+        };
+        Json items = Json::array();
+        for (const auto& r : rows) {
+          Json j = {{"product", r.product.code},
+                    {"name", r.product.name},
+                    {"kind", std::string(billing::ProductKindName(r.product.kind))},
+                    {"period", std::string(billing::BillingPeriodName(r.period))},
+                    {"list_price", r.list.price.yen()},
+                    {"list_setup_fee", r.list.setup_fee.yen()}};
+          if (sells) {
+            j["wholesale_price"] = r.wholesale.price.yen();
+            j["wholesale_setup_fee"] = r.wholesale.setup_fee.yen();
+            j["sell"] = r.sell ? price(*r.sell) : Json(nullptr);
+            j["next_sell"] = r.next_sell ? price(*r.next_sell) : Json(nullptr);
+            j["margin"] =
+                r.sell ? Json(r.sell->price.yen() - r.wholesale.price.yen()) : Json(nullptr);
+          }
+          items.push_back(std::move(j));
+        }
+        Json out = {{"date", billing::FormatDate(day)},
+                    {"channel", c.partner.channel},
+                    {"currency", "JPY"},
+                    {"tax", "exclusive"},
+                    {"items", items}};
+        if (c.partner.channel == "agency") {
+          auto terms = b.prices().GetPartner(c.partner.id);
+          if (!terms && terms.error().code != ErrorCode::kNotFound)
+            return std::unexpected(terms.error());
+          out["commission_bp"] = terms ? Json(terms->commission_bp) : Json(nullptr);
+        }
+        return Response::Json(200, out);
+      });
   api.Route("GET", "/customers/{customer}/prices",
             "The customer's price of a product today (?product=&period=): the partner's sell "
             "price and what we charge the partner (wholesale).",

@@ -1071,5 +1071,162 @@ TEST_F(PartnerApi, ResellerOrdersSiteVpsForItsCustomerThroughSignedApi) {
     EXPECT_TRUE(actions.count(a)) << a << " not audited as the partner: " << audit.body;
 }
 
+// The portal's price list, sell prices, API keys, members and orders through the browser twin
+// (/api/v1/partners/{partner}/...): owner/admin change, viewers read, every change audited.
+TEST_F(PartnerApi, PortalPriceListSellPricesKeysMembersAndOrdersByRole) {
+  Key k = NewPartner("Portal Reseller", "reseller");
+  auto owner = s_->SignUp("owner@portal-reseller.example", "Portal owner org");
+  auto viewer = s_->SignUp("viewer@portal-reseller.example", "Portal viewer org");
+  const std::string base = "/api/v1/partners/" + k.partner_id;
+  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/partners/" + k.partner_id + "/members",
+                     {{"email", owner.email}, {"role", "owner"}}, Staff())
+                .status,
+            201);
+  ASSERT_EQ(s_->Call("POST", base + "/members", {{"email", viewer.email}, {"role", "viewer"}},
+                     owner.session)
+                .status,
+            201);
+  // Staff: a product at list ¥3,000/month, this partner's billing terms and wholesale ¥2,000.
+  ASSERT_EQ(s_->Call("POST", "/api/v1/admin/billing/products",
+                     {{"code", "pp-plan"}, {"kind", "shared_plan"}, {"name", "Portal plan"}},
+                     Staff())
+                .status,
+            201);
+  ASSERT_EQ(
+      s_->Call("POST", "/api/v1/admin/billing/products/pp-plan/prices", {{"price", 3000}}, Staff())
+          .status,
+      201);
+  ASSERT_EQ(s_->Call("PUT", "/api/v1/admin/billing/partners/" + k.partner_id,
+                     {{"billing_organization_id", owner.org_id},
+                      {"invoice_prefix", "PR"},
+                      {"issuer",
+                       {{"name", "Portal Reseller KK"},
+                        {"registration_number", "T2222222222222"},
+                        {"address", "Nagoya"}}}},
+                     Staff())
+                .status,
+            200);
+  auto wp = s_->Call("POST", "/api/v1/admin/billing/partners/" + k.partner_id + "/prices",
+                     {{"kind", "wholesale"}, {"product", "pp-plan"}, {"price", 2000}}, Staff());
+  ASSERT_EQ(wp.status, 201) << wp.body;
+  auto item = [&](const Caller& who) {
+    auto r = s_->Call("GET", base + "/price-list", nullptr, who);
+    EXPECT_EQ(r.status, 200) << r.body;
+    for (const auto& i : r.json["items"])
+      if (i["product"] == "pp-plan" && i["period"] == "monthly") return i;
+    ADD_FAILURE() << "pp-plan monthly not in " << r.body;
+    return Json();
+  };
+  Json row = item(viewer.session);  // viewers read the price list
+  EXPECT_EQ(row["list_price"], 3000);
+  EXPECT_EQ(row["wholesale_price"], 2000);
+  EXPECT_TRUE(row["sell"].is_null());
+  EXPECT_TRUE(row["margin"].is_null());
+  // Viewers may not set prices; below wholesale, past dates and unknown products name the field.
+  EXPECT_EQ(s_->Call("POST", base + "/sell-prices", {{"product", "pp-plan"}, {"price", 2500}},
+                     viewer.session)
+                .status,
+            403);
+  auto low = s_->Call("POST", base + "/sell-prices", {{"product", "pp-plan"}, {"price", 1999}},
+                      owner.session);
+  EXPECT_EQ(low.status, 400) << low.body;
+  EXPECT_EQ(low.json["field"], "price");
+  EXPECT_NE(low.json["detail"].get<std::string>().find("2000"), std::string::npos) << low.body;
+  EXPECT_EQ(s_->Call("POST", base + "/sell-prices",
+                     {{"product", "pp-plan"}, {"price", 2500}, {"effective_from", "2001-01-01"}},
+                     owner.session)
+                .json["field"],
+            "effective_from");
+  EXPECT_EQ(s_->Call("POST", base + "/sell-prices", {{"product", "pp-plan"}, {"price", "2500"}},
+                     owner.session)
+                .json["field"],
+            "price");
+  auto set = s_->Call("POST", base + "/sell-prices", {{"product", "pp-plan"}, {"price", 2600}},
+                      owner.session);
+  ASSERT_EQ(set.status, 201) << set.body;
+  auto later = s_->Call(
+      "POST", base + "/sell-prices",
+      {{"product", "pp-plan"}, {"price", 2800}, {"effective_from", "2099-04-01"}}, owner.session);
+  ASSERT_EQ(later.status, 201) << later.body;
+  row = item(owner.session);
+  EXPECT_EQ(row["sell"]["price"], 2600);
+  EXPECT_EQ(row["margin"], 600);
+  EXPECT_EQ(row["next_sell"]["price"], 2800);
+  EXPECT_EQ(row["next_sell"]["effective_from"], "2099-04-01");
+  // The sell price is what the customer pays; the order shows up in the partner's orders.
+  auto c = s_->Call("POST", base + "/customers", {{"name", "Orders KK"}}, owner.session);
+  ASSERT_EQ(c.status, 201) << c.body;
+  auto sub = s_->Call("POST", base + "/customers/" + c.json["id"].get<std::string>() +
+                                  "/subscriptions",
+                      {{"product", "pp-plan"}}, owner.session);
+  ASSERT_EQ(sub.status, 201) << sub.body;
+  EXPECT_EQ(sub.json["period_price"], 2600);
+  auto orders = s_->Call("GET", base + "/orders", nullptr, viewer.session);
+  ASSERT_EQ(orders.status, 200) << orders.body;
+  ASSERT_EQ(orders.json["items"].size(), 1u) << orders.body;
+  EXPECT_EQ(orders.json["items"][0]["customer"]["name"], "Orders KK");
+  EXPECT_EQ(orders.json["items"][0]["product"], "pp-plan");
+  EXPECT_EQ(P(*reseller_a_, "GET", "/partner/v1/orders").json["items"].size(), 0u);
+  EXPECT_EQ(P(*agency_, "GET", "/partner/v1/orders").status, 403);
+  // Agencies see list prices and their commission rate only.
+  ASSERT_EQ(s_->Call("PUT", "/api/v1/admin/billing/partners/" + agency_->partner_id,
+                     {{"commission_bp", 1000}}, Staff())
+                .status,
+            200);
+  auto ag = P(*agency_, "GET", "/partner/v1/price-list");
+  ASSERT_EQ(ag.status, 200) << ag.body;
+  EXPECT_EQ(ag.json["commission_bp"], 1000);
+  ASSERT_FALSE(ag.json["items"].empty());
+  for (const auto& i : ag.json["items"]) {
+    EXPECT_TRUE(i.contains("list_price"));
+    EXPECT_FALSE(i.contains("wholesale_price") || i.contains("sell") || i.contains("margin"))
+        << i.dump();
+  }
+
+  // API keys: an admin creates one (secret once), it signs /partner/v1 calls, rotates, revokes.
+  EXPECT_EQ(s_->Call("POST", base + "/keys", {{"name", "viewer key"}}, viewer.session).status, 403);
+  auto nk = s_->Call("POST", base + "/keys", {{"name", "portal key"}}, owner.session);
+  ASSERT_EQ(nk.status, 201) << nk.body;
+  Key pk{nk.json["id"], nk.json["secret"], k.partner_id};
+  EXPECT_FALSE(pk.secret.empty());
+  EXPECT_EQ(P(pk, "GET", "/partner/v1/partner").json["id"], k.partner_id);
+  auto keys = s_->Call("GET", base + "/keys", nullptr, viewer.session);
+  ASSERT_EQ(keys.status, 200);
+  bool listed = false;
+  for (const auto& x : keys.json["items"]) {
+    EXPECT_FALSE(x.contains("secret")) << x.dump();
+    listed = listed || (x["id"] == pk.id && x["name"] == "portal key");
+  }
+  EXPECT_TRUE(listed) << keys.body;
+  auto rot = s_->Call("POST", base + "/keys/" + pk.id + "/rotate", {{"overlap_seconds", 60}},
+                      owner.session);
+  ASSERT_EQ(rot.status, 201) << rot.body;
+  Key rk{rot.json["id"], rot.json["secret"], k.partner_id};
+  EXPECT_EQ(P(rk, "GET", "/partner/v1/partner").status, 200);
+  EXPECT_EQ(s_->Call("DELETE", base + "/keys/" + rk.id, nullptr, viewer.session).status, 403);
+  ASSERT_EQ(s_->Call("DELETE", base + "/keys/" + rk.id, nullptr, owner.session).status, 204);
+  EXPECT_EQ(P(rk, "GET", "/partner/v1/partner").status, 401);
+  // Another partner's key is not found through this partner.
+  EXPECT_EQ(s_->Call("DELETE", base + "/keys/" + reseller_a_->id, nullptr, owner.session).status,
+            404);
+
+  // Members: listed with roles, removed by the owner; a removed member no longer sees the partner.
+  auto members = s_->Call("GET", base + "/members", nullptr, owner.session);
+  ASSERT_EQ(members.status, 200);
+  EXPECT_EQ(members.json["items"].size(), 2u) << members.body;
+  ASSERT_EQ(
+      s_->Call("DELETE", base + "/members/" + viewer.user_id, nullptr, owner.session).status, 204);
+  EXPECT_EQ(s_->Call("GET", base, nullptr, viewer.session).status, 404);
+
+  // Audited as the member who did it.
+  auto audit = s_->Call("GET", "/api/v1/admin/audit-events?limit=200", nullptr, Staff());
+  std::set<std::string> seen;
+  for (const auto& e : audit.json["items"])
+    if (e.value("actor_id", "") == owner.user_id) seen.insert(e.value("action", ""));
+  for (const char* a : {"partner.sell_price.set", "partner.key.create", "partner.key.rotate",
+                        "partner.key.revoke", "partner.member.delete"})
+    EXPECT_TRUE(seen.count(a)) << a << " not audited: " << audit.body.substr(0, 2000);
+}
+
 }  // namespace
 }  // namespace hp::testing
