@@ -25,6 +25,7 @@ const routes = [
   [/^\/orgs\/([A-Za-z0-9_-]+)\/certificates$/, services.certificates, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/vps$/, services.vpsList, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/vps\/([A-Za-z0-9_-]+)$/, services.vpsDetail, true],
+  [/^\/orgs\/([A-Za-z0-9_-]+)\/dedicated$/, services.dedicated, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/dns$/, services.zones, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/dns\/([A-Za-z0-9_-]+)$/, services.zone, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/billing$/, billing.invoices, true],
@@ -34,6 +35,10 @@ const routes = [
   [/^\/partners\/([A-Za-z0-9_-]+)\/branding$/, partners.branding, true],
   [/^\/partners\/([A-Za-z0-9_-]+)\/webhooks$/, partners.webhooks, true],
   [/^\/partners\/([A-Za-z0-9_-]+)\/commission$/, partners.commission, true],
+  [/^\/partners\/([A-Za-z0-9_-]+)\/orders$/, partners.orders, true],
+  [/^\/partners\/([A-Za-z0-9_-]+)\/prices$/, partners.prices, true],
+  [/^\/partners\/([A-Za-z0-9_-]+)\/keys$/, partners.keys, true],
+  [/^\/partners\/([A-Za-z0-9_-]+)\/members$/, partners.members, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/invoices\/([A-Za-z0-9_-]+)$/, billing.invoice, true],
 ];
 

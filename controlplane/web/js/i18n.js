@@ -3,6 +3,7 @@
 // them; the panel adds the field's label and, where useful, what to do next in the UI language.
 
 import { en as servicesEn, ja as servicesJa } from './i18n-services.js';
+import { en as partnersEn, ja as partnersJa } from './i18n-partners.js';
 
 const en = {
   'optional': 'optional', 'cancel': 'Cancel', 'save': 'Save', 'saved': 'Saved.', 'copy': 'Copy', 'copied': 'Copied',
@@ -164,6 +165,8 @@ const ja = {
 
 Object.assign(en, servicesEn);
 Object.assign(ja, servicesJa);
+Object.assign(en, partnersEn);
+Object.assign(ja, partnersJa);
 const messages = { en, ja };
 const KEY = 'hp.lang';
 

@@ -1,6 +1,6 @@
 // Partner portal (session-authenticated /api/v1/partners/{partner}/..., docs/partners.md):
-// customers, EAB credentials, branding editor with a live preview, webhooks with their delivery
-// log, commission statements. What a member may do follows their partner role (owner, admin,
+// customers, orders, price list and sell prices, EAB credentials, branding editor with a live
+// preview, webhooks with their delivery log, API keys, members, commission statements. What a member may do follows their partner role (owner, admin,
 // viewer); the API enforces it, the panel only hides what would be refused.
 import { h, field, form, checkboxes, announce, confirmDialog, fmtTime } from '../ui.js';
 import { t } from '../i18n.js';
@@ -17,11 +17,16 @@ const EVENTS = ['service.provisioned', 'service.failed', 'certificate.issued', '
 function partnerNav(p, here) {
   const link = (href, label) => h('a', { href: `#${href}`, 'aria-current': here === href ? 'page' : null }, label);
   const base = `/partners/${p.id}`;
+  const sells = p.channel !== 'agency';
   return h('nav', { class: 'row orgnav', 'aria-label': t('partner.sections') },
     link(base, t('partner.customers')),
-    p.channel === 'agency' ? null : link(`${base}/branding`, t('partner.branding')),
+    sells ? link(`${base}/orders`, t('pp.orders')) : null,
+    link(`${base}/prices`, t('pp.prices')),
+    sells ? link(`${base}/branding`, t('partner.branding')) : null,
     link(`${base}/webhooks`, t('partner.webhooks')),
-    p.channel === 'agency' ? link(`${base}/commission`, t('partner.commission')) : null);
+    link(`${base}/keys`, t('pp.keys')),
+    link(`${base}/members`, t('pp.members')),
+    sells ? null : link(`${base}/commission`, t('partner.commission')));
 }
 
 async function partnerPage(id, here, title) {
@@ -340,5 +345,192 @@ export async function commission({ params }) {
   f.querySelector('.row').append(csv);
   out.append(h('section', { class: 'card' }, f), result);
   await load(month).catch((err) => result.replaceChildren(h('p', { class: 'form-error', role: 'alert' }, err.message)));
+  return out;
+}
+
+// Recent orders of all the partner's customers.
+export async function orders({ params }) {
+  const [id] = params;
+  const { p, out } = await partnerPage(id, `/partners/${id}/orders`, t('pp.orders'));
+  if (p.channel === 'agency') {
+    out.append(h('p', { class: 'muted' }, t('partner.agency_no_customers')));
+    return out;
+  }
+  const list = await api('GET', `${pPath(id)}/orders?limit=100`);
+  out.append(h('section', { 'aria-labelledby': 'or-h' }, h('h2', { id: 'or-h' }, t('pp.orders_title')), list.items.length
+    ? table([t('pp.customer'), t('plans.product'), t('plans.period'), t('plans.price'), t('plans.state'), t('pp.ordered_on')], list.items.map((x) => h('tr', {},
+      h('td', {}, h('a', { href: `#/partners/${id}/customers/${x.customer.id}` }, x.customer.name)),
+      h('td', {}, h('code', {}, x.product)), h('td', {}, t(`period.${x.period}`)), h('td', { class: 'nowrap' }, yen(x.period_price)),
+      h('td', {}, x.cancel_at_period_end ? t('partner.ends', { date: x.current_period?.end || '' }) : x.state),
+      h('td', { class: 'nowrap' }, x.ordered_on))), t('pp.orders_title'))
+    : h('p', { class: 'muted' }, t('pp.orders_none'))));
+  return out;
+}
+
+const todayUtc = () => new Date().toISOString().slice(0, 10);
+
+// The catalog as the partner sees it: list price; resellers/OEMs also their buy (wholesale) and
+// sell prices and the margin, and owners/admins set sell prices from a day on.
+export async function prices({ params, rerender }) {
+  const [id] = params;
+  const { p, out, writer } = await partnerPage(id, `/partners/${id}/prices`, t('pp.prices'));
+  const pl = await api('GET', `${pPath(id)}/price-list`);
+  const sells = p.channel !== 'agency';
+  out.append(h('p', { class: 'muted' }, t('pp.date_note', { date: pl.date })));
+  if (!sells) {
+    out.append(h('p', { 'data-testid': 'commission-rate' }, pl.commission_bp == null ? t('pp.commission_unset')
+      : t('pp.commission', { rate: (pl.commission_bp / 100).toFixed(2) })), h('p', { class: 'muted' }, t('pp.agency_note')));
+  }
+  const name = (i) => h('td', {}, i.name, ' ', h('code', {}, i.product));
+  const head = sells ? [t('pp.product'), t('plans.period'), t('pp.list'), t('pp.wholesale'), t('pp.sell'), t('pp.margin'), t('pp.next')]
+    : [t('pp.product'), t('plans.period'), t('pp.list')];
+  const rows = pl.items.map((i) => h('tr', { 'data-product': i.product, 'data-period': i.period }, name(i), h('td', {}, t(`period.${i.period}`)),
+    h('td', { class: 'nowrap' }, yen(i.list_price)),
+    sells ? [h('td', { class: 'nowrap' }, yen(i.wholesale_price)),
+      h('td', { class: 'nowrap' }, i.sell ? [yen(i.sell.price), ' ', h('span', { class: 'muted' }, t('pp.since', { date: i.sell.effective_from }))]
+        : h('span', { class: 'muted' }, t('pp.not_sold'))),
+      h('td', { class: 'nowrap', 'data-testid': `margin-${i.product}-${i.period}` }, i.margin == null ? '—' : yen(i.margin)),
+      h('td', { class: 'nowrap' }, i.next_sell ? t('pp.from', { price: yen(i.next_sell.price), date: i.next_sell.effective_from }) : '—')] : null));
+  out.append(h('section', { 'aria-labelledby': 'pl-h' }, h('h2', { id: 'pl-h' }, t('pp.prices')),
+    rows.length ? table(head, rows, t('pp.prices')) : h('p', { class: 'muted' }, t('plans.empty_catalog'))));
+  if (sells && writer && pl.items.length) {
+    const codes = [...new Map(pl.items.map((i) => [i.product, `${i.name} (${i.product})`])).entries()];
+    const byKey = new Map(pl.items.map((i) => [`${i.product}|${i.period}`, i]));
+    out.append(h('section', { class: 'card' }, h('h2', {}, t('pp.set_price')), h('p', { class: 'hint' }, t('pp.set_price_hint')), form({
+      label: t('pp.set_price'),
+      fields: [field({ name: 'product', label: t('pp.f.product'), options: codes, value: codes[0][0], required: true }),
+        field({ name: 'period', label: t('pp.f.period'), options: [['monthly', t('period.monthly')], ['yearly', t('period.yearly')]], value: 'monthly' }),
+        field({ name: 'price', label: t('pp.f.price'), inputmode: 'numeric', required: true, autocomplete: 'off' }),
+        field({ name: 'setup_fee', label: t('pp.f.setup_fee'), inputmode: 'numeric', autocomplete: 'off', value: '0' }),
+        field({ name: 'effective_from', label: t('pp.f.effective_from'), type: 'date', value: todayUtc(), required: true })],
+      submit: t('pp.set_price'),
+      onSubmit: async (v) => {
+        for (const f of ['price', 'setup_fee']) {
+          if (v[f] !== '' && !/^\d+$/.test(v[f])) throw new ApiError(400, { field: f, detail: t('pp.v.yen') });
+        }
+        if (!/^\d{4}-\d{2}-\d{2}$/.test(v.effective_from)) throw new ApiError(400, { field: 'effective_from', detail: t('pp.v.date') });
+        const item = byKey.get(`${v.product}|${v.period}`);
+        if (item && Number(v.price) < item.wholesale_price) {
+          throw new ApiError(400, { field: 'price', detail: t('pp.v.below', { price: yen(item.wholesale_price) }) });
+        }
+        const r = await api('POST', `${pPath(id)}/sell-prices`, { product: v.product, period: v.period, price: Number(v.price),
+          setup_fee: Number(v.setup_fee || 0), effective_from: v.effective_from });
+        announce(t('pp.price_saved', { product: r.product, price: yen(r.price), date: r.effective_from }));
+        await rerender();
+      },
+    })));
+  }
+  return out;
+}
+
+// The partner's HMAC API keys for /partner/v1: created by owners/admins (secret shown once),
+// rotated with an overlap, revoked at once.
+export async function keys({ params, rerender }) {
+  const [id] = params;
+  const { out, writer } = await partnerPage(id, `/partners/${id}/keys`, t('pp.keys'));
+  const list = await api('GET', `${pPath(id)}/keys`);
+  const shown = h('div', { 'aria-live': 'polite', 'data-key-secret-box': '' });
+  const showSecret = (k, title) => {
+    const box = document.querySelector('[data-key-secret-box]') || shown;
+    box.replaceChildren(h('section', { class: 'card once', 'aria-labelledby': 'key-new' },
+      h('h3', { id: 'key-new' }, title), h('p', {}, t('tokens.once')),
+      h('p', {}, t('pp.key_id'), ': ', h('code', { 'data-testid': 'key-id' }, k.id)),
+      h('p', {}, t('pp.key_secret'), ': ', h('code', { class: 'secret', 'data-testid': 'key-secret' }, k.secret))));
+  };
+  const state = (k) => (k.revoked_at ? h('span', { class: 'badge bad' }, t('pp.key_revoked'))
+    : k.expires_at ? h('span', { class: 'badge' }, t('pp.key_rotated', { date: fmtTime(k.expires_at) }))
+      : h('span', { class: 'badge ok' }, t('pp.key_active')));
+  const rows = list.items.map((k) => {
+    const live = !k.revoked_at;
+    const rotate = writer && live && !k.replaced_by ? h('button', { type: 'button', 'aria-label': t('pp.key_rotate_named', { id: k.id }) }, t('pp.key_rotate')) : null;
+    const revoke = writer && live ? h('button', { type: 'button', class: 'danger', 'aria-label': t('pp.key_revoke_named', { id: k.id }) }, t('pp.key_revoke')) : null;
+    rotate?.addEventListener('click', async () => {
+      if (!(await confirmDialog({ title: t('pp.key_rotate'), body: t('pp.key_rotate_body', { id: k.id }), confirm: t('pp.key_rotate'), danger: false }))) return;
+      try {
+        const n = await api('POST', `${pPath(id)}/keys/${enc(k.id)}/rotate`, { overlap_seconds: 86400 });
+        await rerender();
+        showSecret(n, t('pp.key_rotated_msg', { id: k.id, new: n.id }));
+        announce(t('pp.key_rotated_msg', { id: k.id, new: n.id }));
+      } catch (err) {
+        announce(err.message);
+      }
+    });
+    revoke?.addEventListener('click', async () => {
+      if (!(await confirmDialog({ title: t('pp.key_revoke'), body: t('pp.key_revoke_body', { id: k.id }), confirm: t('pp.key_revoke') }))) return;
+      try {
+        await api('DELETE', `${pPath(id)}/keys/${enc(k.id)}`);
+        announce(t('pp.key_revoked_msg', { id: k.id }));
+        await rerender();
+      } catch (err) {
+        announce(err.message);
+      }
+    });
+    return h('tr', { 'data-key': k.id }, h('td', {}, h('code', {}, k.id)), h('td', {}, k.name || '—'), h('td', { class: 'nowrap' }, fmtTime(k.created_at)),
+      h('td', { class: 'nowrap' }, k.last_used_at ? fmtTime(k.last_used_at) : t('pp.never')), h('td', {}, state(k)),
+      h('td', {}, h('div', { class: 'row' }, rotate, revoke)));
+  });
+  out.append(h('section', { 'aria-labelledby': 'ky-h' }, h('h2', { id: 'ky-h' }, t('pp.keys_title')), h('p', { class: 'hint' }, t('pp.keys_doc')),
+    rows.length ? table([t('pp.key_id'), t('pp.key_name'), t('partner.created'), t('pp.key_last_used'), t('pp.key_state'), ''], rows, t('pp.keys_title'))
+      : h('p', { class: 'muted' }, t('pp.keys_none')), shown));
+  if (writer) {
+    out.append(h('section', { class: 'card' }, h('h2', {}, t('pp.key_create')), form({
+      label: t('pp.key_create'),
+      fields: [field({ name: 'name', label: t('pp.key_name'), required: true, autocomplete: 'off', hint: t('pp.key_name_hint') })],
+      submit: t('pp.key_create'),
+      onSubmit: async (v) => {
+        const k = await api('POST', `${pPath(id)}/keys`, { name: v.name });
+        await rerender();
+        showSecret(k, t('pp.key_created', { id: k.id }));
+        announce(t('pp.key_created', { id: k.id }));
+      },
+    })));
+  }
+  return out;
+}
+
+// Partner members and their roles: owners add (by e-mail of an existing account), change roles
+// and remove; admins see the list; viewers are told who can.
+export async function members({ params, rerender }) {
+  const [id] = params;
+  const { p, out, writer } = await partnerPage(id, `/partners/${id}/members`, t('pp.members'));
+  if (!writer) {
+    out.append(h('p', { class: 'muted' }, t('pp.members_viewer')));
+    return out;
+  }
+  const owner = p.role === 'owner';
+  const [list, me] = await Promise.all([api('GET', `${pPath(id)}/members`), api('GET', '/api/v1/me').catch(() => ({}))]);
+  const myId = me.user?.id ?? me.id;
+  const roles = ['owner', 'admin', 'viewer'].map((r) => [r, t(`pp.role.${r}`)]);
+  const rows = list.items.map((m) => {
+    const self = m.user_id === myId;
+    const remove = owner && !self ? h('button', { type: 'button', class: 'danger', 'aria-label': t('pp.member_remove_named', { email: m.email }) }, t('pp.member_remove')) : null;
+    remove?.addEventListener('click', async () => {
+      if (!(await confirmDialog({ title: t('pp.member_remove'), body: t('pp.member_remove_body', { email: m.email }), confirm: t('pp.member_remove') }))) return;
+      try {
+        await api('DELETE', `${pPath(id)}/members/${enc(m.user_id)}`);
+        announce(t('pp.member_removed', { email: m.email }));
+        await rerender();
+      } catch (err) {
+        announce(err.message);
+      }
+    });
+    return h('tr', {}, h('td', {}, m.email, self ? [' ', h('span', { class: 'muted' }, t('pp.you'))] : null), h('td', {}, m.name || '—'),
+      h('td', {}, h('span', { class: 'badge' }, t(`pp.role.${m.role}`))), h('td', { class: 'nowrap' }, fmtTime(m.created_at)), h('td', {}, remove));
+  });
+  out.append(h('section', { 'aria-labelledby': 'mb-h' }, h('h2', { id: 'mb-h' }, t('pp.members_title')),
+    table([t('f.email'), t('f.name'), t('f.role'), t('pp.member_since'), ''], rows, t('pp.members_title'))));
+  if (owner) {
+    out.append(h('section', { class: 'card' }, h('h2', {}, t('pp.member_add')), form({
+      label: t('pp.member_add'),
+      fields: [field({ name: 'email', label: t('f.email'), type: 'email', required: true, autocomplete: 'off', hint: t('pp.member_email_hint') }),
+        field({ name: 'role', label: t('f.role'), options: roles, value: 'viewer' })],
+      submit: t('pp.member_add'),
+      onSubmit: async (v) => {
+        const m = await api('POST', `${pPath(id)}/members`, { email: v.email, role: v.role });
+        announce(t('pp.member_added', { email: m.email, role: t(`pp.role.${m.role}`) }));
+        await rerender();
+      },
+    })));
+  }
   return out;
 }

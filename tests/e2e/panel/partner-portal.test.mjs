@@ -1,0 +1,192 @@
+// Partner portal: price list and sell prices, orders, API keys and members, in Debian chromium
+// against a real `hostplane serve --dev`. A reseller's owner (added by staff) sees list, buy and
+// sell prices; a sell price below the buy price and a non-integer price are refused naming the
+// field; a valid one shows its margin; a customer's order appears on the orders page at that
+// price; an API key is created (secret shown once), signs a /partner/v1 request, and is revoked;
+// a colleague is added as admin (an unknown address named first) and removed. 360 px, Japanese,
+// no console errors.
+//
+//   node partner-portal.test.mjs <hostplane binary> <artefact dir>
+import crypto from 'node:crypto';
+import { check, log, startServer, staffSession, apiSession, openBrowser, screenshots, checkPage, apiSignup, uiSignIn, request, Failure } from './lib.mjs';
+
+const [bin, artifacts] = process.argv.slice(2);
+if (!bin || !artifacts) {
+  console.error('usage: node partner-portal.test.mjs <hostplane binary> <artefact dir>');
+  process.exit(2);
+}
+
+// A /partner/v1 request signed as docs/partners.md says: HMAC-SHA256 over method, path, query,
+// timestamp and the body's SHA-256 after the line "HMAC-SHA256", newline-separated, hex.
+async function signed(s, key, method, p, body = '') {
+  const ts = String(Math.floor(Date.now() / 1000));
+  const [pathOnly, query = ''] = p.split('?');
+  const bodyHash = crypto.createHash('sha256').update(body).digest('hex');
+  const sig = crypto.createHmac('sha256', key.secret).update(['HMAC-SHA256', method, pathOnly, query, ts, bodyHash].join('\n')).digest('hex');
+  return request(`${s.base}${p}`, { ca: s.ca, method, body: body || undefined,
+    headers: { 'X-Partner-Key-Id': key.id, 'X-Partner-Timestamp': ts, 'X-Partner-Signature': sig, ...(body ? { 'Content-Type': 'application/json' } : {}) } });
+}
+
+let s, b, page, shot;
+try {
+  s = await startServer(bin);
+  const email = 'owner@nagoya-reseller.test', password = 'Correct horse 42';
+  const colleague = 'kana@nagoya-reseller.test';
+  await apiSignup(s, { email, password, organization: 'Nagoya Reseller KK' });
+  await apiSignup(s, { email: colleague, password, name: 'Kana Ito', organization: 'Kana own org' });
+  const staff = await staffSession(s);
+  let r = await staff('POST', '/api/v1/admin/partners', { name: 'Nagoya Hosting', channel: 'reseller' });
+  check(r.status === 201, `partner: ${r.status} ${r.body}`);
+  const partnerId = r.json.id;
+  r = await staff('POST', `/api/v1/admin/partners/${partnerId}/members`, { email, role: 'owner' });
+  check(r.status === 201, `partner member: ${r.status} ${r.body}`);
+  r = await staff('POST', '/api/v1/admin/billing/products', { code: 'web-pro', kind: 'shared_plan', name: 'Web Pro' });
+  check(r.status === 201, `product: ${r.status} ${r.body}`);
+  r = await staff('POST', '/api/v1/admin/billing/products/web-pro/prices', { period: 'monthly', price: 3000, setup_fee: 0 });
+  check(r.status === 201, `list price: ${r.status} ${r.body}`);
+  const ownOrg = (await staff('GET', '/api/v1/admin/organizations')).json.items.find((o) => o.name === 'Nagoya Reseller KK');
+  r = await staff('PUT', `/api/v1/admin/billing/partners/${partnerId}`, {
+    issuer: { name: 'Nagoya Hosting KK', registration_number: 'T3333333333333', address: 'Nagoya' },
+    invoice_prefix: 'NGY', billing_organization_id: ownOrg?.id });
+  check(r.status === 200, `billing terms: ${r.status} ${r.body}`);
+  r = await staff('POST', `/api/v1/admin/billing/partners/${partnerId}/prices`, { kind: 'wholesale', product: 'web-pro', period: 'monthly', price: 2000 });
+  check(r.status === 201, `wholesale: ${r.status} ${r.body}`);
+  log(`reseller ${partnerId}: list ¥3,000, wholesale ¥2,000`);
+
+  b = await openBrowser();
+  page = b.page;
+  shot = screenshots(page, artifacts);
+  await uiSignIn(page, s.base, email, password);
+  await page.getByRole('link', { name: /Nagoya Hosting reseller owner/ }).click();
+  await page.getByRole('heading', { name: 'Nagoya Hosting', level: 1 }).waitFor();
+  const nav = page.getByRole('navigation', { name: 'Partner' });
+
+  // 1. The price list: list and buy price, not on sale yet; then a sell price and its margin.
+  await nav.getByRole('link', { name: 'Price list' }).click();
+  await page.getByRole('heading', { name: 'Price list', level: 1 }).waitFor();
+  const row = page.locator('tr[data-product="web-pro"][data-period="monthly"]');
+  await row.getByRole('cell', { name: '¥3,000', exact: true }).waitFor();
+  await row.getByRole('cell', { name: '¥2,000', exact: true }).waitFor();
+  await row.getByText('not on sale').waitFor();
+  await checkPage(page, 'price list');
+  await page.getByLabel('Sell price (yen per period)').fill('25.5');
+  await page.getByRole('button', { name: 'Set a sell price' }).click();
+  await page.locator('.field-error', { hasText: /^Sell price \(yen per period\): must be a whole number of yen/ }).waitFor();
+  await page.getByLabel('Sell price (yen per period)').fill('1500');
+  await page.getByRole('button', { name: 'Set a sell price' }).click();
+  await page.locator('.field-error', { hasText: /^Sell price \(yen per period\): must be at least your buy price of ¥2,000/ }).waitFor();
+  // The server refuses it too, naming the field (the panel's check is only a shortcut).
+  const owner = await apiSession(s, email, password);
+  r = await owner('POST', `/api/v1/partners/${partnerId}/sell-prices`, { product: 'web-pro', price: 1500 });
+  check(r.status === 400 && r.json.field === 'price' && /wholesale/.test(r.json.detail), `below wholesale accepted: ${r.status} ${r.body}`);
+  await page.getByLabel('Effective from').fill('2001-02-03');
+  await page.getByLabel('Sell price (yen per period)').fill('2600');
+  await page.getByRole('button', { name: 'Set a sell price' }).click();
+  await page.locator('.field-error', { hasText: /^Effective from: must be today/ }).waitFor();
+  const today = (await owner('GET', `/api/v1/partners/${partnerId}/price-list`)).json.date;
+  await page.getByLabel('Effective from').fill(today);
+  await page.getByRole('button', { name: 'Set a sell price' }).click();
+  await page.getByText(`Sell price of web-pro set: ¥2,600 from ${today}.`).first().waitFor();
+  await page.getByTestId('margin-web-pro-monthly').getByText('¥600', { exact: true }).waitFor();
+  await row.getByText(`since ${today}`).waitFor();
+  await shot('price-list-margin');
+  log('sell price ¥2,600, margin ¥600');
+
+  // 2. An order of a customer at that price shows on the orders page.
+  r = await owner('POST', `/api/v1/partners/${partnerId}/customers`, { name: 'Midori Bakery' });
+  check(r.status === 201, `customer: ${r.status} ${r.body}`);
+  r = await owner('POST', `/api/v1/partners/${partnerId}/customers/${r.json.id}/subscriptions`, { product: 'web-pro' });
+  check(r.status === 201 && r.json.period_price === 2600, `order: ${r.status} ${r.body}`);
+  await nav.getByRole('link', { name: 'Orders' }).click();
+  await page.getByRole('heading', { name: 'Orders', level: 1 }).waitFor();
+  await page.getByRole('link', { name: 'Midori Bakery' }).waitFor();
+  await page.getByRole('cell', { name: '¥2,600', exact: true }).waitFor();
+  await checkPage(page, 'orders');
+  await shot('orders');
+  log('orders page');
+
+  // 3. API keys: create (secret shown once), it signs a request, then revoke it.
+  await nav.getByRole('link', { name: 'API keys' }).click();
+  await page.getByRole('heading', { name: 'API keys', level: 1 }).waitFor();
+  await page.getByText('No API keys yet.').waitFor();
+  await page.getByRole('button', { name: 'Create API key' }).click();
+  await page.locator('.field-error', { hasText: /^Name: is required/ }).waitFor();
+  await page.getByLabel('Name').fill('billing system');
+  await page.getByRole('button', { name: 'Create API key' }).click();
+  const key = { id: await page.getByTestId('key-id').textContent(), secret: await page.getByTestId('key-secret').textContent() };
+  check(key.id.length > 8 && key.secret.length >= 32, `key looks wrong: ${key.id} ${key.secret.length}`);
+  await page.locator(`tr[data-key="${key.id}"]`).getByText('billing system').waitFor();
+  await page.locator(`tr[data-key="${key.id}"]`).getByText('active', { exact: true }).waitFor();
+  r = await signed(s, key, 'GET', '/partner/v1/partner');
+  check(r.status === 200 && JSON.parse(r.body).id === partnerId, `signed call with the new key: ${r.status} ${r.body}`);
+  await shot('api-key-created');
+  await page.getByRole('button', { name: `Revoke key ${key.id}` }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+  await page.locator(`tr[data-key="${key.id}"]`).getByText('revoked', { exact: true }).waitFor();
+  await page.getByText(`Key ${key.id} revoked.`).first().waitFor();
+  check(await page.getByTestId('key-secret').count() === 0, 'the secret is still shown after the page was redrawn');
+  r = await signed(s, key, 'GET', '/partner/v1/partner');
+  check(r.status === 401, `revoked key still works: ${r.status}`);
+  await checkPage(page, 'API keys');
+  log('API key created, used, revoked');
+
+  // 4. Members: an unknown address is named; a colleague added as admin, then removed.
+  await nav.getByRole('link', { name: 'Members' }).click();
+  await page.getByRole('heading', { name: 'Members', level: 1 }).waitFor();
+  await page.getByRole('cell', { name: `${email} (you)` }).waitFor();
+  await page.getByLabel('E-mail address').fill('nobody@nagoya-reseller.test');
+  await page.getByLabel('Role').selectOption('admin');
+  await page.getByRole('button', { name: 'Add a member' }).click();
+  await page.locator('.field-error', { hasText: /^E-mail address: no user with this e-mail/ }).waitFor();
+  await page.getByLabel('E-mail address').fill(colleague);
+  await page.getByLabel('Role').selectOption('admin');
+  await page.getByRole('button', { name: 'Add a member' }).click();
+  await page.getByText(`${colleague} is now admin.`).first().waitFor();
+  const mrow = page.getByRole('row').filter({ hasText: colleague });
+  await mrow.getByText('admin', { exact: true }).waitFor();
+  await mrow.getByText('Kana Ito').waitFor();
+  await shot('members');
+  const kana = await apiSession(s, colleague, password);
+  r = await kana('GET', `/api/v1/partners/${partnerId}`);
+  check(r.status === 200 && r.json.role === 'admin', `colleague's role: ${r.status} ${r.body}`);
+  await page.getByRole('button', { name: `Remove ${colleague}` }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+  await page.getByText(`${colleague} removed.`).first().waitFor();
+  check(await page.getByRole('row').filter({ hasText: colleague }).count() === 0, 'removed member still listed');
+  r = await kana('GET', `/api/v1/partners/${partnerId}`);
+  check(r.status === 404, `removed member still sees the partner: ${r.status}`);
+  await checkPage(page, 'members');
+  log('member added and removed');
+
+  // 5. 360 px and Japanese.
+  await page.setViewportSize({ width: 360, height: 740 });
+  for (const p of ['/prices', '/orders', '/keys', '/members']) {
+    await page.goto(`${s.base}/app/#/partners/${partnerId}${p}`);
+    await page.locator('nav[aria-label="Partner"] a[aria-current="page"]').waitFor();
+    await checkPage(page, `partner ${p} at 360 px`);
+    await shot(`360-partner-${p.slice(1)}`);
+  }
+  await page.setViewportSize({ width: 1280, height: 860 });
+  await page.goto(`${s.base}/app/#/partners/${partnerId}/prices`);
+  await page.getByRole('heading', { name: 'Price list', level: 1 }).waitFor();
+  await page.getByRole('button', { name: 'Switch the language to Japanese' }).click();
+  await page.getByRole('heading', { name: '価格表', level: 1 }).waitFor();
+  await page.getByRole('columnheader', { name: '仕入価格' }).waitFor();
+  await page.getByLabel('販売価格(1 期間あたりの円)').fill('10');
+  await page.getByRole('button', { name: '販売価格を設定' }).click();
+  await page.locator('.field-error', { hasText: /仕入価格 ¥2,000 以上にしてください/ }).waitFor();
+  await shot('ja-price-list');
+
+  check(b.errors.server.length === 0, `server errors: ${b.errors.server.join(', ')}`);
+  check(b.errors.console.length === 0, `console errors:\n  ${b.errors.console.join('\n  ')}`);
+  log(`PASS (screenshots in ${artifacts})`);
+} catch (err) {
+  process.exitCode = 1;
+  if (shot) await shot('failure').catch(() => {});
+  console.error(`FAIL: ${err instanceof Failure ? err.message : err.stack}`);
+  if (b?.errors.console.length) console.error(`console errors:\n  ${b.errors.console.join('\n  ')}`);
+  if (s) console.error(`---- server log (tail)\n${s.logTail(60)}`);
+} finally {
+  if (b) await b.browser.close().catch(() => {});
+  if (s) await s.stop();
+}
