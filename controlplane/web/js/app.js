@@ -6,6 +6,7 @@ import * as auth from './pages/auth.js';
 import * as orgs from './pages/orgs.js';
 import * as account from './pages/account.js';
 import * as services from './pages/services.js';
+import * as certs from './pages/certificates.js';
 import * as billing from './pages/billing.js';
 import * as partners from './pages/partners.js';
 
@@ -22,7 +23,7 @@ const routes = [
   [/^\/orgs\/([A-Za-z0-9_-]+)\/audit$/, orgs.audit, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/plans$/, services.plans, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/sites$/, services.sites, true],
-  [/^\/orgs\/([A-Za-z0-9_-]+)\/certificates$/, services.certificates, true],
+  [/^\/orgs\/([A-Za-z0-9_-]+)\/certificates$/, certs.certificates, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/vps$/, services.vpsList, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/vps\/([A-Za-z0-9_-]+)$/, services.vpsDetail, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/dedicated$/, services.dedicated, true],

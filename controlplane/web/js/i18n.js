@@ -4,6 +4,7 @@
 
 import { en as servicesEn, ja as servicesJa } from './i18n-services.js';
 import { en as partnersEn, ja as partnersJa } from './i18n-partners.js';
+import { en as certsEn, ja as certsJa } from './i18n-certs.js';
 
 const en = {
   'optional': 'optional', 'cancel': 'Cancel', 'save': 'Save', 'saved': 'Saved.', 'copy': 'Copy', 'copied': 'Copied',
@@ -167,6 +168,8 @@ Object.assign(en, servicesEn);
 Object.assign(ja, servicesJa);
 Object.assign(en, partnersEn);
 Object.assign(ja, partnersJa);
+Object.assign(en, certsEn);
+Object.assign(ja, certsJa);
 const messages = { en, ja };
 const KEY = 'hp.lang';
 
