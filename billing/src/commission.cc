@@ -1,7 +1,10 @@
 #include "hp/billing/commission.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
+
+#include "hp/core/random.h"
 
 #include "util.h"
 
@@ -181,6 +184,44 @@ Result<CommissionLine> ReadLine(SQLite::Statement& q) {
 
 }  // namespace
 
+namespace {
+
+std::string MonthKey(int year, unsigned month) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%04d-%02u", year, month);
+  return buf;
+}
+
+constexpr const char* kPayoutCols =
+    "public_id, partner_id, month, amount, reference, ledger_txn_id, paid_at";
+
+CommissionPayout ReadPayout(SQLite::Statement& q) {
+  CommissionPayout p;
+  p.id = q.getColumn(0).getString();
+  p.partner_id = q.getColumn(1).getString();
+  const std::string m = q.getColumn(2).getString();
+  p.year = std::stoi(m.substr(0, 4));
+  p.month = static_cast<unsigned>(std::stoi(m.substr(5, 2)));
+  p.amount = Money::Yen(q.getColumn(3).getInt64());
+  p.reference = q.getColumn(4).getString();
+  p.ledger_txn_id = q.getColumn(5).getString();
+  p.paid_at = core::FromUnixMicros(q.getColumn(6).getInt64());
+  return p;
+}
+
+Result<std::optional<CommissionPayout>> PayoutIn(SQLite::Database& db,
+                                                 const std::string& partner_id,
+                                                 const std::string& month) {
+  SQLite::Statement q(db, std::string("SELECT ") + kPayoutCols +
+                              " FROM billing_commission_payouts WHERE partner_id = ? AND month = ?");
+  q.bind(1, partner_id);
+  q.bind(2, month);
+  if (!q.executeStep()) return std::optional<CommissionPayout>();
+  return std::optional<CommissionPayout>(ReadPayout(q));
+}
+
+}  // namespace
+
 Result<CommissionStatement> Commissions::Statement(const std::string& partner_id, int year,
                                                    unsigned month) {
   if (month < 1 || month > 12)
@@ -233,7 +274,200 @@ Result<CommissionStatement> Commissions::Statement(const std::string& partner_id
     b.bind(2, CommissionPayableOwner(partner_id));
     b.executeStep();
     s.payable_balance = Money::Yen(-b.getColumn(0).getInt64());
+    s.closed = DaysBetween(s.period_end, ToDate(deps_.clock->Now())) >= 0;
+    HP_ASSIGN_OR_RETURN(s.payout, PayoutIn(db, partner_id, MonthKey(year, month)));
     return s;
+  });
+}
+
+Result<std::pair<CommissionPayout, bool>> Commissions::PayOut(const std::string& partner_id,
+                                                              int year, unsigned month,
+                                                              const std::string& reference,
+                                                              const Actor& actor) {
+  if (reference.empty() || reference.size() > 200)
+    return FailField(ErrorCode::kInvalidArgument, "reference",
+                     "the payout's bank transfer reference (1 to 200 characters)");
+  HP_ASSIGN_OR_RETURN(CommissionStatement st, Statement(partner_id, year, month));
+  const std::string key = MonthKey(year, month);
+  return deps_.db->Write([&](SQLite::Database& db) -> Result<std::pair<CommissionPayout, bool>> {
+    HP_ASSIGN_OR_RETURN(auto existing, PayoutIn(db, partner_id, key));
+    if (existing) return std::make_pair(*existing, false);
+    if (!st.closed)
+      return FailField(ErrorCode::kInvalidArgument, "month",
+                       key + " is not over yet; only closed months are paid out");
+    // The month's net from the rows (re-read inside the write transaction).
+    SQLite::Statement n(db,
+                        "SELECT COALESCE(SUM(amount), 0) FROM billing_commissions WHERE "
+                        "partner_id = ? AND accrual_date >= ? AND accrual_date < ?");
+    n.bind(1, partner_id);
+    n.bind(2, FormatDate(st.period_start));
+    n.bind(3, FormatDate(st.period_end));
+    n.executeStep();
+    const int64_t net = n.getColumn(0).getInt64();
+    SQLite::Statement b(db,
+                        "SELECT COALESCE(SUM(amount), 0) FROM billing_ledger WHERE account = ? "
+                        "AND organization_id = ?");
+    b.bind(1, accounts::kCommissionPayable);
+    b.bind(2, CommissionPayableOwner(partner_id));
+    b.executeStep();
+    const int64_t payable = -b.getColumn(0).getInt64();
+    if (net <= 0)
+      return FailField(ErrorCode::kConflict, "month",
+                       "nothing to pay for " + key + " (net commission " + std::to_string(net) +
+                           " JPY)");
+    if (net > payable)
+      return FailField(ErrorCode::kConflict, "month",
+                       "the month's net " + std::to_string(net) + " JPY exceeds the payable " +
+                           std::to_string(payable) + " JPY");
+    CommissionPayout p;
+    p.id = deps_.ids->NewId();
+    p.partner_id = partner_id;
+    p.year = year;
+    p.month = month;
+    p.amount = Money::Yen(net);
+    p.reference = reference;
+    p.paid_at = deps_.clock->Now();
+    HP_ASSIGN_OR_RETURN(p.ledger_txn_id,
+                        ledger_.Post(db, {"commission_payout", "payout:" + p.id,
+                                          {{accounts::kCommissionPayable,
+                                            CommissionPayableOwner(partner_id), p.amount},
+                                           {accounts::kCash, "", Neg(p.amount)}}}));
+    SQLite::Statement ins(db,
+                          "INSERT INTO billing_commission_payouts (public_id, partner_id, month, "
+                          "amount, reference, ledger_txn_id, paid_at) VALUES (?,?,?,?,?,?,?)");
+    ins.bind(1, p.id);
+    ins.bind(2, partner_id);
+    ins.bind(3, key);
+    ins.bind(4, net);
+    ins.bind(5, reference);
+    ins.bind(6, p.ledger_txn_id);
+    ins.bind(7, core::ToUnixMicros(p.paid_at));
+    ins.exec();
+    HP_TRY(internal::Audit(deps_, db, actor, "", "billing.commission.payout", "payout:" + p.id,
+                           {{"month", key},
+                            {"amount", net},
+                            {"reference", reference},
+                            {"ledger_txn", p.ledger_txn_id}},
+                           partner_id));
+    return std::make_pair(p, true);
+  });
+}
+
+Result<std::vector<CommissionPayout>> Commissions::Payouts(const std::string& partner_id) {
+  return deps_.db->Read([&](SQLite::Database& db) -> Result<std::vector<CommissionPayout>> {
+    SQLite::Statement q(db, std::string("SELECT ") + kPayoutCols +
+                                " FROM billing_commission_payouts WHERE partner_id = ? ORDER BY "
+                                "month");
+    q.bind(1, partner_id);
+    std::vector<CommissionPayout> out;
+    while (q.executeStep()) out.push_back(ReadPayout(q));
+    return out;
+  });
+}
+
+namespace {
+std::string NewReferralCode() {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  const std::vector<uint8_t> bytes = core::RandomBytes(12);
+  std::string code = "REF-";
+  for (uint8_t b : bytes) code += kAlphabet[b % 32];
+  return code;
+}
+}  // namespace
+
+Result<ReferralCode> Commissions::CreateReferralCode(const std::string& partner_id,
+                                                     const Actor& actor) {
+  auto p = prices_.GetPartner(partner_id);
+  if (!p)
+    return FailField(p.error().code, "partner",
+                     p.error().code == ErrorCode::kNotFound
+                         ? "no billing terms for this partner"
+                         : p.error().detail);
+  if (p->channel != Channel::kAgency)
+    return FailField(ErrorCode::kInvalidArgument, "partner", "referral codes are for agencies");
+  return deps_.db->Write([&](SQLite::Database& db) -> Result<ReferralCode> {
+    ReferralCode c{NewReferralCode(), partner_id, deps_.clock->Now(), 0};
+    SQLite::Statement q(db,
+                        "INSERT INTO billing_referral_codes (code, partner_id, created_at) "
+                        "VALUES (?,?,?)");
+    q.bind(1, c.code);
+    q.bind(2, partner_id);
+    q.bind(3, core::ToUnixMicros(c.created_at));
+    q.exec();
+    HP_TRY(internal::Audit(deps_, db, actor, "", "billing.referral_code.create",
+                           "partner:" + partner_id, {{"code", c.code}}, partner_id));
+    return c;
+  });
+}
+
+Result<std::vector<ReferralCode>> Commissions::ReferralCodes(const std::string& partner_id) {
+  return deps_.db->Read([&](SQLite::Database& db) -> Result<std::vector<ReferralCode>> {
+    SQLite::Statement q(db,
+                        "SELECT c.code, c.created_at, (SELECT COUNT(*) FROM "
+                        "billing_referral_redemptions r WHERE r.code = c.code) FROM "
+                        "billing_referral_codes c WHERE c.partner_id = ? ORDER BY c.id");
+    q.bind(1, partner_id);
+    std::vector<ReferralCode> out;
+    while (q.executeStep())
+      out.push_back({q.getColumn(0).getString(), partner_id,
+                     core::FromUnixMicros(q.getColumn(1).getInt64()), q.getColumn(2).getInt64()});
+    return out;
+  });
+}
+
+Result<std::string> Commissions::RedeemReferralCode(const std::string& org,
+                                                    const std::string& code_in,
+                                                    core::TimePoint org_created_at,
+                                                    const Actor& actor) {
+  std::string code;
+  for (char ch : code_in) code += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  if (code.empty() || code.size() > 40)
+    return FailField(ErrorCode::kInvalidArgument, "code", "a referral code such as REF-...");
+  const auto age = deps_.clock->Now() - org_created_at;
+  if (age > std::chrono::hours(24 * kReferralRedeemDays))
+    return FailField(ErrorCode::kConflict, "code",
+                     "a referral code is redeemed within " + std::to_string(kReferralRedeemDays) +
+                         " days of sign-up");
+  return deps_.db->Write([&](SQLite::Database& db) -> Result<std::string> {
+    SQLite::Statement c(db, "SELECT partner_id FROM billing_referral_codes WHERE code = ?");
+    c.bind(1, code);
+    if (!c.executeStep())
+      return FailField(ErrorCode::kNotFound, "code", "no such referral code");
+    const std::string partner_id = c.getColumn(0).getString();
+    SQLite::Statement r(db,
+                        "SELECT 1 FROM billing_referral_redemptions WHERE organization_id = ?");
+    r.bind(1, org);
+    if (r.executeStep())
+      return FailField(ErrorCode::kConflict, "code",
+                       "this organization has already redeemed a referral code");
+    SQLite::Statement a(db,
+                        "SELECT channel, partner_id FROM billing_accounts WHERE "
+                        "organization_id = ?");
+    a.bind(1, org);
+    if (!a.executeStep())
+      return FailField(ErrorCode::kNotFound, "organization", "no billing account");
+    if (a.getColumn(0).getString() != "direct" || !a.getColumn(1).getString().empty())
+      return FailField(ErrorCode::kConflict, "code",
+                       "only a direct customer without a partner can redeem a referral code");
+    SQLite::Statement u(db,
+                        "UPDATE billing_accounts SET channel = 'agency', partner_id = ?, "
+                        "updated_at = ? WHERE organization_id = ?");
+    u.bind(1, partner_id);
+    u.bind(2, internal::NowMicros(deps_));
+    u.bind(3, org);
+    u.exec();
+    SQLite::Statement ins(db,
+                          "INSERT INTO billing_referral_redemptions (organization_id, code, "
+                          "partner_id, redeemed_at) VALUES (?,?,?,?)");
+    ins.bind(1, org);
+    ins.bind(2, code);
+    ins.bind(3, partner_id);
+    ins.bind(4, internal::NowMicros(deps_));
+    ins.exec();
+    HP_TRY(internal::Audit(deps_, db, actor, org, "billing.referral.redeem",
+                           "organization:" + org, {{"code", code}, {"partner", partner_id}},
+                           partner_id));
+    return partner_id;
   });
 }
 
@@ -308,6 +542,14 @@ core::Json CommissionStatementToJson(const CommissionStatement& s) {
           {"net", s.net.yen()},
           {"ledger_net", s.ledger_net.yen()},
           {"payable_balance", s.payable_balance.yen()},
+          {"closed", s.closed},
+          {"status", !s.closed ? "open" : s.payout ? "paid" : s.net.yen() > 0 ? "unpaid" : "nothing_due"},
+          {"payout", s.payout ? core::Json{{"id", s.payout->id},
+                                           {"amount", s.payout->amount.yen()},
+                                           {"reference", s.payout->reference},
+                                           {"paid_at", core::FormatRfc3339(s.payout->paid_at)},
+                                           {"ledger_txn_id", s.payout->ledger_txn_id}}
+                              : core::Json(nullptr)},
           {"currency", "JPY"},
           {"rule", "commission = floor(base x rate_bp / 10000) on the tax-exclusive subtotal of paid invoices; "
                    "credit notes reverse their share at the original rate, never more than was earned"}};

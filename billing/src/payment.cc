@@ -58,7 +58,10 @@ class HttpCardGatewayImpl final : public PaymentGateway {
   }
   Result<GatewayCharge> Refund(const std::string& ref, Money amount,
                                const std::string& key) override {
-    return Call("/v1/authorizations/" + ref + "/refund", Json{{"amount", amount.yen()}}, key);
+    // metadata.source tells our webhook handler that hostplane made this refund (it issues the
+    // credit note itself); refunds made in the gateway's dashboard carry none.
+    return Call("/v1/authorizations/" + ref + "/refund",
+                Json{{"amount", amount.yen()}, {"metadata", {{"source", "hostplane"}}}}, key);
   }
 
   Result<GatewayEvent> ParseWebhook(const std::string& body, const std::string& sig) override {
@@ -102,6 +105,13 @@ class HttpCardGatewayImpl final : public PaymentGateway {
     if (d.contains("metadata") && d["metadata"].is_object()) {
       e.invoice_id = d["metadata"].value("invoice_id", "");
       e.organization_id = d["metadata"].value("organization_id", "");
+    }
+    if (d.contains("refund") && d["refund"].is_object()) {
+      const Json& rf = d["refund"];
+      if (rf.contains("amount") && rf["amount"].is_number_integer())
+        e.refund_amount = Money::Yen(rf["amount"].get<int64_t>());
+      if (rf.contains("metadata") && rf["metadata"].is_object())
+        e.refund_source = rf["metadata"].value("source", "");
     }
     return e;
   }
@@ -404,6 +414,76 @@ Result<std::pair<InvoiceRefund, Invoice>> Payments::RefundInvoice(
   });
 }
 
+Status Payments::CreditGatewayRefund(SQLite::Database& db, const std::string& event_id,
+                                     const std::string& org, const std::string& payment_id,
+                                     Money amount) {
+  SQLite::Statement p(db, "SELECT invoice_id FROM billing_payments WHERE public_id = ?");
+  p.bind(1, payment_id);
+  if (!p.executeStep()) return core::Fail(ErrorCode::kNotFound, "no payment " + payment_id);
+  const std::string invoice_id = p.getColumn(0).getString();
+  HP_ASSIGN_OR_RETURN(Invoice inv, invoices_.Get(db, org, invoice_id));
+  HP_ASSIGN_OR_RETURN(Money credited, invoices_.CreditedTotal(db, org, invoice_id));
+  std::vector<LineInput> lines;
+  if (credited.yen() == 0 && amount.yen() == inv.totals.total.yen()) {
+    // The whole invoice: credit every line, as a refund through hostplane would.
+    for (const ComputedLine& l : inv.totals.lines)
+      if (l.amount.yen() > 0) lines.push_back(l.input);
+  } else {
+    HP_ASSIGN_OR_RETURN(lines, RefundLines(inv, amount));
+  }
+  const Actor actor{"system", "billing-gateway", "", ""};
+  const std::string reason = "Refund made in the card gateway's dashboard (" + event_id + ")";
+  HP_ASSIGN_OR_RETURN(Invoice note,
+                      invoices_.IssueCreditNote(db, org, invoice_id, lines, reason, actor));
+  SQLite::Statement ins(db,
+                        "INSERT INTO billing_gateway_refunds (event_id, organization_id, "
+                        "invoice_id, payment_id, credit_note_id, amount, created_at) VALUES "
+                        "(?,?,?,?,?,?,?)");
+  ins.bind(1, event_id);
+  ins.bind(2, org);
+  ins.bind(3, invoice_id);
+  ins.bind(4, payment_id);
+  ins.bind(5, note.id);
+  ins.bind(6, amount.yen());
+  ins.bind(7, internal::NowMicros(deps_));
+  ins.exec();
+  return internal::Audit(deps_, db, actor, org, "billing.payment.gateway_refund",
+                         "invoice:" + invoice_id,
+                         {{"event", event_id},
+                          {"payment", payment_id},
+                          {"amount", amount.yen()},
+                          {"credit_note", note.number},
+                          {"credit_note_total", note.totals.total.yen()}});
+}
+
+Result<std::vector<LineInput>> Payments::RefundLines(const Invoice& inv, Money amount) const {
+  // One line "Refund" at the invoice's rate (8% only when every line is 8%) whose total with
+  // tax (once per rate, configured rounding) is the refunded amount. Some totals cannot be
+  // reached (floor at 10%: 11k + 10); then the largest total below it (the yen left stays
+  // with the customer's receivable and shows in the balance).
+  TaxRate rate = TaxRate::kReduced8;
+  for (const ComputedLine& l : inv.totals.lines)
+    if (l.input.rate != TaxRate::kReduced8) rate = TaxRate::kStandard10;
+  const int64_t pct = TaxRatePercent(rate);
+  const int64_t guess = amount.yen() * 100 / (100 + pct);
+  std::optional<LineInput> best;
+  int64_t best_total = -1;
+  for (int64_t s = std::max<int64_t>(1, guess - 3); s <= guess + 3; ++s) {
+    LineInput l;
+    l.description = "Refund made in the card gateway";
+    l.quantity = 1;
+    l.unit_price = Money::Yen(s);
+    l.rate = rate;
+    HP_ASSIGN_OR_RETURN(InvoiceTotals t, invoices_.Totals({l}));
+    if (t.total.yen() <= amount.yen() && t.total.yen() > best_total) {
+      best = l;
+      best_total = t.total.yen();
+    }
+  }
+  if (!best) return FailField(ErrorCode::kInvalidArgument, "amount", "refund too small to credit");
+  return std::vector<LineInput>{*best};
+}
+
 Result<std::vector<InvoiceRefund>> Payments::ListRefunds(const std::string& org) {
   return deps_.db->Read([&](SQLite::Database& db) -> Result<std::vector<InvoiceRefund>> {
     SQLite::Statement q(db,
@@ -453,6 +533,16 @@ Result<WebhookOutcome> Payments::HandleWebhook(const std::string& body, const st
                                    {{accounts::kReceivable, org, Money::Yen(delta)},
                                     {accounts::kCash, org, Money::Yen(-delta)}}}));
           out.effect = "refunded";
+          if (e.refund_source != "hostplane") {
+            // Made in the gateway's dashboard: nobody issued its credit note; issue it now, in
+            // this transaction, once per event (this refund's amount, or the delta when the
+            // event does not say).
+            const int64_t refund = e.refund_amount.yen() > 0
+                                       ? std::min(e.refund_amount.yen(), delta)
+                                       : delta;
+            HP_TRY(CreditGatewayRefund(db, e.id, org, pid, Money::Yen(refund)));
+            out.effect = "refunded_credit_note";
+          }
         } else {
           out.effect = "already_refunded";
         }

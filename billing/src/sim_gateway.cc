@@ -33,6 +33,11 @@ class SimImpl final : public SimulatedCardGateway {
     route("/v1/authorizations/{id}/capture",
           [this](const Request& r) { return Capture(r, false); });
     route("/v1/authorizations/{id}/refund", [this](const Request& r) { return Capture(r, true); });
+    // The gateway's own dashboard: a merchant's operator refunds a charge there, outside
+    // hostplane (same key as the API stands in for the dashboard's login). The event's
+    // data.refund carries no metadata of ours.
+    route("/dashboard/authorizations/{id}/refund",
+          [this](const Request& r) { return Capture(r, true, /*dashboard=*/true); });
     HP_ASSIGN_OR_RETURN(server_, core::http::Server::Create(
                                      {.port = 0, .threads = 1, .access_log = false}, router_,
                                      metrics));
@@ -121,13 +126,13 @@ class SimImpl final : public SimulatedCardGateway {
   bool Authorized(const Request& r) const {
     return r.Header("authorization") == "Bearer " + o_.api_key;
   }
-  void QueueEvent(const std::string& type, const Auth& a, int64_t amount) {
+  void QueueEvent(const std::string& type, const Auth& a, int64_t amount,
+                  const Json& refund = nullptr) {
     Event e;
     e.id = "evt_" + core::NewPublicId();
-    e.body = Json{{"id", e.id},
-                  {"type", type},
-                  {"data", {{"id", a.id}, {"amount", amount}, {"metadata", a.metadata}}}}
-                 .dump();
+    Json data{{"id", a.id}, {"amount", amount}, {"metadata", a.metadata}};
+    if (!refund.is_null()) data["refund"] = refund;
+    e.body = Json{{"id", e.id}, {"type", type}, {"data", data}}.dump();
     events_.push_back(std::move(e));
   }
 
@@ -156,7 +161,7 @@ class SimImpl final : public SimulatedCardGateway {
     return Response::Json(a.status == "declined" ? 402 : 200, ToJson(a));
   }
 
-  Response Capture(const Request& r, bool refund) {
+  Response Capture(const Request& r, bool refund, bool dashboard = false) {
     if (!Authorized(r)) return Response::Json(401, Json{{"error", "unauthorized"}});
     auto body = core::ParseJsonObject(r.body);
     if (!body) return Response::Json(400, Json{{"error", body.error().detail}});
@@ -179,7 +184,12 @@ class SimImpl final : public SimulatedCardGateway {
         return Response::Json(409, Json{{"error", "cannot refund"}});
       a.refunded += *amount;
       if (a.refunded == a.amount) a.status = "refunded";
-      QueueEvent("charge.refunded", a, a.refunded);
+      Json meta = dashboard ? Json::object() : body->value("metadata", Json::object());
+      QueueEvent("charge.refunded", a, a.refunded,
+                 Json{{"id", "re_" + core::NewPublicId()},
+                      {"amount", *amount},
+                      {"origin", dashboard ? "dashboard" : "api"},
+                      {"metadata", meta}});
     }
     if (!key.empty()) done_keys_.insert({key, true});
     return Response::Json(200, ToJson(a));

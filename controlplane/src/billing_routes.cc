@@ -6,6 +6,7 @@
 #include "billing_routes.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "hp/core/log.h"
 #include "rbac.h"
@@ -198,6 +199,15 @@ core::Result<store::Organization> StaffOrg(Api& api, const ApiContext& c) {
   return api.db().Read([&](SQLite::Database& tx) { return store::GetOrganization(tx, c.http.Param("id")); });
 }
 
+}  // namespace
+
+namespace {
+Json PayoutJson(const billing::CommissionPayout& p) {
+  char month[16];
+  std::snprintf(month, sizeof(month), "%04d-%02u", p.year, p.month);
+  return {{"id", p.id}, {"partner", p.partner_id}, {"month", month}, {"amount", p.amount.yen()}, {"currency", "JPY"},
+          {"reference", p.reference}, {"paid_at", core::FormatRfc3339(p.paid_at)}, {"ledger_txn_id", p.ledger_txn_id}};
+}
 }  // namespace
 
 core::Result<billing::Account> EnsureBillingAccount(Api& api, BillingServices& b, const std::string& org_id) {
@@ -435,6 +445,16 @@ void RegisterBillingRoutes(Api& api, core::http::Router& router, BillingServices
                                     {"postings", postings},
                                     {"explanation", "receivable = sum of the postings below (invoices +, credit notes -, payments -, refunds +); "
                                                     "uninvoiced amounts (tax-exclusive) are billed or credited by the next billing run"}});
+      });
+  reg({.method = "POST", .pattern = base + "/referral",
+       .summary = "Redeem an agency's referral code (code), once per organization and within 30 days of sign-up: the agency earns its commission on this organization's invoices paid from now on.",
+       .permission = "billing.manage",
+       .request_schema = {{"type", "object"}, {"required", {"code"}}}},
+      [&api, &b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(std::string code, core::GetString(c.body, "code"));
+        HP_TRY(EnsureBillingAccount(api, b, c.org->id));
+        HP_ASSIGN_OR_RETURN(std::string partner, b.commissions->RedeemReferralCode(c.org->id, code, core::FromUnixMicros(c.org->created_at), ActorOf(c)));
+        return Response::Json(201, {{"organization_id", c.org->id}, {"channel", "agency"}, {"partner", partner}});
       });
   reg({.method = "GET", .pattern = base + "/usage", .summary = "Metered usage of each subscription in its current period (VPS hours, bandwidth GB, certificates).",
        .permission = "billing.read"},
@@ -681,6 +701,40 @@ void RegisterBillingAdminRoutes(Api& api, core::http::Router& router, BillingSer
           return r;
         }
         return Response::Json(200, billing::CommissionStatementToJson(st));
+      });
+
+  reg({.method = "POST", .pattern = base + "/partners/{partner}/referral-codes",
+       .summary = "Create a referral code for an agency; a customer redeems it once within 30 days of sign-up (POST /api/v1/organizations/{org}/referral) and is attributed to the agency.",
+       .request_schema = {{"type", "object"}}},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(billing::ReferralCode rc, b.commissions->CreateReferralCode(c.http.Param("partner"), ActorOf(c)));
+        return Response::Json(201, {{"code", rc.code}, {"partner", rc.partner_id}, {"created_at", core::FormatRfc3339(rc.created_at)}, {"redemptions", 0}});
+      });
+  reg({.method = "GET", .pattern = base + "/partners/{partner}/referral-codes", .summary = "Referral codes of an agency with their redemption counts."},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto list, b.commissions->ReferralCodes(c.http.Param("partner")));
+        Json items = Json::array();
+        for (const auto& rc : list)
+          items.push_back({{"code", rc.code}, {"partner", rc.partner_id}, {"created_at", core::FormatRfc3339(rc.created_at)}, {"redemptions", rc.redemptions}});
+        return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+      });
+  reg({.method = "POST", .pattern = base + "/partners/{partner}/commission-payouts",
+       .summary = "Pay out an agency's net commission of a closed month (month YYYY-MM, reference of the bank transfer): commission_payable -> cash in the ledger, once per agency and month (201 new, 200 the existing payout); the month's statement then shows it paid.",
+       .request_schema = {{"type", "object"}, {"required", {"month", "reference"}}}},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(std::string m, core::GetString(c.body, "month"));
+        auto d = billing::ParseDate(m + "-01", "month");
+        if (m.size() != 7 || !d) return core::FailField(ErrorCode::kInvalidArgument, "month", "must be YYYY-MM");
+        HP_ASSIGN_OR_RETURN(std::string reference, core::GetString(c.body, "reference"));
+        HP_ASSIGN_OR_RETURN(auto r, b.commissions->PayOut(c.http.Param("partner"), static_cast<int>(d->year()), static_cast<unsigned>(d->month()), reference, ActorOf(c)));
+        return Response::Json(r.second ? 201 : 200, PayoutJson(r.first));
+      });
+  reg({.method = "GET", .pattern = base + "/partners/{partner}/commission-payouts", .summary = "Commission payouts of an agency, by month."},
+      [&b](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(auto list, b.commissions->Payouts(c.http.Param("partner")));
+        Json items = Json::array();
+        for (const auto& p : list) items.push_back(PayoutJson(p));
+        return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
       });
 
   reg({.method = "POST", .pattern = base + "/runs",

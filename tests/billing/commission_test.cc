@@ -2,6 +2,7 @@
 // credit notes, monthly statement from rows that matches the ledger to the yen), refunds that
 // produce credit notes in their own gapless series, the statement of account, and the PDF
 // rendering (parsed back with pdftotext), on the real SQLite store with a fake clock.
+#include <cctype>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -184,6 +185,121 @@ TEST_F(CommissionTest, PaidReferredInvoicePostsCommissionAndRefundsReverseIt) {
   EXPECT_EQ(entries->front().kind, "charge");
   EXPECT_EQ(entries->front().balance.yen(), 1650);
   EXPECT_EQ(entries->back().balance.yen(), 0);
+}
+
+// Payouts: a closed month's net commission leaves commission_payable for cash once; the
+// statement shows it paid; a later reversal makes a negative month that nothing pays out.
+TEST_F(CommissionTest, PayoutOfAClosedMonthIsPostedOnceAndShownPaid) {
+  ASSERT_TRUE(payments_->MarkBankTransferPaid("org-a", a_.id, Y(1650), "MUFG 0120"));
+  const Actor staff{"staff", "op-1", "", ""};
+  // January is not over yet.
+  auto early = commissions_->PayOut("agency-1", 2026, 1, "PAY-2026-01", staff);
+  ASSERT_FALSE(early);
+  EXPECT_EQ(early.error().field, "month");
+  EXPECT_EQ(commissions_->Statement("agency-1", 2026, 1)->closed, false);
+  EXPECT_EQ(CommissionStatementToJson(*commissions_->Statement("agency-1", 2026, 1))["status"], "open");
+
+  env_.clock_.Advance(std::chrono::days(17));  // 2026-02-01 09:00 UTC
+  EXPECT_EQ(commissions_->PayOut("agency-1", 2026, 1, "", staff).error().field, "reference");
+  auto jan = commissions_->Statement("agency-1", 2026, 1);
+  ASSERT_TRUE(jan->closed);
+  EXPECT_FALSE(jan->payout.has_value());
+  EXPECT_EQ(CommissionStatementToJson(*jan)["status"], "unpaid");
+
+  auto paid = commissions_->PayOut("agency-1", 2026, 1, "PAY-2026-01", staff);
+  ASSERT_TRUE(paid) << paid.error().ToString();
+  EXPECT_TRUE(paid->second);
+  EXPECT_EQ(paid->first.amount.yen(), 187);  // floor(1,500 x 12.5%)
+  EXPECT_EQ(paid->first.reference, "PAY-2026-01");
+  EXPECT_EQ(Bal(CommissionPayableOwner("agency-1"), accounts::kCommissionPayable), 0);
+  EXPECT_EQ(Bal("", accounts::kCash), -187) << "the platform's cash paid the agency";
+  // Idempotent per agency and month: the same payout, nothing posted again.
+  auto again = commissions_->PayOut("agency-1", 2026, 1, "PAY-2026-01-retry", staff);
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_FALSE(again->second);
+  EXPECT_EQ(again->first.id, paid->first.id);
+  EXPECT_EQ(again->first.reference, "PAY-2026-01");
+  EXPECT_EQ(Bal("", accounts::kCash), -187);
+  EXPECT_EQ(env_.AuditCount("billing.commission.payout"), 1);
+
+  jan = commissions_->Statement("agency-1", 2026, 1);
+  ASSERT_TRUE(jan->payout.has_value());
+  EXPECT_EQ(jan->payout->amount.yen(), 187);
+  EXPECT_EQ(jan->net.yen(), 187);
+  EXPECT_EQ(jan->ledger_net.yen(), 187);
+  EXPECT_EQ(jan->payable_balance.yen(), 0);
+  const core::Json j = CommissionStatementToJson(*jan);
+  EXPECT_EQ(j["status"], "paid");
+  EXPECT_EQ(j["payout"]["amount"], 187);
+  EXPECT_EQ(j["payout"]["reference"], "PAY-2026-01");
+  auto list = commissions_->Payouts("agency-1");
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ(list->front().month, 1u);
+
+  // A February refund after the payout: the reversal (-187) makes February negative; the agency
+  // owes it back (payable -187), and February has nothing to pay out.
+  env_.clock_.Advance(std::chrono::days(9));
+  ASSERT_TRUE(payments_->RefundInvoice("org-a", a_.id, {}, "order withdrawn"));
+  env_.clock_.Advance(std::chrono::days(30));  // March
+  auto feb = commissions_->Statement("agency-1", 2026, 2);
+  EXPECT_EQ(feb->net.yen(), -187);
+  EXPECT_EQ(feb->payable_balance.yen(), -187);
+  EXPECT_EQ(CommissionStatementToJson(*feb)["status"], "nothing_due");
+  auto none = commissions_->PayOut("agency-1", 2026, 2, "PAY-2026-02", staff);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, core::ErrorCode::kConflict);
+  EXPECT_EQ(none.error().field, "month");
+  EXPECT_EQ(commissions_->PayOut("agency-1", 2025, 12, "PAY", staff).error().code,
+            core::ErrorCode::kConflict);
+  EXPECT_EQ(commissions_->PayOut("nobody", 2026, 1, "PAY", staff).error().code,
+            core::ErrorCode::kNotFound);
+  EXPECT_TRUE(env_.ledger_->Check()->balanced);
+}
+
+// Referral codes: an agency's code redeemed once by a new direct customer attributes it to the
+// agency, whose commission then accrues on that customer's paid invoices.
+TEST_F(CommissionTest, ReferralCodeAttributesANewCustomerToTheAgency) {
+  const Actor staff{"staff", "op-1", "", ""};
+  auto code = commissions_->CreateReferralCode("agency-1", staff);
+  ASSERT_TRUE(code) << code.error().ToString();
+  EXPECT_EQ(code->code.rfind("REF-", 0), 0u);
+  EXPECT_EQ(code->code.size(), 16u);
+  EXPECT_EQ(commissions_->CreateReferralCode("nobody", staff).error().field, "partner");
+
+  const core::TimePoint now = env_.clock_.Now();
+  const Actor owner{"user", "u-b", "", ""};
+  EXPECT_EQ(commissions_->RedeemReferralCode("org-b", "REF-NOSUCHCODE0", now, owner).error().code,
+            core::ErrorCode::kNotFound);
+  // Too late: the organization is older than 30 days.
+  auto late = commissions_->RedeemReferralCode("org-b", code->code, now - std::chrono::days(31), owner);
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().field, "code");
+  // Already an agency's customer.
+  EXPECT_EQ(commissions_->RedeemReferralCode("org-a", code->code, now, owner).error().code,
+            core::ErrorCode::kConflict);
+  // Case-insensitive, once.
+  std::string lower = code->code;
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  auto ok = commissions_->RedeemReferralCode("org-b", lower, now - std::chrono::days(2), owner);
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_EQ(*ok, "agency-1");
+  auto acc = env_.prices_->GetAccount("org-b");
+  EXPECT_EQ(acc->channel, Channel::kAgency);
+  EXPECT_EQ(acc->partner_id, "agency-1");
+  auto twice = commissions_->RedeemReferralCode("org-b", code->code, now, owner);
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code, core::ErrorCode::kConflict);
+  EXPECT_EQ(env_.AuditCount("billing.referral.redeem"), 1);
+  EXPECT_EQ(env_.AuditCount("billing.referral_code.create"), 1);
+  EXPECT_EQ(commissions_->ReferralCodes("agency-1")->front().redemptions, 1);
+
+  // org-b's invoice paid now earns the agency floor(1,500 x 12.5%) = 187.
+  ASSERT_TRUE(payments_->MarkBankTransferPaid("org-b", b_.id, Y(1650), "MUFG 0121"));
+  EXPECT_EQ(Bal("org-b", accounts::kCommissionExpense), 187);
+  auto jan = commissions_->Statement("agency-1", 2026, 1);
+  ASSERT_EQ(jan->lines.size(), 1u);
+  EXPECT_EQ(jan->lines[0].organization_id, "org-b");
+  EXPECT_EQ(jan->net.yen(), 187);
 }
 
 TEST_F(CommissionTest, FullRefundWithoutLinesCreditsEveryLineAndStatementValidates) {

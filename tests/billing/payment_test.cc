@@ -154,6 +154,67 @@ TEST_F(PaymentTest, RefundIsPostedOnceEvenWhenItsWebhookFollows) {
   EXPECT_TRUE(env_.ledger_->Check()->balanced);
 }
 
+// A refund made in the gateway's own dashboard reaches hostplane only as a charge.refunded
+// webhook without our metadata: the credit note (-CN series) is issued for it exactly once,
+// however often the event is delivered; refunds hostplane made itself get none from the webhook.
+TEST_F(PaymentTest, DashboardRefundGetsExactlyOneCreditNote) {
+  auto p = payments_->PayByCard("org-a", invoice_.id, "tok_visa");
+  ASSERT_TRUE(p) << p.error().ToString();
+  ASSERT_TRUE(sim_->DeliverPending());
+  auto dashboard_refund = [&](int64_t amount) {
+    core::HttpClientRequest r;
+    r.method = "POST";
+    r.url = sim_->url() + "/dashboard/authorizations/" + p->gateway_ref + "/refund";
+    r.body = core::Json{{"amount", amount}}.dump();
+    r.headers = {{"Content-Type", "application/json"}, {"Authorization", "Bearer sk_test"}};
+    auto resp = http_->Do(r);
+    ASSERT_TRUE(resp) << resp.error().ToString();
+    ASSERT_EQ(resp->status, 200) << resp->body;
+  };
+  dashboard_refund(550);  // the setup fee with its tax: 500 + 50
+  ASSERT_EQ(*sim_->DeliverPending(), 1);
+  for (const std::string& id : sim_->EventIds()) ASSERT_EQ(*sim_->Redeliver(id), 200);
+  auto notes = env_.invoices_->CreditNotesOf("org-a", invoice_.id);
+  ASSERT_TRUE(notes) << notes.error().ToString();
+  ASSERT_EQ(notes->size(), 1u);
+  const Invoice& n1 = notes->front();
+  EXPECT_EQ(n1.number, "INV-CN-00000001");
+  EXPECT_EQ(n1.corrects_invoice_id, invoice_.id);
+  EXPECT_EQ(n1.totals.subtotal.yen(), 500);
+  EXPECT_EQ(n1.totals.by_rate.at(0).tax.yen(), 50);
+  EXPECT_EQ(n1.totals.total.yen(), 550);
+  EXPECT_EQ(Cash(), 1100);
+  EXPECT_EQ(Receivable(), 0) << "the credit note and the refund cancel out";
+  EXPECT_EQ(env_.AuditCount("billing.payment.gateway_refund"), 1);
+
+  // An odd amount: one line at 10% whose total with tax (floor) is exactly ¥100: 91 + 9.
+  dashboard_refund(100);
+  ASSERT_EQ(*sim_->DeliverPending(), 1);
+  notes = env_.invoices_->CreditNotesOf("org-a", invoice_.id);
+  ASSERT_EQ(notes->size(), 2u);
+  EXPECT_EQ(notes->back().number, "INV-CN-00000002");
+  EXPECT_EQ(notes->back().totals.subtotal.yen(), 91);
+  EXPECT_EQ(notes->back().totals.total.yen(), 100);
+  EXPECT_EQ(Cash(), 1000);
+  EXPECT_EQ(Receivable(), 0);
+
+  // A refund hostplane makes (with its own credit note) is not credited again by its webhook.
+  auto r = payments_->RefundInvoice("org-a", invoice_.id,
+                                    {{"Shared S refund", 1, Y(900), TaxRate::kStandard10}},
+                                    "cancelled");
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->second.number, "INV-CN-00000003");
+  EXPECT_EQ(r->second.totals.total.yen(), 990);
+  ASSERT_EQ(*sim_->DeliverPending(), 1);
+  for (const std::string& id : sim_->EventIds()) ASSERT_EQ(*sim_->Redeliver(id), 200);
+  EXPECT_EQ(env_.invoices_->CreditNotesOf("org-a", invoice_.id)->size(), 3u);
+  EXPECT_EQ(env_.AuditCount("billing.payment.gateway_refund"), 2);
+  EXPECT_EQ(Cash(), 10);
+  EXPECT_EQ(Receivable(), 0);
+  EXPECT_EQ(*env_.invoices_->SeriesSequences("INV-CN"), (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_TRUE(env_.ledger_->Check()->balanced);
+}
+
 TEST_F(PaymentTest, BankTransferMarkedPaidByAnOperator) {
   auto p = payments_->MarkBankTransferPaid("org-a", invoice_.id, Y(1650), "MUFG 2026-01-20",
                                            {"staff", "op-1", "127.0.0.1", ""});

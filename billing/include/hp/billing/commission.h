@@ -27,7 +27,9 @@
 // Idempotent: one commission per invoice and one reversal per credit note (unique rows); a
 // retried hook changes nothing. Thread-safe.
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -62,6 +64,31 @@ struct CommissionLine {
   std::string ledger_txn_id;
 };
 
+// A payout of one agency's commission for one closed UTC month (a bank transfer made by staff):
+// amount = the month's statement net; ledger (kind "commission_payout", reference
+// "payout:<id>"): commission_payable ("partner:<id>") +amount, cash (platform, "") -amount.
+// One per agency and month (unique row); asking again answers the first payout unchanged.
+struct CommissionPayout {
+  std::string id;
+  std::string partner_id;
+  int year = 0;
+  unsigned month = 0;
+  core::Money amount;
+  std::string reference;
+  std::string ledger_txn_id;
+  core::TimePoint paid_at;
+};
+
+// One agency referral code: a customer redeems it once, within kReferralRedeemDays of its
+// organization's creation, and becomes the agency's referred customer (channel agency).
+inline constexpr int kReferralRedeemDays = 30;
+struct ReferralCode {
+  std::string code;  // "REF-" + 12 characters A-Z 2-7
+  std::string partner_id;
+  core::TimePoint created_at;
+  int64_t redemptions = 0;
+};
+
 struct CommissionStatement {
   std::string partner_id;
   int year = 0;
@@ -76,6 +103,8 @@ struct CommissionStatement {
   core::Money net;               // commission_total + reversal_total: what the agency is owed
   core::Money ledger_net;        // -sum of the lines' commission_payable ledger postings
   core::Money payable_balance;   // what the platform owes the agency overall (all months)
+  bool closed = false;           // the month has ended (UTC), so it can be paid out
+  std::optional<CommissionPayout> payout;  // set once the month was paid out
 };
 
 class Commissions {
@@ -96,6 +125,30 @@ class Commissions {
                                               unsigned month);
   // Every line of one referred customer (the customer's view of what its agency earned is not
   // exposed; this is for staff and tests).
+  // Pays out the agency's net commission of a closed month (staff). kInvalidArgument (field
+  // "month") for a month not yet over, (field "reference") for an empty reference;
+  // kConflict (field "month") when the month's net is not positive or exceeds what is payable.
+  // Idempotent per agency and month: returns {the first payout, false} when it exists.
+  core::Result<std::pair<CommissionPayout, bool>> PayOut(const std::string& partner_id, int year,
+                                                         unsigned month,
+                                                         const std::string& reference,
+                                                         const Actor& actor);
+  core::Result<std::vector<CommissionPayout>> Payouts(const std::string& partner_id);
+
+  // Referral codes of agencies (staff create them; the partner portal may serve them).
+  // kInvalidArgument (field "partner") when the partner is not an agency.
+  core::Result<ReferralCode> CreateReferralCode(const std::string& partner_id, const Actor& actor);
+  core::Result<std::vector<ReferralCode>> ReferralCodes(const std::string& partner_id);
+  // The organization (created at `organization_created_at`) redeems a code: its billing account
+  // (which must exist) becomes channel agency with the code's partner. Once per organization,
+  // only for direct customers without a partner, within kReferralRedeemDays of creation:
+  // kNotFound (field "code") for an unknown code, kConflict (field "code") otherwise. Audited
+  // "billing.referral.redeem". Returns the agency's partner id.
+  core::Result<std::string> RedeemReferralCode(const std::string& organization_id,
+                                               const std::string& code,
+                                               core::TimePoint organization_created_at,
+                                               const Actor& actor);
+
   core::Result<std::vector<CommissionLine>> ForInvoice(const std::string& organization_id,
                                                        const std::string& invoice_id);
 
@@ -111,7 +164,8 @@ std::string CommissionStatementToCsv(const CommissionStatement& statement);
 // "YYYY-MM", period {start, end}, current_rate_bp, lines: [{id, kind, date, organization_id,
 // customer_name, invoice_id, invoice_number, document_id, document_number, base, rate_bp,
 // amount, ledger_txn_id}], base_total, commission_total, reversal_total, net, ledger_net,
-// payable_balance, currency: "JPY"}.
+// payable_balance, closed, status: "open"|"unpaid"|"paid"|"nothing_due", payout: {id, amount,
+// reference, paid_at, ledger_txn_id} | null, currency: "JPY"}.
 core::Json CommissionStatementToJson(const CommissionStatement& statement);
 
 }  // namespace hp::billing

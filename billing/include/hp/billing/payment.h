@@ -43,6 +43,10 @@ struct GatewayEvent {
   core::Money amount;
   std::string invoice_id;       // from the metadata we sent
   std::string organization_id;  // from the metadata we sent
+  // charge.refunded: this refund (data.refund): its amount (0 when the gateway does not say)
+  // and metadata.source ("hostplane" when we asked for it; empty for a dashboard refund).
+  core::Money refund_amount;
+  std::string refund_source;
 };
 
 class PaymentGateway {
@@ -111,7 +115,8 @@ struct InvoiceRefund {
 
 struct WebhookOutcome {
   bool duplicate = false;  // this event id was processed before
-  std::string effect;      // "captured", "already_captured", "refunded", "ignored"
+  std::string effect;      // "captured", "already_captured", "refunded",
+                           // "refunded_credit_note" (dashboard refund), "ignored"
 };
 
 // Called inside the paying transaction when an invoice becomes fully paid (dunning resolves).
@@ -158,6 +163,13 @@ class Payments {
   void MountRoutes(core::http::Router& router);
 
  private:
+  // A refund made in the gateway's dashboard (charge.refunded without our metadata): issues the
+  // credit note (-CN series) for `amount` in the webhook's transaction, once per event.
+  core::Status CreditGatewayRefund(SQLite::Database& tx, const std::string& event_id,
+                                   const std::string& org, const std::string& payment_id,
+                                   core::Money amount);
+  core::Result<std::vector<LineInput>> RefundLines(const Invoice& invoice,
+                                                   core::Money amount) const;
   core::Result<WebhookOutcome> ApplyCapture(SQLite::Database& tx, const std::string& org,
                                             const std::string& invoice_id, const std::string& ref,
                                             core::Money amount, const std::string& source);
