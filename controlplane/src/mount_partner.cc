@@ -1952,6 +1952,28 @@ void Register(PartnerApi& api, ServiceRegistry& services) {
             return s.AddDomain(c.customer->id, c.http.Param("site"), domain);
           },
           {{"type", "object"}, {"required", {"domain"}}});
+  site_op("POST", "/actions/suspend", "site.suspend",
+          "Serve the suspension page (503) instead of the customer's site; 202.",
+          [](prov::SharedHostingService& s, PartnerCall& c, Audit&) {
+            return s.SuspendSite(c.customer->id, c.http.Param("site"));
+          });
+  site_op("POST", "/actions/unsuspend", "site.unsuspend", "Serve the customer's site again; 202.",
+          [](prov::SharedHostingService& s, PartnerCall& c, Audit&) {
+            return s.UnsuspendSite(c.customer->id, c.http.Param("site"));
+          });
+  api.Route("POST", cust + "/sites/{site}/actions/reset-sftp-password",
+            "Set a fresh random SFTP password on the customer's site and show it once.",
+            Access::kCustomers,
+            Audited(api, "site.sftp_password.reset", "site",
+                    [&services](PartnerCall& c, Audit&) -> Result<Response> {
+                      HP_ASSIGN_OR_RETURN(auto* s, Sites(services));
+                      HP_ASSIGN_OR_RETURN(prov::Site site,
+                                          s->Get(c.customer->id, c.http.Param("site")));
+                      HP_ASSIGN_OR_RETURN(std::string password,
+                                          s->ResetSftpPassword(c.customer->id, site.id));
+                      return Response::Json(
+                          200, {{"sftp_user", site.system_user}, {"password", password}});
+                    }));
   site_op("DELETE", "/domains/{domain}", "site.domain.remove",
           "Remove an added name from the customer's site (its certificate is revoked); 202.",
           [](prov::SharedHostingService& s, PartnerCall& c, Audit& a) {
@@ -2006,7 +2028,7 @@ void Register(PartnerApi& api, ServiceRegistry& services) {
       {{"type", "object"}, {"required", {"hostname", "template", "plan"}}});
   using VpsOp = std::function<Result<prov::Operation>(prov::VpsService&, PartnerCall&, Audit&)>;
   auto vps_op = [&](const std::string& method, const std::string& suffix, const std::string& action,
-                    const std::string& summary, VpsOp fn) {
+                    const std::string& summary, VpsOp fn, Json schema = nullptr) {
     api.Route(
         method, cust + "/vps/{vps}" + suffix, summary, Access::kCustomers,
         Audited(api, action, "vps", [&services, fn](PartnerCall& c, Audit& a) -> Result<Response> {
@@ -2017,7 +2039,8 @@ void Register(PartnerApi& api, ServiceRegistry& services) {
           a.detail["operation"] = op.id;
           HP_ASSIGN_OR_RETURN(prov::Vps v, d->vps->Get(c.customer->id, id));
           return Accepted(c, op, "vps", VpsJson(v));
-        }));
+        }),
+        std::move(schema));
   };
   vps_op("DELETE", "", "vps.delete", "Delete the customer's VPS; 202 with the operation.",
          [](prov::VpsService& v, PartnerCall& c, Audit&) {
@@ -2042,6 +2065,68 @@ void Register(PartnerApi& api, ServiceRegistry& services) {
   vps_op("POST", "/actions/reboot", "vps.reboot", "Reboot the customer's VPS (ACPI); 202.",
          [](prov::VpsService& v, PartnerCall& c, Audit&) {
            return v.RebootVps(c.customer->id, c.http.Param("vps"));
+         });
+  // Resize, rebuild and snapshots: the VpsService calls the customer's own routes make, with
+  // the same audit actions (issue 9).
+  vps_op("POST", "/actions/resize", "vps.resize",
+         "Offline resize of the customer's VPS to plan {vcpus, ram_mib, disk_gib} (disks only "
+         "grow); 202.",
+         [](prov::VpsService& v, PartnerCall& c, Audit& a) -> Result<prov::Operation> {
+           HP_ASSIGN_OR_RETURN(prov::VpsPlan plan, Plan(c.body));
+           a.detail = {
+               {"plan",
+                {{"vcpus", plan.vcpus}, {"ram_mib", plan.ram_mib}, {"disk_gib", plan.disk_gib}}}};
+           return v.ResizeVps(c.customer->id, c.http.Param("vps"), plan);
+         },
+         {{"type", "object"}, {"required", {"plan"}}});
+  vps_op("POST", "/actions/rebuild", "vps.rebuild",
+         "Reinstall the customer's VPS from a template (template, ssh_authorized_key; disk and "
+         "snapshots discarded, addresses kept); 202.",
+         [](prov::VpsService& v, PartnerCall& c, Audit& a) -> Result<prov::Operation> {
+           prov::RebuildRequest r;
+           HP_ASSIGN_OR_RETURN(r.template_name, Str(c.body, "template", true));
+           HP_ASSIGN_OR_RETURN(r.ssh_authorized_key, Str(c.body, "ssh_authorized_key", false));
+           a.detail = {{"template", r.template_name}};
+           return v.RebuildVps(c.customer->id, c.http.Param("vps"), r);
+         },
+         {{"type", "object"}, {"required", {"template"}}});
+  api.Route("GET", cust + "/vps/{vps}", "One VPS of the customer: state, plan, addresses.",
+            Access::kCustomers, [&services](PartnerCall& c) -> Result<Response> {
+              HP_ASSIGN_OR_RETURN(auto* d, Need(services));
+              HP_ASSIGN_OR_RETURN(prov::Vps v, d->vps->Get(c.customer->id, c.http.Param("vps")));
+              return Response::Json(200, VpsJson(v));
+            });
+  api.Route("GET", cust + "/vps/{vps}/snapshots", "Snapshots of the customer's VPS.",
+            Access::kCustomers, [&services](PartnerCall& c) -> Result<Response> {
+              HP_ASSIGN_OR_RETURN(auto* d, Need(services));
+              HP_ASSIGN_OR_RETURN(auto list,
+                                  d->vps->ListSnapshots(c.customer->id, c.http.Param("vps")));
+              Json items = Json::array();
+              for (const auto& s : list)
+                items.push_back({{"name", s.name},
+                                 {"state", s.state},
+                                 {"created_at", core::FormatRfc3339(s.created_at)}});
+              return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+            });
+  vps_op("POST", "/snapshots", "vps.snapshot.create",
+         "Take a snapshot of the customer's VPS (name); 202.",
+         [](prov::VpsService& v, PartnerCall& c, Audit& a) -> Result<prov::Operation> {
+           HP_ASSIGN_OR_RETURN(std::string name, Str(c.body, "name", true));
+           a.detail = {{"snapshot", name}};
+           return v.SnapshotVps(c.customer->id, c.http.Param("vps"), name);
+         },
+         {{"type", "object"}, {"required", {"name"}}});
+  vps_op("DELETE", "/snapshots/{snapshot}", "vps.snapshot.delete",
+         "Delete a snapshot of the customer's VPS; 202.",
+         [](prov::VpsService& v, PartnerCall& c, Audit& a) {
+           a.detail = {{"snapshot", c.http.Param("snapshot")}};
+           return v.DeleteSnapshot(c.customer->id, c.http.Param("vps"), c.http.Param("snapshot"));
+         });
+  vps_op("POST", "/snapshots/{snapshot}/revert", "vps.snapshot.revert",
+         "Return the customer's VPS to a snapshot; 202.",
+         [](prov::VpsService& v, PartnerCall& c, Audit& a) {
+           a.detail = {{"snapshot", c.http.Param("snapshot")}};
+           return v.RevertVps(c.customer->id, c.http.Param("vps"), c.http.Param("snapshot"));
          });
 
   // --- dedicated servers ---

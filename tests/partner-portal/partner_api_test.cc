@@ -1231,5 +1231,110 @@ TEST_F(PartnerApi, PortalPriceListSellPricesKeysMembersAndOrdersByRole) {
   }
 }
 
+// Issue 9 leftovers over /partner/v1: VPS snapshots (take, list, revert, delete), resize and
+// rebuild; site suspend/unsuspend and an SFTP password reset; the same services and audit actions
+// as the customer's own routes; another reseller gets 404 on each.
+TEST_F(PartnerApi, VpsSnapshotsResizeRebuildAndSiteSuspendSftpResetThroughSignedApi) {
+  Key k = NewPartner("Operating Reseller", "reseller");
+  const std::string c = NewCustomer(k, "Operated KK");
+  const std::string cb = "/partner/v1/customers/" + c;
+  auto wait = [&](const Reply& r) {
+    const std::string url = r.json["operation"].value("url", "");
+    std::string state;
+    EXPECT_TRUE(PollUntil(
+        [&] {
+          state = P(k, "GET", url).json.value("state", "");
+          return state == "succeeded" || state == "failed";
+        },
+        std::chrono::seconds(60)))
+        << r.body;
+    EXPECT_EQ(state, "succeeded") << url << " " << P(k, "GET", url).body;
+  };
+  auto vps = P(k, "POST", cb + "/vps",
+               {{"hostname", "operated-vm"},
+                {"template", "tiny"},
+                {"plan", {{"vcpus", 1}, {"ram_mib", 512}, {"disk_gib", 2}}}});
+  ASSERT_EQ(vps.status, 202) << vps.body;
+  const std::string vid = vps.json["vps"].value("id", "");
+  wait(vps);
+  const std::string vb = cb + "/vps/" + vid;
+
+  // Snapshots: bad input names the field; take, list, revert, delete.
+  EXPECT_EQ(P(k, "POST", vb + "/snapshots", Json::object()).json["field"], "name");
+  auto snap = P(k, "POST", vb + "/snapshots", {{"name", "before-upgrade"}});
+  ASSERT_EQ(snap.status, 202) << snap.body;
+  wait(snap);
+  auto list = P(k, "GET", vb + "/snapshots");
+  ASSERT_EQ(list.status, 200) << list.body;
+  ASSERT_EQ(list.json["items"].size(), 1u) << list.body;
+  EXPECT_EQ(list.json["items"][0]["name"], "before-upgrade");
+  EXPECT_EQ(P(*reseller_b_, "GET", vb + "/snapshots").status, 404);
+  auto revert = P(k, "POST", vb + "/snapshots/before-upgrade/revert", Json::object());
+  ASSERT_EQ(revert.status, 202) << revert.body;
+  wait(revert);
+  auto sdel = P(k, "DELETE", vb + "/snapshots/before-upgrade");
+  ASSERT_EQ(sdel.status, 202) << sdel.body;
+  wait(sdel);
+  EXPECT_EQ(P(k, "GET", vb + "/snapshots").json["items"].size(), 0u);
+
+  // Resize (offline; the service stops and starts it) and rebuild.
+  EXPECT_EQ(P(k, "POST", vb + "/actions/resize", Json::object()).json["field"], "plan");
+  auto resize = P(k, "POST", vb + "/actions/resize",
+                  {{"plan", {{"vcpus", 2}, {"ram_mib", 1024}, {"disk_gib", 3}}}});
+  ASSERT_EQ(resize.status, 202) << resize.body;
+  wait(resize);
+  auto one = P(k, "GET", vb);
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_EQ(one.json["plan"]["vcpus"], 2) << one.body;
+  EXPECT_EQ(one.json["plan"]["ram_mib"], 1024) << one.body;
+  EXPECT_EQ(one.json["plan"]["disk_gib"], 3) << one.body;
+  EXPECT_EQ(P(*reseller_b_, "GET", vb).status, 404);
+  EXPECT_EQ(P(k, "POST", vb + "/actions/rebuild", Json::object()).json["field"], "template");
+  auto rebuild = P(k, "POST", vb + "/actions/rebuild", {{"template", "tiny"}});
+  ASSERT_EQ(rebuild.status, 202) << rebuild.body;
+  wait(rebuild);
+  EXPECT_EQ(P(*reseller_b_, "POST", vb + "/actions/rebuild", {{"template", "tiny"}}).status, 404);
+
+  // A site: suspend, unsuspend, SFTP password reset (shown once, not stored in the audit log).
+  auto site = P(k, "POST", cb + "/sites", {{"domain", "operated-kk.example"}});
+  ASSERT_EQ(site.status, 202) << site.body;
+  const std::string sid = site.json["site"].value("id", "");
+  wait(site);
+  const std::string sb = cb + "/sites/" + sid;
+  auto sus = P(k, "POST", sb + "/actions/suspend", Json::object());
+  ASSERT_EQ(sus.status, 202) << sus.body;
+  wait(sus);
+  auto svc = P(k, "GET", cb + "/services");
+  ASSERT_EQ(svc.json["sites"].size(), 1u) << svc.body;
+  EXPECT_EQ(svc.json["sites"][0]["state"], "suspended") << svc.body;
+  auto uns = P(k, "POST", sb + "/actions/unsuspend", Json::object());
+  ASSERT_EQ(uns.status, 202) << uns.body;
+  wait(uns);
+  EXPECT_EQ(P(k, "GET", cb + "/services").json["sites"][0]["state"], "active");
+  auto pw = P(k, "POST", sb + "/actions/reset-sftp-password", Json::object());
+  ASSERT_EQ(pw.status, 200) << pw.body;
+  const std::string password = pw.json.value("password", "");
+  EXPECT_GE(password.size(), 16u) << pw.body;
+  EXPECT_EQ(pw.json["sftp_user"], site.json["site"]["sftp_user"]);
+  EXPECT_EQ(pw.headers["cache-control"], "no-store");
+  EXPECT_EQ(P(*reseller_b_, "POST", sb + "/actions/suspend", Json::object()).status, 404);
+  EXPECT_EQ(P(*agency_, "POST", sb + "/actions/reset-sftp-password", Json::object()).status, 403);
+
+  // Audited with the customer routes' actions, as the partner's key, for the customer.
+  auto audit = s_->Call("GET", "/api/v1/admin/audit-events?organization=" + c + "&limit=200",
+                        nullptr, Staff());
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  EXPECT_EQ(audit.body.find(password), std::string::npos) << "the SFTP password is in the log";
+  std::set<std::string> actions;
+  for (const auto& e : audit.json["items"])
+    if (e.value("actor_type", "") == "partner" && e.value("actor_id", "") == k.id &&
+        e.value("result", "") == "success")
+      actions.insert(e.value("action", ""));
+  for (const char* a : {"vps.snapshot.create", "vps.snapshot.revert", "vps.snapshot.delete",
+                        "vps.resize", "vps.rebuild", "site.suspend", "site.unsuspend",
+                        "site.sftp_password.reset"})
+    EXPECT_TRUE(actions.count(a)) << a << " not audited as the partner: " << audit.body;
+}
+
 }  // namespace
 }  // namespace hp::testing
