@@ -1,4 +1,7 @@
+#include <qrencode.h>
+
 #include <algorithm>
+#include <memory>
 
 #include "hp/core/log.h"
 #include "hp/core/mailer.h"
@@ -24,6 +27,22 @@ core::Json UserJson(const store::User& u) {
 }
 
 namespace {
+
+// The otpauth:// URI as a QR code in SVG (libqrencode, level M, 4-module quiet zone): one path of
+// unit squares, scaled by the viewBox, so the image stays sharp at any size.
+core::Result<std::string> QrSvg(const std::string& text) {
+  std::unique_ptr<QRcode, decltype(&QRcode_free)> qr(QRcode_encodeString8bit(text.c_str(), 0, QR_ECLEVEL_M), &QRcode_free);
+  if (!qr) return core::Fail(ErrorCode::kInternal, "could not encode the QR code");
+  const int n = qr->width, quiet = 4, size = n + 2 * quiet;
+  std::string d;
+  d.reserve(static_cast<size_t>(n) * n * 4);
+  for (int y = 0; y < n; ++y)
+    for (int x = 0; x < n; ++x)
+      if (qr->data[y * n + x] & 1) d += "M" + std::to_string(x + quiet) + " " + std::to_string(y + quiet) + "h1v1h-1z";
+  return "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " + std::to_string(size) + " " + std::to_string(size) +
+         "\" width=\"" + std::to_string(size * 6) + "\" height=\"" + std::to_string(size * 6) +
+         "\" shape-rendering=\"crispEdges\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><path fill=\"#000\" d=\"" + d + "\"/></svg>\n";
+}
 
 Json Schema(std::initializer_list<std::pair<const char*, const char*>> props, std::initializer_list<const char*> required) {
   Json p = Json::object();
@@ -363,6 +382,18 @@ void RegisterAccountRoutes(Api& api, core::http::Router& router) {
                    return api.audit().Append(tx, c.Event("user.totp_enroll_start", "user:" + u.id));
                  }));
                  return Response::Json(201, {{"secret", core::Base32Encode(secret)}, {"otpauth_uri", core::TotpUri("hostplane", c.who.user.email, secret)}});
+               });
+
+  api.Register(router,
+               {.method = "GET", .pattern = "/api/v1/me/totp/qr", .summary = "The pending TOTP enrollment's otpauth URI as a QR code (image/svg+xml, not stored by caches).", .tag = "account", .permission = kAuthenticated},
+               [&api](ApiContext& c) -> core::Result<Response> {
+                 if (c.who.user.totp_enabled) return core::Fail(ErrorCode::kConflict, "TOTP is already enabled; disable it first to enroll a new device");
+                 if (c.who.user.totp_secret.empty()) return core::Fail(ErrorCode::kNotFound, "no TOTP enrollment in progress; start one with POST /api/v1/me/totp");
+                 HP_ASSIGN_OR_RETURN(core::Secret secret, api.sealer().Open(c.who.user.totp_secret, "user:" + c.who.user.id + ":totp"));
+                 HP_ASSIGN_OR_RETURN(std::string svg, QrSvg(core::TotpUri("hostplane", c.who.user.email, secret.Reveal())));
+                 Response r(200, "image/svg+xml", std::move(svg));
+                 r.SetHeader("Cache-Control", "no-store");
+                 return r;
                });
 
   api.Register(router,

@@ -221,6 +221,36 @@ void RegisterOrganizationRoutes(Api& api, core::http::Router& router) {
                  return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
                });
 
+  // Resend: the token is stored only as a hash, so a new invitation (new token, new 7 days) replaces
+  // the pending one, which is withdrawn in the same transaction.
+  api.Register(router, {.method = "POST", .pattern = "/api/v1/organizations/{org}/invitations/{invitation}/resend", .summary = "Send a pending invitation again: a new link valid for 7 days replaces the old one.", .tag = "members", .permission = "members.manage"},
+               [&api](ApiContext& c) -> core::Result<Response> {
+                 const std::string id = c.http.Param("invitation");
+                 const std::string token = RandomToken();
+                 const int64_t now = api.Now();
+                 HP_ASSIGN_OR_RETURN(store::Invitation inv, api.db().Write([&](SQLite::Database& tx) -> core::Result<store::Invitation> {
+                   HP_ASSIGN_OR_RETURN(auto old, store::FindInvitation(tx, c.org->row, id));
+                   if (!old) return core::Fail(ErrorCode::kNotFound, "invitation " + id + " not found");
+                   if (old->accepted_at) return core::Fail(ErrorCode::kConflict, "this invitation was already accepted");
+                   if (old->revoked_at) return core::Fail(ErrorCode::kConflict, "this invitation was withdrawn; send a new one");
+                   if (!CanAssignRole(c.role, old->role)) return core::Fail(ErrorCode::kPermissionDenied, "your role '" + c.role + "' cannot invite a '" + old->role + "'");
+                   HP_TRY(store::MarkInvitation(tx, old->row, "revoked_at", now));
+                   store::Invitation fresh{0, c.org->row, core::NewPublicId(), c.org->id, old->email, old->role, now + 7LL * 86400 * 1000000, 0, 0, now};
+                   HP_TRY(store::CreateInvitation(tx, fresh, Sha256Hex(token), c.who.user.row));
+                   auto ev = c.Event("invitation.resend", "invitation:" + fresh.id);
+                   ev.detail = {{"email", fresh.email}, {"role", fresh.role}, {"replaces", id}};
+                   HP_TRY(api.audit().Append(tx, ev));
+                   return fresh;
+                 }));
+                 HP_TRY(api.QueueMail(inv.email, "You are invited to " + c.org->name,
+                                      "You were invited to join " + c.org->name + " on hostplane as " + inv.role + ".\n\n" +
+                                          api.settings().public_url + "/accept-invitation?token=" + token +
+                                          "\n\nToken for POST /api/v1/invitations/accept: " + token + "\n\nThe invitation is valid for 7 days; earlier links for it no longer work.\n"));
+                 Response r = Response::Json(201, InvitationJson(inv));
+                 r.SetHeader("Location", "/api/v1/organizations/" + c.org->id + "/invitations/" + inv.id);
+                 return r;
+               });
+
   api.Register(router, {.method = "DELETE", .pattern = "/api/v1/organizations/{org}/invitations/{invitation}", .summary = "Withdraw an invitation.", .tag = "members", .permission = "members.manage"},
                [&api](ApiContext& c) -> core::Result<Response> {
                  const std::string id = c.http.Param("invitation");

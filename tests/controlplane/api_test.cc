@@ -141,6 +141,51 @@ TEST_F(Api, TokensRevokeExpireAndRespectTheirIpList) {
   EXPECT_TRUE(saw_last_used);
 }
 
+// Pending invitations: resend mails a new link (the old one stops working), withdraw ends it;
+// both audited, both only for the organization's managers.
+TEST_F(Api, InvitationResendReplacesTheLinkAndWithdrawEndsIt) {
+  auto owner = s_->SignUp("inv-owner@x.example", "Inv Org");
+  const std::string base = "/api/v1/organizations/" + owner.org_id + "/invitations";
+  auto inv = s_->Call("POST", base, {{"email", "inv-guest@x.example"}, {"role", "operator"}}, owner.session);
+  ASSERT_EQ(inv.status, 201) << inv.body;
+  const std::string old_token = ApiServer::TokenIn(s_->WaitMail("inv-guest@x.example", "invited"));
+  ASSERT_FALSE(old_token.empty());
+  auto again = s_->Call("POST", base + "/" + inv.json["id"].get<std::string>() + "/resend", Json::object(), owner.session);
+  ASSERT_EQ(again.status, 201) << again.body;
+  EXPECT_NE(again.json["id"], inv.json["id"]);
+  EXPECT_EQ(again.json["role"], "operator");
+  EXPECT_EQ(again.json["state"], "pending");
+  const std::string new_token = ApiServer::TokenIn(s_->WaitMail("inv-guest@x.example", "invited", 1));
+  ASSERT_FALSE(new_token.empty());
+  EXPECT_NE(new_token, old_token);
+  auto list = s_->Call("GET", base, nullptr, owner.session);
+  int pending = 0;
+  for (const auto& v : list.json["items"]) pending += v["state"] == "pending";
+  EXPECT_EQ(pending, 1) << list.body;
+  // The replaced invitation cannot be sent again; another organization sees neither.
+  EXPECT_EQ(s_->Call("POST", base + "/" + inv.json["id"].get<std::string>() + "/resend", Json::object(), owner.session).status, 409);
+  auto other = s_->SignUp("inv-other@x.example", "Other Org");
+  EXPECT_EQ(s_->Call("POST", "/api/v1/organizations/" + other.org_id + "/invitations/" + again.json["id"].get<std::string>() + "/resend",
+                     Json::object(), other.session).status, 404);
+  // The guest signs up: the old link is refused, the new one works.
+  auto guest = s_->SignUp("inv-guest@x.example", "Guest Org");
+  auto stale = s_->Call("POST", "/api/v1/invitations/accept", {{"token", old_token}}, guest.session);
+  EXPECT_EQ(stale.status, 400) << stale.body;
+  EXPECT_EQ(stale.json["field"], "token");
+  auto ok = s_->Call("POST", "/api/v1/invitations/accept", {{"token", new_token}}, guest.session);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  // Withdraw: a second invitation withdrawn cannot be resent.
+  auto inv2 = s_->Call("POST", base, {{"email", "inv-late@x.example"}, {"role", "viewer"}}, owner.session);
+  ASSERT_EQ(inv2.status, 201);
+  EXPECT_EQ(s_->Call("DELETE", base + "/" + inv2.json["id"].get<std::string>(), nullptr, owner.session).status, 204);
+  EXPECT_EQ(s_->Call("POST", base + "/" + inv2.json["id"].get<std::string>() + "/resend", Json::object(), owner.session).status, 409);
+  SQLite::Database db(s_->var() + "/hostplane.db", SQLite::OPEN_READONLY, 5000);
+  SQLite::Statement q(db, "SELECT count(*) FROM audit_events WHERE action='invitation.resend' AND organization_id=?");
+  q.bind(1, owner.org_id);
+  ASSERT_TRUE(q.executeStep());
+  EXPECT_EQ(q.getColumn(0).getInt(), 1);
+}
+
 TEST_F(Api, EveryDocumentedOperationExists) {
   auto doc = s_->Call("GET", "/openapi.json").json;
   int ops = 0;

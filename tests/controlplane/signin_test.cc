@@ -4,6 +4,9 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "api_fixture.h"
 #include "hp/core/clock.h"
 #include "hp/core/totp.h"
@@ -117,6 +120,42 @@ TEST_F(SignIn, TotpRequiredWrongReplayedAndRecoveryCodes) {
   std::set<std::string> reasons;
   for (const auto& [result, reason] : audited) reasons.insert(reason);
   for (const char* r : {"totp required", "wrong totp", "totp replayed", "wrong recovery code"}) EXPECT_TRUE(reasons.count(r)) << r;
+}
+
+// The enrollment's otpauth URI as a QR code: SVG, not cached, only while enrolling; decoded back
+// to the same URI with zbarimg (Debian zbar-tools, installed by scripts/bootstrap).
+TEST_F(SignIn, TotpEnrollmentQrCodeIsTheUriAsSvg) {
+  auto a = s_->SignUp("qr@x.example", "X");
+  auto none = s_->Call("GET", "/api/v1/me/totp/qr", nullptr, a.session);
+  EXPECT_EQ(none.status, 404) << none.body;
+  EXPECT_EQ(s_->Call("GET", "/api/v1/me/totp/qr").status, 401);
+  auto enroll = s_->Call("POST", "/api/v1/me/totp", Json::object(), a.session);
+  ASSERT_EQ(enroll.status, 201) << enroll.body;
+  const std::string uri = enroll.json["otpauth_uri"];
+  auto qr = s_->Call("GET", "/api/v1/me/totp/qr", nullptr, a.session);
+  ASSERT_EQ(qr.status, 200) << qr.body;
+  EXPECT_EQ(qr.headers["content-type"].rfind("image/svg+xml", 0), 0u) << qr.headers["content-type"];
+  EXPECT_NE(qr.headers["cache-control"].find("no-store"), std::string::npos);
+  EXPECT_EQ(qr.body.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0), 0u);
+  EXPECT_EQ(qr.body.find(uri), std::string::npos) << "the SVG carries the URI only as modules";
+  EXPECT_EQ(qr.body.find(enroll.json["secret"].get<std::string>()), std::string::npos);
+  ASSERT_EQ(std::system("command -v zbarimg >/dev/null 2>&1"), 0) << "zbarimg missing: run scripts/bootstrap (zbar-tools)";
+  {
+    TempDir dir;
+    const std::string file = dir.path() + "/qr.svg";
+    WriteFile(file, qr.body);
+    std::string decoded;
+    FILE* p = ::popen(("zbarimg --raw -q " + file + " 2>/dev/null").c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    char buf[512];
+    while (size_t n = std::fread(buf, 1, sizeof buf, p)) decoded.append(buf, n);
+    ::pclose(p);
+    while (!decoded.empty() && (decoded.back() == '\n' || decoded.back() == '\r')) decoded.pop_back();
+    EXPECT_EQ(decoded, uri);
+  }
+  auto confirm = s_->Call("POST", "/api/v1/me/totp/confirm", {{"code", CodeAt(enroll.json["secret"], s_->offset())}}, a.session);
+  ASSERT_EQ(confirm.status, 200) << confirm.body;
+  EXPECT_EQ(s_->Call("GET", "/api/v1/me/totp/qr", nullptr, a.session).status, 409);
 }
 
 TEST_F(SignIn, SessionsExpireWhenIdleAndAtTheAbsoluteLimitAndOnSignOut) {

@@ -77,6 +77,57 @@ try {
   await checkPage(page, 'VPS page');
   log('VPS power, snapshot, resize');
 
+  // TOTP enrolment shows the otpauth URI as a QR code drawn by the server (SVG, no-store), with an
+  // accessible name; the enrolment is left unconfirmed (sign-in stays password-only).
+  await page.goto(`${s.base}/app/#/account`);
+  await page.getByRole('button', { name: 'Turn on two-step sign-in' }).click();
+  const qr = page.getByRole('img', { name: /QR code of the authenticator link/ });
+  await qr.waitFor();
+  await poll('QR image loaded', async () => qr.evaluate((img) => img.complete && img.naturalWidth > 100));
+  const qrResp = await page.evaluate(async () => {
+    const r = await fetch('/api/v1/me/totp/qr', { credentials: 'same-origin' });
+    return { status: r.status, type: r.headers.get('content-type'), cache: r.headers.get('cache-control'), body: await r.text() };
+  });
+  check(qrResp.status === 200 && qrResp.type.startsWith('image/svg+xml'), `QR: ${qrResp.status} ${qrResp.type}`);
+  check(/no-store/.test(qrResp.cache || ''), `QR cache-control: ${qrResp.cache}`);
+  check(/^<svg [^>]*viewBox="0 0 (\d+) \1"/.test(qrResp.body) && qrResp.body.length > 2000, `QR is not a square SVG: ${qrResp.body.slice(0, 120)}`);
+  check((await page.getByTestId('totp-uri').textContent()).startsWith('otpauth://totp/'), 'no otpauth URI next to the QR code');
+  await checkPage(page, 'TOTP enrolment with QR');
+  await shot('totp-qr');
+  log('TOTP QR code');
+
+  // Dedicated servers: reserve from the inventory with progress, power off and on, release.
+  await page.goto(`${s.base}/app/#/orgs/${orgId}/dedicated`);
+  await page.getByRole('heading', { name: 'Dedicated servers', level: 1 }).waitFor();
+  await page.getByText('No dedicated servers yet').waitFor();
+  const reserve = page.getByRole('form', { name: 'Reserve a dedicated server' });
+  await reserve.getByLabel('Host name').fill('db 1');
+  await reserve.getByRole('button', { name: 'Reserve server' }).click();
+  await page.locator('.field-error', { hasText: /^Host name: may contain only/ }).waitFor();
+  await reserve.getByLabel('Host name').fill('db1');
+  await reserve.getByRole('button', { name: 'Reserve server' }).click();
+  await page.locator('#status').getByText('Reserving db1: done.').waitFor({ timeout: 90000 });
+  const dedRow = page.locator('tr[data-server="db1"]');
+  await dedRow.locator('[data-state="active"]').waitFor();
+  if (await dedRow.locator('[data-power="off"]').count()) {
+    await page.getByRole('button', { name: 'Power on db1' }).click();
+    await dedRow.locator('[data-power="on"]').waitFor({ timeout: 60000 });
+  }
+  await shot('dedicated-active');
+  await page.getByRole('button', { name: 'Power off db1' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Power off' }).click();
+  await dedRow.locator('[data-power="off"]').waitFor({ timeout: 60000 });
+  await page.locator('#status').getByText('Power off db1: done.').waitFor();
+  await page.getByRole('button', { name: 'Power on db1' }).click();
+  await dedRow.locator('[data-power="on"]').waitFor({ timeout: 60000 });
+  await checkPage(page, 'dedicated servers');
+  await page.getByRole('button', { name: 'Release db1' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Release' }).click();
+  await page.locator('#status').getByText('Release db1: done.').waitFor({ timeout: 90000 });
+  await poll('db1 released', async () => (await dedRow.count()) === 0 || (await dedRow.locator('[data-state="released"]').count()) === 1, 15000);
+  await shot('dedicated-released');
+  log('dedicated: reserve, power off/on, release');
+
   // DNS: zone, record, edit, delete.
   await orgNav.getByRole('link', { name: 'DNS' }).click();
   await page.getByRole('button', { name: 'Add zone' }).click();
@@ -135,6 +186,21 @@ try {
   await page.getByRole('heading', { name: 'At a glance' }).waitFor();
   await page.getByRole('link', { name: '1 VPS' }).waitFor();
   await page.getByText('Nothing is due.').first().waitFor();
+
+  // Pending invitations: listed, sent again (a new link), withdrawn.
+  const other = 'other@example.com';
+  await orgNav.getByRole('link', { name: 'Overview' }).click();
+  await page.getByText('No pending invitations.').waitFor();
+  await page.getByLabel('E-mail address').fill(other);
+  await page.getByRole('button', { name: 'Invite a member' }).click();
+  await page.getByRole('button', { name: `Resend the invitation to ${other}` }).click();
+  await page.getByText(`Invitation sent again to ${other}.`).waitFor();
+  await poll('two invitation e-mails', async () => fs.readdirSync(path.join(s.varDir, 'mail')).filter((f) => fs.readFileSync(path.join(s.varDir, 'mail', f), 'utf8').includes(`To: ${other}`)).length === 2);
+  await page.getByRole('button', { name: `Withdraw the invitation to ${other}` }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Withdraw' }).click();
+  await page.getByText(`Invitation to ${other} withdrawn.`).waitFor();
+  await page.getByText('No pending invitations.').waitFor();
+  log('invitations: resend, withdraw');
 
   // Users and roles: invite a colleague (they accept), change their role, remove them.
   const mate = 'mate@example.com';
@@ -209,7 +275,7 @@ try {
 
   // 360 px and Japanese.
   await page.setViewportSize({ width: 360, height: 740 });
-  for (const p of ['vps', 'dns', 'plans', 'certificates', 'billing', '']) {
+  for (const p of ['vps', 'dedicated', 'dns', 'plans', 'certificates', 'billing', '']) {
     await page.goto(`${s.base}/app/#/orgs/${orgId}${p ? `/${p}` : ''}`);
     await page.locator('nav[aria-label="Organization"] a[aria-current="page"]').waitFor();
     await checkPage(page, `${p || 'overview'} at 360 px`);
@@ -221,6 +287,29 @@ try {
   await checkPage(page, 'VPS detail at 360 px');
   await shot('360-vps-detail');
   await page.setViewportSize({ width: 1280, height: 860 });
+
+  // VPS rebuild from an image (confirmed) and delete (the host name typed to confirm), each
+  // followed to its outcome.
+  await page.getByRole('form', { name: 'Rebuild' }).getByLabel('Image').fill('tiny');
+  await page.getByRole('button', { name: 'Rebuild VPS' }).click();
+  await page.getByRole('dialog').getByText('Rebuild web1 from tiny?').waitFor();
+  await page.getByRole('dialog').getByRole('button', { name: 'Rebuild' }).click();
+  await page.locator('#status').getByText('Rebuilding web1: done.').waitFor({ timeout: 90000 });
+  await page.getByRole('heading', { name: 'web1', level: 1 }).waitFor();
+  await page.getByText('No snapshots.').waitFor();
+  await shot('vps-rebuilt');
+  const del = page.getByRole('form', { name: 'Delete VPS' });
+  await del.getByLabel('Type the host name to confirm').fill('web2');
+  await del.getByRole('button', { name: 'Delete VPS' }).click();
+  await page.locator('.field-error', { hasText: /^Type the host name to confirm: type web1 exactly/ }).waitFor();
+  await del.getByLabel('Type the host name to confirm').fill('web1');
+  await del.getByRole('button', { name: 'Delete VPS' }).click();
+  await page.getByRole('heading', { name: 'VPS', level: 1 }).waitFor({ timeout: 90000 });
+  await page.locator('#status').getByText('web1 deleted.').waitFor();
+  await poll('web1 gone', async () => (await page.getByRole('link', { name: 'web1' }).count()) === 0, 15000);
+  await checkPage(page, 'VPS list after delete');
+  log('VPS rebuild, delete');
+
   await page.goto(`${s.base}/app/#/orgs/${orgId}/vps`);
   await page.getByRole('button', { name: 'Switch the language to Japanese' }).click();
   await page.getByRole('heading', { name: 'VPS', level: 1 }).waitFor();

@@ -64,6 +64,9 @@ export async function security({ rerender }) {
 function enrollment(r, rerender) {
   const wrap = h('div', {},
     h('p', {}, t('totp.step1')),
+    // The QR code of the otpauth URI, drawn by the server (no third party sees the secret).
+    h('img', { class: 'qr', src: '/api/v1/me/totp/qr', alt: t('totp.qr_alt'), width: '240', height: '240', 'data-testid': 'totp-qr' }),
+    h('p', {}, t('totp.qr_or')),
     h('p', {}, h('strong', {}, t('totp.secret'))),
     h('code', { class: 'secret', 'data-testid': 'totp-secret', 'data-secret': r.secret }, grouped(r.secret)),
     h('p', {}, h('strong', {}, t('totp.uri'))),

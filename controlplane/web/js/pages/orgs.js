@@ -25,6 +25,7 @@ export function orgNav(org, here) {
   return h('nav', { class: 'row orgnav', 'aria-label': t('org.sections') },
     link(`/orgs/${org.id}`, t('org.overview')), link(`/orgs/${org.id}/plans`, t('plans.title')),
     link(`/orgs/${org.id}/sites`, t('sites.title')), link(`/orgs/${org.id}/vps`, t('vps.title')),
+    link(`/orgs/${org.id}/dedicated`, t('ded.title')),
     link(`/orgs/${org.id}/dns`, t('dns.title')), link(`/orgs/${org.id}/certificates`, t('certs.title')),
     link(`/orgs/${org.id}/billing`, t('billing.title')),
     link(`/orgs/${org.id}/tokens`, t('tokens.title')), link(`/orgs/${org.id}/audit`, t('audit.title')));
@@ -113,6 +114,36 @@ export async function organization({ params, rerender }) {
   out.append(h('section', { class: 'card', 'aria-labelledby': 'm-h' }, h('h2', { id: 'm-h' }, t('members.title')),
     table([t('f.email'), t('f.name'), t('f.role'), t('members.since'), ''], members.items.map(memberRow), t('members.title'))));
 
+  // Pending invitations (managers only): resend (a new link replaces the old one) or withdraw.
+  if (manager) {
+    const invs = await api('GET', `/api/v1/organizations/${enc(id)}/invitations`);
+    const pending = invs.items.filter((v) => v.state === 'pending');
+    const invAction = async (v, what, btn) => {
+      if (what === 'cancel' && !(await confirmDialog({ title: t('inv.cancel_named', { email: v.email }), body: t('inv.cancel_body', { email: v.email }), confirm: t('inv.cancel') }))) return;
+      btn.disabled = true;
+      try {
+        if (what === 'cancel') await api('DELETE', `/api/v1/organizations/${enc(id)}/invitations/${enc(v.id)}`);
+        else await api('POST', `/api/v1/organizations/${enc(id)}/invitations/${enc(v.id)}/resend`, {});
+        announce(t(what === 'cancel' ? 'inv.cancelled' : 'inv.resent', { email: v.email }));
+        rerender();
+      } catch (err) {
+        announce(`${v.email}: ${err.message}`);
+        btn.disabled = false;
+      }
+    };
+    const invRow = (v) => {
+      const resend = h('button', { type: 'button', 'aria-label': t('inv.resend_named', { email: v.email }) }, t('inv.resend'));
+      resend.addEventListener('click', () => invAction(v, 'resend', resend));
+      const cancel = h('button', { type: 'button', class: 'danger', 'aria-label': t('inv.cancel_named', { email: v.email }) }, t('inv.cancel'));
+      cancel.addEventListener('click', () => invAction(v, 'cancel', cancel));
+      return h('tr', {}, h('td', {}, v.email), h('td', {}, t(`role.${v.role}`)), h('td', { class: 'nowrap' }, fmtTime(v.expires_at)),
+        h('td', {}, h('div', { class: 'row' }, resend, cancel)));
+    };
+    out.append(h('section', { class: 'card', 'aria-labelledby': 'inv-h' }, h('h2', { id: 'inv-h' }, t('inv.title')), pending.length
+      ? table([t('inv.email'), t('inv.role'), t('inv.expires'), ''], pending.map(invRow), t('inv.title'))
+      : h('p', { class: 'muted' }, t('inv.none'))));
+  }
+
   if (manager) {
     out.append(h('section', { class: 'card' }, h('h2', {}, t('invite.send')), form({
       label: t('invite.send'),
@@ -125,6 +156,7 @@ export async function organization({ params, rerender }) {
         await api('POST', `/api/v1/organizations/${enc(id)}/invitations`, { email: v.email, role: v.role });
         announce(t('invite.sent', { email: v.email }));
         el.reset();
+        rerender();
       },
     })));
     out.append(h('section', { class: 'card' }, h('h2', {}, t('org.settings')), form({

@@ -379,7 +379,7 @@ export async function vpsList({ params, go }) {
   return out;
 }
 
-export async function vpsDetail({ params, rerender }) {
+export async function vpsDetail({ params, rerender, go }) {
   const [id, vid] = params;
   const base = `${orgPath(id)}/vps/${enc(vid)}`;
   const [vps, snaps] = await Promise.all([api('GET', base), api('GET', `${base}/snapshots`)]);
@@ -476,6 +476,104 @@ export async function vpsDetail({ params, rerender }) {
       const r = await api('POST', `${base}/actions/resize`, { plan });
       await follow(r.operation.url, progress, { label: t('vps.resizing', { name: vps.hostname }) });
       rerender();
+    },
+  })));
+
+  // Rebuild from an image (confirmed), delete (the host name typed to confirm); both followed to
+  // their outcome in the progress region.
+  const rebuildForm = form({
+    label: t('vps.rebuild'),
+    fields: [
+      field({ name: 'template', label: t('vps.template'), required: true, value: vps.template || 'tiny', hint: t('vps.template_hint'), attrs: { spellcheck: 'false', autocapitalize: 'off' } }),
+      field({ name: 'ssh_authorized_key', label: t('vps.ssh_key'), multiline: true, hint: t('vps.ssh_key_hint') }),
+    ],
+    submit: t('vps.rebuild_submit'), submitClass: 'danger',
+    onSubmit: async (v) => {
+      if (!(await confirmDialog({ title: t('vps.rebuild'), body: t('vps.rebuild_body', { name: vps.hostname, image: v.template }), confirm: t('vps.rebuild') }))) return;
+      const body = { template: v.template };
+      if (v.ssh_authorized_key) body.ssh_authorized_key = v.ssh_authorized_key;
+      const r = await api('POST', `${base}/actions/rebuild`, body);
+      await follow(r.operation.url, progress, { label: t('vps.rebuilding', { name: vps.hostname }) });
+      rerender();
+    },
+  });
+  const deleteForm = form({
+    label: t('vps.delete'),
+    fields: [field({ name: 'confirm_name', label: t('vps.delete_confirm'), required: true, autocomplete: 'off', hint: t('vps.delete_hint'), attrs: { spellcheck: 'false', autocapitalize: 'off' } })],
+    submit: t('vps.delete'), submitClass: 'danger',
+    onSubmit: async (v) => {
+      if (v.confirm_name !== vps.hostname) throw new ApiError(400, { field: 'confirm_name', detail: t('v.name_mismatch', { name: vps.hostname }) });
+      const r = await api('DELETE', base);
+      await follow(r.operation.url, progress, { label: t('vps.deleting', { name: vps.hostname }) });
+      announce(t('vps.deleted', { name: vps.hostname }));
+      go(`/orgs/${id}/vps`);
+    },
+  });
+  out.append(section(t('vps.danger'), h('h3', {}, t('vps.rebuild')), h('p', { class: 'hint' }, t('vps.rebuild_hint')), rebuildForm,
+    h('h3', {}, t('vps.delete')), deleteForm));
+  return out;
+}
+
+// ---- dedicated servers ---------------------------------------------------------------------------
+
+export async function dedicated({ params, rerender }) {
+  const [id] = params;
+  const base = `${orgPath(id)}/dedicated`;
+  const { out } = await orgPage(id, `/orgs/${id}/dedicated`, t('ded.title'));
+  const list = await api('GET', base);
+  const progress = h('div', { 'aria-live': 'polite' });
+  const status = h('p', { class: 'form-error act-error', role: 'alert', tabindex: '-1' });
+  const act = async (srv, what, btn) => {
+    const name = srv.hostname;
+    if (what !== 'power-on' && !(await confirmDialog({ title: t(`ded.${key(what)}_named`, { name }), body: t(`ded.${key(what)}_body`, { name }), confirm: t(`ded.${key(what)}`) }))) return;
+    status.textContent = '';
+    btn.setAttribute('aria-busy', 'true');
+    btn.disabled = true;
+    try {
+      const r = what === 'release' ? await api('DELETE', `${base}/${enc(srv.id)}`) : await api('POST', `${base}/${enc(srv.id)}/actions/${what}`, {});
+      await follow(r.operation.url, progress, { label: t(`ded.${key(what)}_named`, { name }) });
+      await rerender();
+    } catch (err) {
+      status.textContent = `${t(`ded.${key(what)}_named`, { name })}: ${err.message}`;
+      status.focus();
+      btn.removeAttribute('aria-busy');
+      btn.disabled = false;
+    }
+  };
+  const key = (what) => ({ 'power-on': 'power_on', 'power-off': 'power_off', reset: 'reset', release: 'release' })[what];
+  const button = (srv, what, danger) => {
+    const b = h('button', { type: 'button', class: danger ? 'danger' : '', 'aria-label': t(`ded.${key(what)}_named`, { name: srv.hostname }) }, t(`ded.${key(what)}`));
+    b.addEventListener('click', () => act(srv, what, b));
+    return b;
+  };
+  const live = (x) => x.state === 'ready' || x.state === 'active' || x.state === 'running';
+  out.append(h('section', { 'aria-labelledby': 'ded-h' }, h('h2', { id: 'ded-h' }, t('ded.list')), status, list.items.length
+    ? table([t('ded.hostname'), t('ded.state'), t('ded.power'), t('ded.created'), ''], list.items.map((x) => h('tr', { 'data-server': x.hostname },
+      h('td', {}, x.hostname),
+      h('td', {}, h('span', { class: live(x) ? 'badge ok' : x.state === 'failed' ? 'badge bad' : 'badge', 'data-state': x.state }, x.state),
+        x.error ? h('span', { class: 'https-error' }, ' ', t('ded.error', { error: x.error })) : null),
+      h('td', {}, h('span', { class: x.powered_on ? 'badge ok' : 'badge', 'data-power': x.powered_on ? 'on' : 'off' }, x.powered_on ? t('ded.on') : t('ded.off'))),
+      h('td', { class: 'nowrap' }, fmtTime(x.created_at)),
+      h('td', {}, x.state === 'released' || x.state === 'releasing' ? '' : h('div', { class: 'row' },
+        x.powered_on ? [button(x, 'power-off', true), button(x, 'reset', true)] : [button(x, 'power-on', false)],
+        button(x, 'release', true))))), t('ded.list'))
+    : h('p', { class: 'muted' }, t('ded.none'))));
+  out.append(progress);
+  out.append(section(t('ded.reserve'), h('p', { class: 'hint' }, t('ded.reserve_hint')), form({
+    label: t('ded.reserve'),
+    fields: [
+      field({ name: 'hostname', label: t('ded.hostname'), required: true, autocomplete: 'off', hint: t('vps.hostname_hint'), attrs: { spellcheck: 'false', autocapitalize: 'off' } }),
+      field({ name: 'template', label: t('ded.template'), required: true, value: 'tiny', hint: t('ded.template_hint'), attrs: { spellcheck: 'false', autocapitalize: 'off' } }),
+      field({ name: 'zone', label: t('ded.zone'), autocomplete: 'off', hint: t('ded.zone_hint'), attrs: { spellcheck: 'false', autocapitalize: 'off' } }),
+    ],
+    submit: t('ded.reserve_submit'),
+    onSubmit: async (v) => {
+      if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(v.hostname)) throw new ApiError(400, { field: 'hostname', detail: t('v.hostname') });
+      const body = { hostname: v.hostname, template: v.template };
+      if (v.zone) body.zone = v.zone;
+      const r = await api('POST', base, body);
+      await follow(r.operation.url, progress, { label: t('ded.reserving', { name: v.hostname }) });
+      await rerender();
     },
   })));
   return out;
