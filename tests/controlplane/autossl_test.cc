@@ -16,6 +16,7 @@
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -44,6 +45,7 @@ class AutoSsl : public ::testing::Test {
          // Retries of an issuance that met an old nginx worker come quickly in tests.
          {"HOSTPLANE_AUTOSSL_SCAN_INTERVAL_S", "2"},
          {"HOSTPLANE_AUTOSSL_RETRY_BASE_S", "1"},
+         {"HOSTPLANE_AUTOSSL_SUPERSEDE_GRACE_S", "3600"},
          {"HOSTPLANE_ACME_VA_HTTP_PORT", std::to_string(web_port_)}});
   }
   static void TearDownTestSuite() { delete s_; }
@@ -843,6 +845,255 @@ TEST_F(AutoSsl, AnUploadedCertificateIsCheckedRecordedAndServed) {
   // Audited.
   auto audit = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/audit-events?action=autossl.upload", nullptr, a.session);
   EXPECT_NE(audit.body.find("autossl.upload"), std::string::npos) << audit.body.substr(0, 2000);
+
+  // Issue 10: an uploaded certificate was issued by another CA; revoking it here is refused with
+  // what to do instead, and the customer can still download its chain.
+  const std::string one = "/api/v1/organizations/" + a.org_id + "/sites/" + site_id + "/certificates/" + domain;
+  auto refused = s_->Call("POST", one + "/revoke", {{"reason", "keyCompromise"}}, a.session);
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_NE(refused.body.find("Upload Test CA"), std::string::npos) << refused.body;
+  EXPECT_NE(refused.body.find("revoke it with that certificate authority"), std::string::npos) << refused.body;
+  auto pem = s_->Call("GET", one + "/pem", nullptr, a.session);
+  EXPECT_EQ(pem.status, 200) << pem.body;
+  EXPECT_NE(pem.body.find(leaf.pem.substr(0, 200)), std::string::npos);
+  EXPECT_EQ(pem.body.find("PRIVATE KEY"), std::string::npos);
+}
+
+// The serials (lower-case hex) a DER CRL lists, with their reason codes (-1 without one).
+std::map<std::string, int> CrlEntries(const std::string& der) {
+  std::map<std::string, int> out;
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  X509_CRL* crl = d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size()));
+  if (crl == nullptr) return out;
+  STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl);
+  for (int i = 0; i < sk_X509_REVOKED_num(revoked); ++i) {
+    X509_REVOKED* rv = sk_X509_REVOKED_value(revoked, i);
+    BIGNUM* bn = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(rv), nullptr);
+    char* hex = BN_bn2hex(bn);
+    std::string s = hex;
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto* reason = static_cast<ASN1_ENUMERATED*>(X509_REVOKED_get_ext_d2i(rv, NID_crl_reason, nullptr, nullptr));
+    out[s] = reason ? static_cast<int>(ASN1_ENUMERATED_get(reason)) : -1;
+    ASN1_ENUMERATED_free(reason);
+    OPENSSL_free(hex);
+    BN_free(bn);
+  }
+  X509_CRL_free(crl);
+  return out;
+}
+std::set<std::string> CrlSerials(const std::string& der) {
+  std::set<std::string> out;
+  for (const auto& [serial, reason] : CrlEntries(der)) out.insert(serial);
+  return out;
+}
+
+// The leaf's CRL distribution point URL.
+std::string CrlUrl(const std::string& chain_pem) {
+  auto leaf = core::ossl::ReadCertificatePem(chain_pem);
+  if (!leaf) return "";
+  auto* dps = static_cast<CRL_DIST_POINTS*>(X509_get_ext_d2i(leaf->get(), NID_crl_distribution_points, nullptr, nullptr));
+  std::string url;
+  for (int i = 0; dps && i < sk_DIST_POINT_num(dps) && url.empty(); ++i) {
+    DIST_POINT* dp = sk_DIST_POINT_value(dps, i);
+    if (dp->distpoint == nullptr || dp->distpoint->type != 0) continue;
+    GENERAL_NAMES* names = dp->distpoint->name.fullname;
+    for (int j = 0; j < sk_GENERAL_NAME_num(names); ++j) {
+      GENERAL_NAME* n = sk_GENERAL_NAME_value(names, j);
+      if (n->type != GEN_URI) continue;
+      url.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.uniformResourceIdentifier)),
+                 static_cast<size_t>(ASN1_STRING_length(n->d.uniformResourceIdentifier)));
+    }
+  }
+  CRL_DIST_POINTS_free(dps);
+  return url;
+}
+
+// Issue 10, customer certificates: the chain downloads as application/pem-certificate-chain
+// (never the key) and names the site; revoking with a BR reason goes through our CA (the serial
+// shows up in the CA's CRL with that reason), the record says what was revoked, and because the
+// name is still on the site a replacement with a new key is issued and served at once. Another
+// organization gets 404; a reason outside the BR list is 400 naming "reason"; all audited.
+TEST_F(AutoSsl, ACustomerDownloadsTheChainAndRevokesItAndAReplacementIsIssued) {
+  auto a = s_->SignUp("revoke@a.example", "Revoke Org");
+  const std::string domain = "revoke.example.test";
+  ASSERT_FALSE(CreateSite(a, domain).empty());
+  auto sites = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/sites", nullptr, a.session);
+  ASSERT_EQ(sites.json["items"].size(), 1u) << sites.body;
+  const std::string site_id = sites.json["items"][0]["id"];
+  Json issued = WaitCertificate(a, domain, [](const Json& c) {
+    const std::string st = c.value("status", "");
+    return (st == "valid" && c.value("deployed", false)) || st == "failed";
+  });
+  ASSERT_FALSE(issued.is_null());
+  ASSERT_EQ(issued.value("status", ""), "valid") << issued.dump();
+  EXPECT_EQ(issued.value("source", ""), "acme");
+  EXPECT_TRUE(issued["issuer"].is_string()) << issued.dump();
+  EXPECT_EQ(issued["names"], Json::array({domain})) << issued.dump();
+  EXPECT_TRUE(issued["expires_in_days"].is_number_integer()) << issued.dump();
+  EXPECT_GT(issued.value("expires_in_days", 0), 0) << issued.dump();
+  const std::string old_serial = issued.value("serial", "");
+
+  const std::string one = "/api/v1/organizations/" + a.org_id + "/sites/" + site_id + "/certificates/" + domain;
+  auto pem = s_->Call("GET", one + "/pem", nullptr, a.session);
+  ASSERT_EQ(pem.status, 200) << pem.body;
+  EXPECT_EQ(pem.headers["content-type"].rfind("application/pem-certificate-chain", 0), 0u) << pem.headers["content-type"];
+  EXPECT_NE(pem.headers["content-disposition"].find(domain + ".pem"), std::string::npos);
+  EXPECT_EQ(pem.body.find("PRIVATE KEY"), std::string::npos) << "never the key";
+  EXPECT_EQ(SanNames(pem.body), std::vector<std::string>({domain}));
+  EXPECT_GE(std::count(pem.body.begin(), pem.body.end(), '\n'), 10);
+  const std::string crl_url = CrlUrl(pem.body);
+  ASSERT_NE(crl_url.find("/acme/crl/"), std::string::npos) << crl_url;
+
+  auto b = s_->SignUp("revoke@b.example", "Revoke Other Org");
+  const std::string b_one = "/api/v1/organizations/" + b.org_id + "/sites/" + site_id + "/certificates/" + domain;
+  EXPECT_EQ(s_->Call("GET", b_one + "/pem", nullptr, b.session).status, 404);
+  EXPECT_EQ(s_->Call("GET", one + "/pem", nullptr, b.session).status, 404);
+  EXPECT_EQ(s_->Call("POST", b_one + "/revoke", {{"reason", "keyCompromise"}}, b.session).status, 404);
+  EXPECT_EQ(s_->Call("POST", one + "/revoke", {{"reason", "keyCompromise"}}, b.session).status, 404);
+  auto bad = s_->Call("POST", one + "/revoke", {{"reason", "certificateHold"}}, a.session);
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_EQ(bad.json["field"], "reason") << bad.body;
+  auto missing = s_->Call("POST", one + "/revoke", Json::object(), a.session);
+  EXPECT_EQ(missing.status, 400) << missing.body;
+  EXPECT_EQ(missing.json["field"], "reason") << missing.body;
+
+  auto revoke = s_->Call("POST", one + "/revoke", {{"reason", "keyCompromise"}}, a.session);
+  ASSERT_EQ(revoke.status, 202) << revoke.body;
+  EXPECT_EQ(revoke.json["certificate"].value("status", ""), "revoking") << revoke.body;
+  const std::string op = revoke.json["operation"].value("url", "");
+  Json opj;
+  EXPECT_TRUE(PollUntil([&] {
+    opj = s_->Call("GET", op, nullptr, a.session).json;
+    return opj.value("state", "") == "succeeded" || opj.value("state", "") == "failed";
+  }, std::chrono::seconds(30), std::chrono::milliseconds(100))) << opj.dump();
+  EXPECT_EQ(opj.value("state", ""), "succeeded") << opj.dump();
+  auto again = s_->Call("POST", one + "/revoke", {{"reason", "keyCompromise"}}, a.session);
+  EXPECT_EQ(again.status, 409) << "already revoked: " << again.body;
+
+  // The CA lists the serial in its CRL with reason keyCompromise.
+  const std::string crl_path = crl_url.substr(crl_url.find("/acme/crl/"));
+  HttpOptions ho;
+  ho.ca_file = s_->server().CaFile();
+  auto crl = HttpRequest(s_->server().Url(crl_path), ho);
+  ASSERT_EQ(crl.status, 200) << crl.error;
+  EXPECT_TRUE(CrlSerials(crl.body).count(old_serial)) << old_serial;
+  EXPECT_EQ(CrlEntries(crl.body)[old_serial], 1) << "reason keyCompromise";
+
+  // A replacement with a new serial is issued and deployed; the record keeps what was revoked.
+  Json replaced = WaitCertificate(a, domain, [&](const Json& c) {
+    const std::string st = c.value("status", "");
+    return (st == "valid" && c.value("serial", "") != old_serial && c.value("deployed", false)) || st == "failed";
+  });
+  ASSERT_FALSE(replaced.is_null());
+  EXPECT_EQ(replaced.value("status", ""), "valid") << replaced.dump();
+  EXPECT_EQ(replaced["revoked"].value("serial", ""), old_serial) << replaced.dump();
+  EXPECT_EQ(replaced["revoked"].value("reason", ""), "keyCompromise") << replaced.dump();
+  auto pem2 = s_->Call("GET", one + "/pem", nullptr, a.session);
+  EXPECT_EQ(pem2.status, 200);
+  EXPECT_NE(pem2.body, pem.body);
+  EXPECT_FALSE(CrlSerials(HttpRequest(s_->server().Url(crl_path), ho).body).count(replaced.value("serial", "")));
+
+  // Audited: the customer's request and the revocation itself.
+  auto audit = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/audit-events?action=autossl.revoke.request", nullptr, a.session);
+  EXPECT_NE(audit.body.find("keyCompromise"), std::string::npos) << audit.body.substr(0, 2000);
+  auto done = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/audit-events?action=autossl.revoke", nullptr, a.session);
+  EXPECT_NE(done.body.find(old_serial), std::string::npos) << done.body.substr(0, 2000);
+}
+
+// Issue 7: after a renewal has been deployed and the grace period (autossl.supersede_grace_s,
+// 3600 s here) has passed, the renewal scan revokes the certificate it replaced with reason
+// superseded: the CA's CRL lists it with reason 4, not before the grace, and it is audited.
+TEST_F(AutoSsl, AfterARenewalIsDeployedAndTheGracePassedThePredecessorIsRevokedAsSuperseded) {
+  auto a = s_->SignUp("supersede@a.example", "Supersede Org");
+  const std::string domain = "supersede.example.test";
+  ASSERT_FALSE(CreateSite(a, domain).empty());
+  auto sites = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/sites", nullptr, a.session);
+  const std::string site_id = sites.json["items"][0]["id"];
+  Json first = WaitCertificate(a, domain, [](const Json& c) {
+    return c.value("status", "") == "valid" && c.value("deployed", false);
+  });
+  ASSERT_FALSE(first.is_null());
+  const std::string serial1 = first.value("serial", "");
+  auto pem = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/sites/" + site_id + "/certificates/" + domain + "/pem", nullptr, a.session);
+  ASSERT_EQ(pem.status, 200) << pem.body;
+  const std::string crl_url = CrlUrl(pem.body);
+  ASSERT_NE(crl_url.find("/acme/crl/"), std::string::npos);
+  const std::string crl_path = crl_url.substr(crl_url.find("/acme/crl/"));
+  HttpOptions ho;
+  ho.ca_file = s_->server().CaFile();
+
+  const double dev_now = static_cast<double>(std::time(nullptr)) + s_->offset();
+  s_->Advance(static_cast<double>(first["renew_at"].get<int64_t>()) - dev_now + 5);
+  a.session = s_->SignIn(a.email, a.password);
+  Json renewed = WaitCertificate(a, domain, [&](const Json& c) {
+    return c.value("status", "") == "valid" && c.value("serial", "") != serial1 && c.value("deployed", false);
+  });
+  ASSERT_FALSE(renewed.is_null());
+  // Within the grace period the predecessor stays good (a few scans have run meanwhile).
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // > 1 scan interval (2 s): let scans run
+  auto before = HttpRequest(s_->server().Url(crl_path), ho);
+  ASSERT_EQ(before.status, 200) << before.error;
+  EXPECT_FALSE(CrlSerials(before.body).count(serial1)) << "revoked before the grace period passed";
+
+  s_->Advance(3600 + 10);
+  a.session = s_->SignIn(a.email, a.password);
+  std::map<std::string, int> entries;
+  EXPECT_TRUE(PollUntil([&] {
+    entries = CrlEntries(HttpRequest(s_->server().Url(crl_path), ho).body);
+    return entries.count(serial1) > 0;
+  }, std::chrono::seconds(30), std::chrono::milliseconds(300))) << serial1;
+  EXPECT_EQ(entries[serial1], 4) << "reason superseded";
+  EXPECT_FALSE(entries.count(renewed.value("serial", ""))) << "the renewal stays good";
+  auto audit = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/audit-events?action=autossl.revoke", nullptr, a.session);
+  EXPECT_NE(audit.body.find("superseded"), std::string::npos) << audit.body.substr(0, 2000);
+  EXPECT_NE(audit.body.find(serial1), std::string::npos) << audit.body.substr(0, 2000);
+}
+
+// Issue 7: an uploaded certificate is never renewed by us, so within 14 days of its expiry the
+// owner gets an e-mail saying what to do and the webhook event certificate.expiring (once).
+TEST_F(AutoSsl, AnUploadedCertificateNearExpiryAlertsTheOwnerByMailAndWebhook) {
+  auto a = s_->SignUp("upload-expiry@a.example", "Upload Expiry Org");
+  auto hook = s_->Call("POST", "/api/v1/organizations/" + a.org_id + "/webhooks",
+                       {{"url", "https://hooks.upload-expiry.example/tls"}, {"events", {"certificate.expiring"}}},
+                       a.session);
+  ASSERT_EQ(hook.status, 201) << hook.body;
+  const std::string domain = "upload-expiry.example.test";
+  ASSERT_FALSE(CreateSite(a, domain).empty());
+  auto sites = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/sites", nullptr, a.session);
+  const std::string site_id = sites.json["items"][0]["id"];
+  ASSERT_FALSE(WaitCertificate(a, domain, [](const Json& c) {
+    const std::string st = c.value("status", "");
+    return st == "valid" || st == "failed";
+  }).is_null());
+  const time_t server_now = std::time(nullptr) + static_cast<time_t>(s_->offset());
+  MadeCert ca = MakeCert("Expiry Test CA", {}, nullptr, server_now - 86400, server_now + 90 * 86400);
+  MadeCert leaf = MakeCert(domain, {domain}, &ca, server_now - 86400, server_now + 10 * 86400);
+  auto ok = s_->Call("POST", "/api/v1/organizations/" + a.org_id + "/sites/" + site_id + "/certificates/upload",
+                     {{"certificate", leaf.pem + ca.pem}, {"private_key", leaf.key_pem}}, a.session);
+  ASSERT_EQ(ok.status, 201) << ok.body;
+  const std::string mail = s_->WaitMail("upload-expiry@a.example", "expires soon");
+  EXPECT_NE(mail.find(domain), std::string::npos) << mail;
+  EXPECT_NE(mail.find("We do not renew uploaded certificates"), std::string::npos) << mail;
+  EXPECT_NE(mail.find("Upload its"), std::string::npos) << mail;
+  Json deliveries;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        deliveries = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/webhooks/" +
+                                         hook.json.value("id", "") + "/deliveries",
+                              nullptr, a.session)
+                         .json;
+        for (const auto& d : deliveries["items"])
+          if (d.value("event_type", "") == "certificate.expiring") return true;
+        return false;
+      },
+      std::chrono::seconds(20), std::chrono::milliseconds(200)))
+      << deliveries.dump();
+  // Once: later scans do not alert again.
+  std::this_thread::sleep_for(std::chrono::seconds(5));  // > 2 scan intervals
+  auto again = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/webhooks/" + hook.json.value("id", "") + "/deliveries", nullptr, a.session);
+  int n = 0;
+  for (const auto& d : again.json["items"]) n += d.value("event_type", "") == "certificate.expiring";
+  EXPECT_EQ(n, 1) << again.body;
 }
 
 }  // namespace

@@ -118,11 +118,15 @@ CertificateRecord FromRow(SQLite::Statement& q) {
   r.next_attempt_at = q.getColumn(13).getInt64();
   r.deployed_at = q.getColumn(14).getInt64();
   r.source = q.getColumn(15).getString();
+  r.revoked_serial = q.getColumn(16).getString();
+  r.revoked_reason = q.getColumn(17).getString();
+  r.revoked_at = q.getColumn(18).getInt64();
   return r;
 }
 constexpr const char* kColumns =
     "organization_id, site_id, domain, status, last_error, certificate_pem, not_after, "
-    "issued_at, updated_at, serial, ari_id, renew_at, failures, next_attempt_at, deployed_at, source";
+    "issued_at, updated_at, serial, ari_id, renew_at, failures, next_attempt_at, deployed_at, source, "
+    "revoked_serial, revoked_reason, revoked_at";
 
 bool SiteHasDomain(const prov::Site& site, const std::string& domain) {
   const auto names = site.Names();
@@ -130,24 +134,6 @@ bool SiteHasDomain(const prov::Site& site, const std::string& domain) {
 }
 
 }  // namespace
-
-Json CertificateRecord::ToJson() const {
-  auto ts = [](int64_t s) -> Json { return s == 0 ? Json(nullptr) : Json(s); };
-  return {{"site_id", site_id},
-          {"domain", domain},
-          {"status", status},
-          {"last_error", last_error.empty() ? Json(nullptr) : Json(last_error)},
-          {"not_after", ts(not_after)},
-          {"issued_at", ts(issued_at)},
-          {"updated_at", updated_at},
-          {"serial", serial.empty() ? Json(nullptr) : Json(serial)},
-          {"renew_at", ts(renew_at)},
-          {"failures", failures},
-          {"next_attempt_at", ts(next_attempt_at)},
-          {"deployed", deployed_at != 0},
-          {"source", source},
-          {"auto_renew", source != "upload"}};
-}
 
 AutoSsl::AutoSsl(core::Database& db, core::Sealer& sealer, const core::Clock& clock,
                  core::JobQueue& jobs, core::HttpClient& http, prov::SharedHostingService* sites,
@@ -263,7 +249,133 @@ std::vector<std::string> DnsSans(X509* cert) {
   return out;
 }
 
+// The leaf's issuer in a few words: its CN, else its O.
+std::string IssuerName(X509* cert) {
+  X509_NAME* n = X509_get_issuer_name(cert);
+  for (int nid : {NID_commonName, NID_organizationName}) {
+    const int i = X509_NAME_get_index_by_NID(n, nid, -1);
+    if (i < 0) continue;
+    ASN1_STRING* v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));
+    return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(v)),
+                       static_cast<size_t>(ASN1_STRING_length(v)));
+  }
+  return "";
+}
+
+// BR 7.2.2 reason names a subscriber may give, with their RFC 5280 codes.
+const std::map<std::string, int>& RevocationReasons() {
+  static const std::map<std::string, int> k = {{"unspecified", 0},
+                                               {"keyCompromise", 1},
+                                               {"affiliationChanged", 3},
+                                               {"superseded", 4},
+                                               {"cessationOfOperation", 5}};
+  return k;
+}
+
 }  // namespace
+
+Json CertificateRecord::ToJson(int64_t now) const {
+  auto ts = [](int64_t s) -> Json { return s == 0 ? Json(nullptr) : Json(s); };
+  Json names = Json::array();
+  Json issuer = nullptr;
+  if (!certificate_pem.empty()) {
+    if (auto leaf = core::ossl::ReadCertificatePem(certificate_pem)) {
+      for (auto& n : DnsSans(leaf->get())) names.push_back(std::move(n));
+      issuer = IssuerName(leaf->get());
+    }
+  }
+  Json days = nullptr;
+  if (not_after != 0 && now != 0) {
+    // Whole days left, rounded down; negative once expired.
+    const int64_t left = not_after - now;
+    days = left >= 0 ? left / 86400 : -((-left + 86399) / 86400);
+  }
+  Json revoked = nullptr;
+  if (!revoked_serial.empty())
+    revoked = {{"serial", revoked_serial}, {"reason", revoked_reason}, {"revoked_at", ts(revoked_at)}};
+  return {{"site_id", site_id},
+          {"domain", domain},
+          {"status", status},
+          {"last_error", last_error.empty() ? Json(nullptr) : Json(last_error)},
+          {"not_after", ts(not_after)},
+          {"expires_in_days", days},
+          {"issued_at", ts(issued_at)},
+          {"updated_at", updated_at},
+          {"serial", serial.empty() ? Json(nullptr) : Json(serial)},
+          {"issuer", issuer},
+          {"names", names},
+          {"renew_at", ts(renew_at)},
+          {"failures", failures},
+          {"next_attempt_at", ts(next_attempt_at)},
+          {"deployed", deployed_at != 0},
+          {"source", source},
+          {"auto_renew", source != "upload"},
+          {"revoked", revoked}};
+}
+
+Result<std::string> AutoSsl::ChainPem(const std::string& org, const std::string& site_id,
+                                      const std::string& domain) {
+  auto rec = Get(site_id, domain);
+  if (!rec || rec->organization_id != org)
+    return Fail(ErrorCode::kNotFound, "no certificate for " + domain + " on site " + site_id);
+  if (rec->certificate_pem.empty())
+    return Fail(ErrorCode::kNotFound, "no certificate has been issued for " + domain + " yet (" +
+                                          rec->status + ")");
+  return rec->certificate_pem;
+}
+
+Result<core::Job> AutoSsl::RequestRevoke(const std::string& org, const std::string& site_id,
+                                         const std::string& domain, const std::string& reason) {
+  auto rec = Get(site_id, domain);
+  if (!rec || rec->organization_id != org)
+    return Fail(ErrorCode::kNotFound, "no certificate for " + domain + " on site " + site_id);
+  if (!RevocationReasons().contains(reason)) {
+    return core::FailField(ErrorCode::kInvalidArgument, "reason",
+                           "must be one of unspecified, keyCompromise, affiliationChanged, "
+                           "superseded, cessationOfOperation");
+  }
+  if (rec->source == "upload") {
+    std::string issuer = "its issuer";
+    if (auto leaf = core::ossl::ReadCertificatePem(rec->certificate_pem))
+      issuer = IssuerName(leaf->get());
+    return Fail(ErrorCode::kConflict,
+                "this certificate was uploaded and was issued by " + issuer +
+                    ", not by us: revoke it with that certificate authority, then upload its "
+                    "replacement or request an AutoSSL certificate for " + domain);
+  }
+  if (rec->certificate_pem.empty() || rec->status == "revoking")
+    return Fail(ErrorCode::kConflict, "the certificate of " + domain + " is " + rec->status +
+                                          ": there is no issued certificate to revoke");
+  if (rec->not_after <= UnixSeconds(clock_))
+    return Fail(ErrorCode::kConflict, "the certificate of " + domain + " has expired; an expired "
+                                      "certificate cannot be revoked");
+  if (rec->serial == rec->revoked_serial)
+    return Fail(ErrorCode::kConflict, "the certificate of " + domain + " (serial " + rec->serial +
+                                          ") is already revoked; its replacement is " + rec->status);
+  core::Job job;
+  HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
+    SQLite::Statement q(tx, "UPDATE autossl_certificates SET status = 'revoking', updated_at = ? "
+                            "WHERE site_id = ? AND domain = ? AND organization_id = ?");
+    q.bind(1, UnixSeconds(clock_));
+    q.bind(2, site_id);
+    q.bind(3, domain);
+    q.bind(4, org);
+    q.exec();
+    core::EnqueueOptions eo;
+    eo.organization_id = org;
+    eo.max_attempts = 5;
+    HP_ASSIGN_OR_RETURN(job, jobs_.EnqueueInTx(tx, kRevokeJob,
+                                               {{"organization_id", org},
+                                                {"site_id", site_id},
+                                                {"domain", domain},
+                                                {"serial", rec->serial},
+                                                {"reason", reason},
+                                                {"reissue", true}},
+                                               eo));
+    return core::Ok();
+  }));
+  return job;
+}
 
 Result<std::vector<CertificateRecord>> AutoSsl::Upload(const std::string& org,
                                                        const std::string& site_id,
@@ -822,7 +934,21 @@ Result<Json> AutoSsl::RunIssue(core::JobContext& ctx) {
     }
     auto ari = ac::AriCertificateId(issued->chain_pem);
     const std::string serial = SerialHex(issued->chain_pem);
+    // The predecessor of a deployed renewal is revoked as superseded after the grace period
+    // (not when it is already revoked, expired or was uploaded).
+    const bool supersede = deployed && current && current->source != "upload" &&
+                           !current->certificate_pem.empty() && current->serial != serial &&
+                           current->serial != current->revoked_serial && current->not_after > now;
     HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
+      if (supersede) {
+        SQLite::Statement sq(tx, "UPDATE autossl_certificates SET superseded_pem = ?, "
+                                 "supersede_at = ? WHERE site_id = ? AND domain = ?");
+        sq.bind(1, current->certificate_pem);
+        sq.bind(2, now + static_cast<int64_t>(options_.supersede_grace.count()));
+        sq.bind(3, site_id);
+        sq.bind(4, domain);
+        sq.exec();
+      }
       SQLite::Statement q(tx,
                           "UPDATE autossl_certificates SET status = 'valid', last_error = '', "
                           "certificate_pem = ?, key_sealed = ?, not_after = ?, issued_at = ?, "
@@ -867,6 +993,7 @@ Result<Json> AutoSsl::RunRevoke(core::JobContext& ctx) {
   auto rec = Get(site_id, domain);
   if (!rec) return Json{{"domain", domain}, {"revoked", false}};
   if (rec->organization_id != org) return Fail(ErrorCode::kNotFound, "no certificate for " + domain);
+  if (p.contains("reason")) return RunCustomerRevoke(ctx, *rec);
   bool revoked = false;
   if (rec->source != "upload" && !rec->certificate_pem.empty() &&
       rec->not_after > UnixSeconds(clock_)) {
@@ -892,6 +1019,58 @@ Result<Json> AutoSsl::RunRevoke(core::JobContext& ctx) {
                  {{"domain", domain}, {"serial", rec->serial}, {"reason", "cessationOfOperation"}},
                  true);
   return Json{{"domain", domain}, {"revoked", revoked}, {"serial", rec->serial}};
+}
+
+Result<Json> AutoSsl::RunCustomerRevoke(core::JobContext& ctx, const CertificateRecord& rec) {
+  const Json& p = ctx.job().payload;
+  const std::string reason = p.value("reason", "unspecified");
+  const std::string serial = p.value("serial", "");
+  const auto code = RevocationReasons().find(reason);
+  if (code == RevocationReasons().end())
+    return Fail(ErrorCode::kInvalidArgument, "unknown revocation reason " + reason);
+  // The certificate asked for was already replaced (e.g. renewed meanwhile): revoke the one asked
+  // for only when it is still the current one; a renewal already made it obsolete otherwise.
+  if (rec.serial != serial) {
+    if (rec.status == "revoking") (void)SetStatus(rec.site_id, rec.domain, "valid", rec.last_error);
+    return Json{{"domain", rec.domain}, {"revoked", false}, {"reason", "replaced meanwhile"}};
+  }
+  ctx.Progress({{"step", "revoke"}});
+  HP_ASSIGN_OR_RETURN(auto client, Client());
+  Status st = client->Revoke(rec.certificate_pem, code->second);
+  if (!st && st.error().code != ErrorCode::kAcmeAlreadyRevoked) {
+    if (ctx.job().attempts >= ctx.job().max_attempts)
+      (void)SetStatus(rec.site_id, rec.domain, "valid", "revocation failed: " + st.error().detail);
+    return Fail(st.error());
+  }
+  const int64_t now = UnixSeconds(clock_);
+  bool reissue = p.value("reissue", false) && sites_ != nullptr;
+  if (reissue) {
+    auto site = sites_->Get(rec.organization_id, rec.site_id);
+    reissue = site && site->state == prov::SiteState::kActive && SiteHasDomain(*site, rec.domain);
+  }
+  HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
+    SQLite::Statement q(tx, "UPDATE autossl_certificates SET status = 'revoked', "
+                            "revoked_serial = ?, revoked_reason = ?, revoked_at = ?, "
+                            "updated_at = ?, renew_at = 0 WHERE site_id = ? AND domain = ?");
+    q.bind(1, rec.serial);
+    q.bind(2, reason);
+    q.bind(3, now);
+    q.bind(4, now);
+    q.bind(5, rec.site_id);
+    q.bind(6, rec.domain);
+    q.exec();
+    // Still on the site: a replacement with a new key right away (not paced by the budget: the
+    // site would otherwise serve a revoked certificate).
+    if (reissue) HP_TRY(Enqueue(tx, rec.organization_id, rec.site_id, rec.domain, false));
+    return core::Ok();
+  }));
+  if (hooks_.audit)
+    hooks_.audit("autossl.revoke", rec.organization_id, "site:" + rec.site_id,
+                 {{"domain", rec.domain}, {"serial", rec.serial}, {"reason", reason},
+                  {"reissue", reissue}, {"requested_by", "customer"}},
+                 true);
+  return Json{{"domain", rec.domain}, {"revoked", true}, {"serial", rec.serial},
+              {"reason", reason}, {"reissue", reissue}};
 }
 
 Status AutoSsl::ScheduleScan(int64_t after_seconds) {
@@ -939,11 +1118,13 @@ Result<Json> AutoSsl::RunScan(core::JobContext&) {
       --budget;
       ++enqueued;
     }
-    // Expiring within 14 days while renewal keeps failing: alert once per certificate.
+    // Expiring within 14 days while renewal keeps failing, or an uploaded certificate (never
+    // renewed by us) expiring within 14 days: alert once per certificate.
     SQLite::Statement e(tx,
-                        "SELECT organization_id, site_id, domain, not_after, last_error FROM "
-                        "autossl_certificates WHERE source != 'upload' AND certificate_pem != '' AND failures > 0 AND "
-                        "expiring_alerted_at = 0 AND not_after <= ?");
+                        "SELECT organization_id, site_id, domain, not_after, last_error, source "
+                        "FROM autossl_certificates WHERE certificate_pem != '' AND "
+                        "expiring_alerted_at = 0 AND not_after <= ? AND "
+                        "(source = 'upload' OR failures > 0) AND status != 'revoked'");
     e.bind(1, now + 14 * 86400);
     std::vector<Due> mark;
     while (e.executeStep()) {
@@ -951,7 +1132,8 @@ Result<Json> AutoSsl::RunScan(core::JobContext&) {
                         {{"site_id", e.getColumn(1).getString()},
                          {"domain", e.getColumn(2).getString()},
                          {"not_after", e.getColumn(3).getInt64()},
-                         {"error", e.getColumn(4).getString()}}});
+                         {"error", e.getColumn(4).getString()},
+                         {"source", e.getColumn(5).getString()}}});
       mark.push_back({"", e.getColumn(1).getString(), e.getColumn(2).getString()});
     }
     for (const auto& m : mark) {
@@ -968,8 +1150,63 @@ Result<Json> AutoSsl::RunScan(core::JobContext&) {
     if (hooks_.alert) hooks_.alert("certificate.expiring", org, data);
     ++alerted;
   }
+  const int64_t superseded = RevokeSuperseded(now);
   HP_TRY(ScheduleScan(options_.scan_interval.count()));
-  return Json{{"enqueued", enqueued}, {"waiting_for_rate_limit", waiting}, {"expiring_alerts", alerted}};
+  return Json{{"enqueued", enqueued},
+              {"waiting_for_rate_limit", waiting},
+              {"expiring_alerts", alerted},
+              {"superseded_revoked", superseded}};
+}
+
+int64_t AutoSsl::RevokeSuperseded(int64_t now) {
+  struct Old {
+    std::string org, site, domain, pem;
+  };
+  auto due = db_.Read([&](SQLite::Database& d) -> Result<std::vector<Old>> {
+    SQLite::Statement q(d, "SELECT organization_id, site_id, domain, superseded_pem FROM "
+                           "autossl_certificates WHERE superseded_pem != '' AND supersede_at <= ? "
+                           "ORDER BY supersede_at LIMIT 100");
+    q.bind(1, now);
+    std::vector<Old> out;
+    while (q.executeStep())
+      out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(),
+                     q.getColumn(2).getString(), q.getColumn(3).getString()});
+    return out;
+  });
+  if (!due || due->empty()) return 0;
+  auto client = Client();
+  if (!client) {
+    core::log::Warn("autossl: superseded certificates not revoked", {{"error", client.error().detail}});
+    return 0;
+  }
+  int64_t revoked = 0;
+  for (const auto& o : *due) {
+    const std::string serial = SerialHex(o.pem);
+    bool done = NotAfter(o.pem) <= now;  // expired meanwhile: nothing to revoke
+    if (!done) {
+      Status st = (*client)->Revoke(o.pem, 4 /* superseded */);
+      done = st || st.error().code == ErrorCode::kAcmeAlreadyRevoked;
+      if (!done) {
+        core::log::Warn("autossl: superseded certificate not revoked (retried at the next scan)",
+                        {{"domain", o.domain}, {"serial", serial}, {"error", st.error().detail}});
+        continue;
+      }
+      ++revoked;
+      if (hooks_.audit)
+        hooks_.audit("autossl.revoke", o.org, "site:" + o.site,
+                     {{"domain", o.domain}, {"serial", serial}, {"reason", "superseded"}}, true);
+    }
+    (void)db_.Write([&](SQLite::Database& tx) -> Status {
+      SQLite::Statement q(tx, "UPDATE autossl_certificates SET superseded_pem = '', supersede_at = 0 "
+                              "WHERE site_id = ? AND domain = ? AND superseded_pem = ?");
+      q.bind(1, o.site);
+      q.bind(2, o.domain);
+      q.bind(3, o.pem);
+      q.exec();
+      return core::Ok();
+    });
+  }
+  return revoked;
 }
 
 void AutoSsl::OnSiteEvent(int kind, const std::string& org, const std::string& site_id,

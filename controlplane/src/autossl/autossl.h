@@ -59,12 +59,16 @@ struct Options {
   // Retry backoff after a failed attempt: base * 2^(failures-1), at most max.
   std::chrono::seconds retry_base = std::chrono::minutes(5);
   std::chrono::seconds retry_max = std::chrono::hours(12);
+  // After a renewal is deployed, the certificate it replaced is revoked as superseded once this
+  // has passed (clients and caches holding the old one have moved on).
+  std::chrono::seconds supersede_grace = std::chrono::hours(24);
 };
 
 // Alerts and audit for automatic actions (set by the module; all optional).
 struct Hooks {
   // A certificate failed (event "certificate.failed") or is within 14 days of expiry while
-  // renewal keeps failing ("certificate.expiring"): e-mail and webhook.
+  // renewal keeps failing, or is an uploaded one within 14 days of expiry (data "source":
+  // "upload"; never renewed by us) ("certificate.expiring"): e-mail and webhook.
   std::function<void(const std::string& event, const std::string& organization_id,
                      const core::Json& data)>
       alert;
@@ -88,7 +92,11 @@ struct CertificateRecord {
   int64_t next_attempt_at = 0;
   int64_t deployed_at = 0;
   std::string source = "acme";  // acme (AutoSSL issues and renews) or upload (customer-supplied)
-  core::Json ToJson() const;  // without the PEM
+  // The last certificate the customer revoked for this name (empty / 0 when none).
+  std::string revoked_serial, revoked_reason;
+  int64_t revoked_at = 0;
+  // Without the PEM; with the leaf's issuer, names (DNS SANs) and days until expiry at `now`.
+  core::Json ToJson(int64_t now = 0) const;
 };
 
 class AutoSsl {
@@ -110,16 +118,30 @@ class AutoSsl {
                                                       const std::string& private_key_pem);
   core::Result<std::vector<CertificateRecord>> List(const std::string& org);
   core::Result<CertificateRecord> Get(const std::string& site_id, const std::string& domain);
+  // The certificate chain (PEM, leaf first) of the organization's site name; never the key.
+  // kNotFound when the site or name is not the organization's or nothing was issued yet.
+  core::Result<std::string> ChainPem(const std::string& org, const std::string& site_id,
+                                     const std::string& domain);
+  // A customer's revocation (issue 10) with a BR reason name (unspecified, keyCompromise,
+  // affiliationChanged, superseded, cessationOfOperation; kInvalidArgument naming "reason"):
+  // marks the record "revoking" and enqueues autossl.revoke {reason, reissue}. The job revokes
+  // through our CA; a revoked AutoSSL certificate whose name is still on the site is replaced at
+  // once with a new key (the site stays on HTTPS). kConflict for an uploaded certificate (issued
+  // by another CA: revoke it there) and for one not valid (nothing to revoke).
+  core::Result<core::Job> RequestRevoke(const std::string& org, const std::string& site_id,
+                                        const std::string& domain, const std::string& reason);
   // The PEM private key of an issued certificate (opened from its sealed form).
   core::Result<std::string> PrivateKeyPem(const std::string& site_id, const std::string& domain);
 
   // The job body of autossl.issue (payload {organization_id, site_id, domain, renewal}).
   core::Result<core::Json> RunIssue(core::JobContext& ctx);
   // autossl.revoke {organization_id, site_id, domain}: revokes (cessationOfOperation), removes the
-  // deployed files and the record.
+  // deployed files and the record. With "reason" (a customer's revocation): revokes with it,
+  // records it and, with "reissue", issues a replacement.
   core::Result<core::Json> RunRevoke(core::JobContext& ctx);
+  core::Result<core::Json> RunCustomerRevoke(core::JobContext& ctx, const CertificateRecord& rec);
   // autossl.renew_scan: enqueues due renewals and retries (paced by max_orders_per_3h), raises
-  // the expiry alert, schedules the next scan.
+  // the expiry alerts, revokes superseded predecessors past their grace, schedules the next scan.
   core::Result<core::Json> RunScan(core::JobContext& ctx);
   // Enqueues the next scan (idempotent per interval slot).
   core::Status ScheduleScan(int64_t after_seconds);
@@ -128,6 +150,11 @@ class AutoSsl {
   void OnSiteEvent(int kind, const std::string& org, const std::string& site_id,
                    const std::string& domain);
   void SetHooks(Hooks hooks) { hooks_ = std::move(hooks); }
+  // Unix seconds on the service's clock (the dev clock under --dev).
+  int64_t NowSeconds() const {
+    return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch())
+        .count();
+  }
   // Zones hosted with us: dns-01 TXT records (wildcards) and the preflight's CAA / address
   // checks. `caa_identities`: the issuer domains that authorize our CA.
   void SetZones(dns::ZoneService* zones, std::vector<std::string> caa_identities) {
@@ -159,6 +186,8 @@ class AutoSsl {
   core::Status Deploy(const std::string& org, const std::string& site_id,
                       const std::string& domain, const std::string& chain_pem,
                       const std::string& key_pem);
+  // Revokes (superseded) the predecessors of deployed renewals whose grace period has passed.
+  int64_t RevokeSuperseded(int64_t now);
   core::Status RecordFailure(const std::string& org, const std::string& site_id,
                              const std::string& domain, const std::string& error);
   // Orders that may still be placed in the current 3-hour window.

@@ -2,8 +2,12 @@
 // durable job autossl.issue (see autossl.h, docs/autossl.md), and its API:
 //   GET  /api/v1/organizations/{org}/certificates           status and last error per domain
 //   POST /api/v1/organizations/{org}/sites/{site}/certificates {"domain"}: (re)issue, 202
+//   GET  /api/v1/organizations/{org}/sites/{site}/certificates/{domain}/pem   chain, never the key
+//   POST /api/v1/organizations/{org}/sites/{site}/certificates/{domain}/revoke {"reason"}: 202
 // Needs from earlier modules (ServiceRegistry): Api, core::Sealer (controlplane) and
 // provisioning::SharedHostingService (provisioning; without it requests answer 503).
+#include <cctype>
+#include <ctime>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -66,6 +70,13 @@ void AddConfig(core::ConfigSchema& s) {
                 "scan).",
          .min = 1,
          .max = 1000000});
+  s.Add({.key = "autossl.supersede_grace_s",
+         .type = ConfigType::kInt,
+         .default_value = "86400",
+         .doc = "After a renewal is deployed, the certificate it replaced is revoked with reason "
+                "superseded once this many seconds have passed.",
+         .min = 0,
+         .max = 30 * 86400});
   s.Add({.key = "autossl.retry_base_s",
          .type = ConfigType::kInt,
          .default_value = "300",
@@ -95,7 +106,8 @@ void RegisterRoutes(Api& api, core::http::Router& router, autossl::AutoSsl& svc)
                [&svc](ApiContext& c) -> Result<Response> {
                  HP_ASSIGN_OR_RETURN(auto list, svc.List(c.org->id));
                  Json items = Json::array();
-                 for (const auto& r : list) items.push_back(r.ToJson());
+                 const int64_t now = svc.NowSeconds();
+                 for (const auto& r : list) items.push_back(r.ToJson(now));
                  return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
                });
   api.Register(
@@ -121,6 +133,62 @@ void RegisterRoutes(Api& api, core::http::Router& router, autossl::AutoSsl& svc)
         api.AuditAlone(ev);
         if (!r) return core::Fail(r.error());
         return Response::Json(202, {{"certificate", r->ToJson()}});
+      });
+  api.Register(
+      router,
+      {.method = "GET",
+       .pattern = "/api/v1/organizations/{org}/sites/{site}/certificates/{domain}/pem",
+       .summary = "Download the certificate chain of one of the site's names (PEM, leaf first, "
+                  "application/pem-certificate-chain). The private key is never exported.",
+       .tag = "certificates",
+       .permission = "services.read"},
+      [&svc](ApiContext& c) -> Result<Response> {
+        const std::string domain = c.http.Param("domain");
+        HP_ASSIGN_OR_RETURN(std::string pem, svc.ChainPem(c.org->id, c.http.Param("site"), domain));
+        std::string file;
+        for (char ch : domain) file += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-') ? ch : '_';
+        Response r(200, "application/pem-certificate-chain", std::move(pem));
+        r.SetHeader("Content-Disposition", "attachment; filename=\"" + file + ".pem\"");
+        r.SetHeader("Cache-Control", "no-store");
+        return r;
+      });
+  api.Register(
+      router,
+      {.method = "POST",
+       .pattern = "/api/v1/organizations/{org}/sites/{site}/certificates/{domain}/revoke",
+       .summary = "Revoke the certificate of one of the site's names through our CA with a BR "
+                  "reason (unspecified, keyCompromise, affiliationChanged, superseded, "
+                  "cessationOfOperation). An AutoSSL certificate still on the site is replaced at "
+                  "once with a new key; an uploaded one is refused (409: revoke it with its "
+                  "issuer). 202 with the operation.",
+       .tag = "certificates",
+       .permission = "services.manage",
+       .request_schema = {{"type", "object"},
+                          {"properties", {{"reason", {{"type", "string"}}}}}}},
+      [&api, &svc](ApiContext& c) -> Result<Response> {
+        const std::string site = c.http.Param("site");
+        const std::string domain = c.http.Param("domain");
+        // Tenancy first (404), then the reason.
+        auto rec = svc.Get(site, domain);
+        if (!rec || rec->organization_id != c.org->id)
+          return core::Fail(ErrorCode::kNotFound, "no certificate for " + domain + " on site " + site);
+        const std::string reason = c.body.contains("reason") && c.body["reason"].is_string()
+                                       ? c.body["reason"].get<std::string>()
+                                       : "";
+        auto job = svc.RequestRevoke(c.org->id, site, domain, reason);
+        auto ev = c.Event("autossl.revoke.request", "site:" + site, job ? "success" : "failure");
+        ev.detail = {{"domain", domain}, {"reason", reason}, {"serial", rec->serial}};
+        if (job) ev.detail["operation"] = job->id;
+        else ev.detail["error"] = job.error().detail;
+        api.AuditAlone(ev);
+        if (!job) return core::Fail(job.error());
+        const std::string url = "/api/v1/organizations/" + c.org->id + "/operations/" + job->id;
+        auto now = svc.Get(site, domain);
+        Response r = Response::Json(
+            202, {{"operation", {{"id", job->id}, {"url", url}}},
+                  {"certificate", now ? now->ToJson(svc.NowSeconds()) : Json(nullptr)}});
+        r.SetHeader("Location", url);
+        return r;
       });
   api.Register(
       router,
@@ -173,6 +241,7 @@ Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
   o.scan_interval = std::chrono::seconds(cfg.GetInt("autossl.scan_interval_s"));
   o.max_orders_per_3h = cfg.GetInt("autossl.max_orders_per_3h");
   o.retry_base = std::chrono::seconds(cfg.GetInt("autossl.retry_base_s"));
+  o.supersede_grace = std::chrono::seconds(cfg.GetInt("autossl.supersede_grace_s"));
   m->http = core::NewCurlHttpClient();
   m->service = std::make_unique<autossl::AutoSsl>(
       ctx.db, *sealer, ctx.clock, ctx.jobs, *m->http,
@@ -200,7 +269,19 @@ Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
     if (!members) return;
     const std::string domain = data.value("domain", "");
     std::string subject, body;
-    if (event == "certificate.expiring") {
+    if (event == "certificate.expiring" && data.value("source", "") == "upload") {
+      subject = "The certificate of " + domain + " expires soon";
+      char date[32] = "";
+      const time_t na = static_cast<time_t>(data.value("not_after", int64_t{0}));
+      struct tm tm {};
+      if (gmtime_r(&na, &tm) != nullptr) std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &tm);
+      body = "The HTTPS certificate you uploaded for " + domain + " expires on " + date +
+             " (within 14 days). We do not renew uploaded certificates.\n\nUpload its "
+             "replacement (POST /api/v1/organizations/" + org + "/sites/" +
+             data.value("site_id", "") + "/certificates/upload), or let AutoSSL issue and renew "
+             "it automatically (POST /api/v1/organizations/" + org + "/sites/" +
+             data.value("site_id", "") + "/certificates {\"domain\": \"" + domain + "\"}).\n";
+    } else if (event == "certificate.expiring") {
       subject = "The certificate of " + domain + " expires soon";
       body = "The HTTPS certificate of " + domain +
              " expires within 14 days and renewing it keeps failing.\n\nLast error: " +
