@@ -312,22 +312,6 @@ export async function sites({ params, rerender }) {
   return out;
 }
 
-// ---- certificates -------------------------------------------------------------------------------
-
-export async function certificates({ params }) {
-  const [id] = params;
-  const { out } = await orgPage(id, `/orgs/${id}/certificates`, t('certs.title'));
-  const list = await api('GET', `${orgPath(id)}/certificates?limit=200`);
-  const soon = Date.now() + 30 * 86400000;
-  out.append(list.items.length
-    ? table([t('sites.domain'), t('sites.https'), t('certs.expires'), t('certs.updated')], list.items.map((c) => h('tr', {},
-      h('td', {}, c.domain), h('td', {}, httpsStatus(c)),
-      h('td', { class: 'nowrap' }, c.not_after ? h('span', { class: Date.parse(c.not_after) < soon ? 'badge bad' : '' }, fmtTime(c.not_after)) : '—'),
-      h('td', { class: 'nowrap' }, fmtTime(c.updated_at)))), t('certs.title'))
-    : h('p', { class: 'muted' }, t('certs.none')));
-  return out;
-}
-
 // ---- VPS ----------------------------------------------------------------------------------------
 
 function planFields(plan = {}) {
