@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <regex>
 
 #include "api_fixture.h"
 #include "hp/core/clock.h"
@@ -142,8 +143,24 @@ TEST_F(SignIn, TotpEnrollmentQrCodeIsTheUriAsSvg) {
   ASSERT_EQ(std::system("command -v zbarimg >/dev/null 2>&1"), 0) << "zbarimg missing: run scripts/bootstrap (zbar-tools)";
   {
     TempDir dir;
-    const std::string file = dir.path() + "/qr.svg";
-    WriteFile(file, qr.body);
+    // Debian's ImageMagick (zbarimg's reader) has no SVG renderer: the test draws the SVG's
+    // squares ("M<x> <y>h1v1h-1z" in a viewBox of n×n modules) into a PGM, 4 pixels a module.
+    std::smatch vb;
+    ASSERT_TRUE(std::regex_search(qr.body, vb, std::regex("viewBox=\"0 0 (\\d+) (\\d+)\"")));
+    const int n = std::stoi(vb[1].str()), scale = 4, px = n * scale;
+    std::string pixels(static_cast<size_t>(px) * px, '\xff');
+    const std::regex square("M(\\d+) (\\d+)h1v1h-1z");
+    int dark = 0;
+    for (std::sregex_iterator it(qr.body.begin(), qr.body.end(), square), end; it != end; ++it, ++dark) {
+      const int x = std::stoi((*it)[1].str()), y = std::stoi((*it)[2].str());
+      ASSERT_LT(x, n);
+      ASSERT_LT(y, n);
+      for (int dy = 0; dy < scale; ++dy)
+        for (int dx = 0; dx < scale; ++dx) pixels[static_cast<size_t>((y * scale + dy) * px + x * scale + dx)] = '\0';
+    }
+    EXPECT_GT(dark, n);
+    const std::string file = dir.path() + "/qr.pgm";
+    WriteFile(file, "P5\n" + std::to_string(px) + " " + std::to_string(px) + "\n255\n" + pixels);
     std::string decoded;
     FILE* p = ::popen(("zbarimg --raw -q " + file + " 2>/dev/null").c_str(), "r");
     ASSERT_NE(p, nullptr);
