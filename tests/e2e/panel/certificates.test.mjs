@@ -102,7 +102,7 @@ try {
   log('PEM downloaded and parsed');
 
   // Revoke: the reason is required (named), then a confirmation, then the operation's outcome.
-  await row.getByText('Revoke', { exact: true }).click();
+  await row.locator('details[data-revoke] > summary').click();
   const revokeForm = page.getByRole('form', { name: `Revoke the certificate of ${domain}` });
   await revokeForm.getByRole('button', { name: 'Revoke' }).click();
   await revokeForm.locator('.field-error', { hasText: /^Reason: / }).waitFor();
@@ -124,7 +124,7 @@ try {
     return (await rr.locator('[data-status="valid"]').count()) > 0;
   }, 90000, 1000);
   const after = await page.locator(`tr[data-cert="${domain}"]`).textContent();
-  check(/was revoked on .*\(The private key was exposed/.test(after), `no revocation note: ${after}`);
+  check(/was revoked on .*Reason: The private key was exposed/.test(after), `no revocation note: ${after}`);
   await shot('revoked-and-replaced');
 
   // The CA: its CRL lists the old serial with reason keyCompromise; the new certificate differs.
