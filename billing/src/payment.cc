@@ -243,7 +243,7 @@ Result<Payment> Payments::MarkBankTransferPaid(const std::string& org,
     if (inv.kind != InvoiceKind::kInvoice || inv.status != InvoiceStatus::kIssued)
       return FailField(ErrorCode::kConflict, "invoice_id", "invoice is not open");
     Payment p{deps_.ids->NewId(), org, invoice_id, "bank_transfer", "", amount, Money(),
-              "captured"};
+              "captured", deps_.clock->Now()};
     const int64_t now = internal::NowMicros(deps_);
     SQLite::Statement q(db,
                         "INSERT INTO billing_payments (public_id, organization_id, invoice_id, "
@@ -564,15 +564,15 @@ Result<WebhookOutcome> Payments::HandleWebhook(const std::string& body, const st
 Result<std::vector<Payment>> Payments::List(const std::string& org) {
   return deps_.db->Read([&](SQLite::Database& db) -> Result<std::vector<Payment>> {
     SQLite::Statement q(db,
-                        "SELECT public_id, invoice_id, method, gateway_ref, amount, refunded, state "
-                        "FROM billing_payments WHERE organization_id = ? ORDER BY id");
+                        "SELECT public_id, invoice_id, method, gateway_ref, amount, refunded, state, "
+                        "created_at FROM billing_payments WHERE organization_id = ? ORDER BY id");
     q.bind(1, org);
     std::vector<Payment> out;
     while (q.executeStep())
       out.push_back({q.getColumn(0).getString(), org, q.getColumn(1).getString(),
                      q.getColumn(2).getString(), q.getColumn(3).getString(),
                      Money::Yen(q.getColumn(4).getInt64()), Money::Yen(q.getColumn(5).getInt64()),
-                     q.getColumn(6).getString()});
+                     q.getColumn(6).getString(), core::FromUnixMicros(q.getColumn(7).getInt64())});
     return out;
   });
 }

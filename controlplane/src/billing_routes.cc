@@ -93,7 +93,7 @@ Json InvoiceJson(const billing::Invoice& i) {
 
 Json PaymentJson(const billing::Payment& p) {
   return {{"id", p.id},          {"invoice_id", p.invoice_id},   {"method", p.method}, {"amount", p.amount.yen()},
-          {"refunded", p.refunded.yen()}, {"state", p.state}, {"currency", "JPY"}};
+          {"refunded", p.refunded.yen()}, {"state", p.state}, {"currency", "JPY"}, {"created_at", core::FormatRfc3339(p.created_at)}};
 }
 
 Json ProductJson(const billing::Product& p) {

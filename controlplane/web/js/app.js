@@ -30,6 +30,8 @@ const routes = [
   [/^\/orgs\/([A-Za-z0-9_-]+)\/dns$/, services.zones, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/dns\/([A-Za-z0-9_-]+)$/, services.zone, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/billing$/, billing.invoices, true],
+  [/^\/orgs\/([A-Za-z0-9_-]+)\/billing\/payments$/, billing.payments, true],
+  [/^\/orgs\/([A-Za-z0-9_-]+)\/billing\/usage$/, billing.usage, true],
   [/^\/partners$/, partners.list, true],
   [/^\/partners\/([A-Za-z0-9_-]+)$/, partners.customers, true],
   [/^\/partners\/([A-Za-z0-9_-]+)\/customers\/([A-Za-z0-9_-]+)$/, partners.customer, true],

@@ -5,6 +5,7 @@
 import { en as servicesEn, ja as servicesJa } from './i18n-services.js';
 import { en as partnersEn, ja as partnersJa } from './i18n-partners.js';
 import { en as certsEn, ja as certsJa } from './i18n-certs.js';
+import { en as billingEn, ja as billingJa } from './i18n-billing.js';
 
 const en = {
   'optional': 'optional', 'cancel': 'Cancel', 'save': 'Save', 'saved': 'Saved.', 'copy': 'Copy', 'copied': 'Copied',
@@ -170,6 +171,8 @@ Object.assign(en, partnersEn);
 Object.assign(ja, partnersJa);
 Object.assign(en, certsEn);
 Object.assign(ja, certsJa);
+Object.assign(en, billingEn);
+Object.assign(ja, billingJa);
 const messages = { en, ja };
 const KEY = 'hp.lang';
 

@@ -100,6 +100,7 @@ struct Payment {
   core::Money amount;
   core::Money refunded;
   std::string state;  // "captured", "refunded", "declined"
+  core::TimePoint created_at{};
 };
 
 // A refund of (part of) a paid invoice and the credit note it produced.

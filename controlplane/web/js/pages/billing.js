@@ -1,5 +1,7 @@
 // Billing of one organization: invoices (list, view, printable HTML, CSV), card payment through the
-// API's card flow (202 + operation; the simulated gateway under --dev), payments received.
+// API's card flow (202 + operation; the simulated gateway under --dev), payments received with
+// their refunds and the credit notes, metered usage of the current period, and redeeming an
+// agency's referral code.
 import { h, field, form, announce, fmtTime } from '../ui.js';
 import { t } from '../i18n.js';
 import { api } from '../api.js';
@@ -24,10 +26,34 @@ async function download(path, fallback) {
   announce(t('inv.downloaded', { name }));
 }
 
-export async function invoices({ params }) {
+// Invoices | Payments | Usage inside the billing section.
+function billingNav(id, here) {
+  const link = (href, label) => h('a', { href: `#${href}`, 'aria-current': here === href ? 'page' : null }, label);
+  return h('nav', { class: 'row orgnav', 'aria-label': t('bill.sections') },
+    link(`/orgs/${id}/billing`, t('billing.invoices')), link(`/orgs/${id}/billing/payments`, t('bill.payments')),
+    link(`/orgs/${id}/billing/usage`, t('bill.usage')));
+}
+
+function referralForm(id, rerender) {
+  return h('section', { class: 'card', 'aria-labelledby': 'ref-h' }, h('h2', { id: 'ref-h' }, t('bill.referral')),
+    h('p', { class: 'hint' }, t('bill.referral_hint')),
+    form({
+      label: t('bill.referral'),
+      fields: [field({ name: 'code', label: t('bill.referral_code'), required: true, autocomplete: 'off', hint: t('bill.referral_code_hint'),
+        attrs: { spellcheck: 'false', autocapitalize: 'characters' } })],
+      submit: t('bill.referral_submit'), submitClass: '',
+      onSubmit: async (v) => {
+        await api('POST', `${orgPath(id)}/referral`, { code: v.code });
+        announce(t('bill.referral_done'));
+        rerender();
+      },
+    }));
+}
+
+export async function invoices({ params, rerender }) {
   const [id] = params;
   const org = await api('GET', orgPath(id));
-  const out = h('div', {}, h('h1', {}, t('billing.title')), orgNav(org, `/orgs/${id}/billing`));
+  const out = h('div', {}, h('h1', {}, t('billing.title')), orgNav(org, `/orgs/${id}/billing`), billingNav(id, `/orgs/${id}/billing`));
   const all = [];
   let cursor = null;
   do {
@@ -49,6 +75,60 @@ export async function invoices({ params }) {
   const csv = h('button', { type: 'button' }, t('billing.csv'));
   csv.addEventListener('click', () => download(`${orgPath(id)}/invoices.csv`, 'invoices.csv').catch((e) => announce(e.message)));
   out.append(h('div', { class: 'row' }, csv));
+  out.append(referralForm(id, rerender));
+  return out;
+}
+
+const methodName = (m) => t(`bill.method.${m}`);
+
+// Payments received (card, bank transfer) with what was refunded, and every credit note (refunds
+// made here or in the card gateway's dashboard, corrections), newest first.
+export async function payments({ params }) {
+  const [id] = params;
+  const org = await api('GET', orgPath(id));
+  const [pays, invs] = await Promise.all([api('GET', `${orgPath(id)}/payments`), api('GET', `${orgPath(id)}/invoices?limit=200`)]);
+  const numberOf = Object.fromEntries(invs.items.map((i) => [i.id, i.number]));
+  const out = h('div', {}, h('h1', {}, t('bill.payments')), orgNav(org, `/orgs/${id}/billing`), billingNav(id, `/orgs/${id}/billing/payments`));
+  const received = pays.items.filter((p) => p.state !== 'declined').reduce((s, p) => s + p.amount, 0);
+  const refunded = pays.items.reduce((s, p) => s + (p.refunded || 0), 0);
+  out.append(h('section', { class: 'card', 'aria-labelledby': 'ptot-h' }, h('h2', { id: 'ptot-h' }, t('bill.totals')),
+    h('dl', { class: 'facts' },
+      h('dt', {}, t('bill.received')), h('dd', { 'data-received': String(received) }, yen(received)),
+      h('dt', {}, t('bill.refunded')), h('dd', { 'data-refunded': String(refunded) }, yen(refunded)))));
+  const rows = pays.items.slice().reverse().map((p) => h('tr', { 'data-payment': p.id },
+    h('td', { class: 'nowrap' }, p.created_at ? p.created_at.slice(0, 10) : ''),
+    h('td', {}, numberOf[p.invoice_id] ? h('a', { href: `#/orgs/${id}/invoices/${p.invoice_id}` }, numberOf[p.invoice_id]) : p.invoice_id),
+    h('td', {}, methodName(p.method)), h('td', { class: 'nowrap' }, yen(p.amount)),
+    h('td', { class: 'nowrap' }, p.refunded ? yen(p.refunded) : '—'),
+    h('td', {}, h('span', { class: p.state === 'captured' ? 'badge ok' : 'badge', 'data-state': p.state }, t(`bill.state.${p.state}`)))));
+  out.append(h('section', { 'aria-labelledby': 'pay-h' }, h('h2', { id: 'pay-h' }, t('bill.payments_list')),
+    rows.length ? table([t('bill.date'), t('inv.number'), t('bill.method'), t('bill.amount'), t('bill.refunded'), t('inv.status')], rows, t('bill.payments_list'))
+      : h('p', { class: 'muted' }, t('bill.no_payments'))));
+  const notes = invs.items.filter((i) => i.kind === 'credit_note').reverse();
+  const noteRows = notes.map((n) => h('tr', { 'data-credit-note': n.number },
+    h('td', {}, h('a', { href: `#/orgs/${id}/invoices/${n.id}` }, n.number)), h('td', { class: 'nowrap' }, n.issue_date),
+    h('td', {}, n.corrects_invoice_number || ''), h('td', {}, n.note || ''), h('td', { class: 'nowrap' }, yen(n.total))));
+  out.append(h('section', { 'aria-labelledby': 'cn-h' }, h('h2', { id: 'cn-h' }, t('bill.credit_notes')),
+    h('p', { class: 'hint' }, t('bill.credit_notes_hint')),
+    noteRows.length ? table([t('inv.number'), t('inv.issued'), t('bill.corrects'), t('bill.reason'), t('bill.credited')], noteRows, t('bill.credit_notes'))
+      : h('p', { class: 'muted' }, t('bill.no_credit_notes'))));
+  return out;
+}
+
+// Metered usage of each subscription in its current period (what the next invoice rates).
+export async function usage({ params }) {
+  const [id] = params;
+  const org = await api('GET', orgPath(id));
+  const u = await api('GET', `${orgPath(id)}/usage`);
+  const out = h('div', {}, h('h1', {}, t('bill.usage')), orgNav(org, `/orgs/${id}/billing`), billingNav(id, `/orgs/${id}/billing/usage`));
+  out.append(h('p', { class: 'hint' }, t('bill.usage_hint')));
+  const rows = u.items.map((i) => h('tr', { 'data-meter': i.metric },
+    h('td', {}, i.product), h('td', {}, t(`bill.meter.${i.metric}`)),
+    h('td', { class: 'nowrap', 'data-quantity': String(i.quantity) }, t(`bill.unit.${i.metric}`, { n: Number(i.quantity).toLocaleString('ja-JP') })),
+    h('td', { class: 'nowrap' }, t('bill.period', { start: i.period?.start || '', end: i.period?.end || '' }))));
+  out.append(h('section', { 'aria-labelledby': 'use-h' }, h('h2', { id: 'use-h' }, t('bill.usage_this_period')),
+    rows.length ? table([t('bill.subscription'), t('bill.meter'), t('bill.quantity'), t('bill.period_h')], rows, t('bill.usage_this_period'))
+      : h('p', { class: 'muted' }, t('bill.no_usage'))));
   return out;
 }
 
