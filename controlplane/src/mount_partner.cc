@@ -944,18 +944,84 @@ void RegisterMemberRoutes(PartnerApi& papi, Api& api, core::http::Router& router
           }
           return items;
         }));
-        return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+        HP_ASSIGN_OR_RETURN(Json pending, d.db->Read([&](SQLite::Database& tx) -> core::Result<Json> {
+          SQLite::Statement q(tx,
+                              "SELECT id, email, role, created_at, expires_at FROM "
+                              "partner_invitations WHERE partner_id = ? AND accepted_at IS NULL "
+                              "AND expires_at > ? ORDER BY created_at, id");
+          q.bind(1, c.partner.id);
+          q.bind(2, NowUs(*d.clock));
+          Json out = Json::array();
+          while (q.executeStep())
+            out.push_back({{"id", q.getColumn(0).getString()},
+                           {"email", q.getColumn(1).getString()},
+                           {"role", q.getColumn(2).getString()},
+                           {"created_at", Iso(q.getColumn(3).getInt64())},
+                           {"expires_at", Iso(q.getColumn(4).getInt64())}});
+          return out;
+        }));
+        return Response::Json(200,
+                              {{"items", items}, {"invitations", pending}, {"next_cursor", nullptr}});
       });
-  papi.MemberRoute("POST", "/members", "Add a partner member or change their role (email, role).",
-                   Access::kAnyPartner, "owner",
-                   [d](PartnerCall& c) -> core::Result<Response> {
-                     HP_ASSIGN_OR_RETURN(
-                         Json m,
-                         PutMember(*d.db, *d.audit, *d.clock, c.partner.id, c.body,
-                                   c.Event("partner.member.put", "partner:" + c.partner.id)));
-                     return Response::Json(201, m);
-                   },
-                   {{"type", "object"}, {"required", {"email", "role"}}});
+  papi.MemberRoute(
+      "POST", "/members",
+      "Add a partner member or change their role (email, role); an address without an account "
+      "gets an invitation by e-mail instead (202, valid 7 days).",
+      Access::kAnyPartner, "owner",
+      [d](PartnerCall& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(std::string email, core::GetString(c.body, "email"));
+        HP_ASSIGN_OR_RETURN(std::string role, core::GetString(c.body, "role"));
+        if (!core::IsValidEmail(email))
+          return core::FailField(ErrorCode::kInvalidArgument, "email",
+                                 "is not a valid e-mail address");
+        if (RoleRank(role) == 0)
+          return core::FailField(ErrorCode::kInvalidArgument, "role",
+                                 "must be owner, admin or viewer");
+        HP_ASSIGN_OR_RETURN(auto user, d.db->Read([&](SQLite::Database& tx) {
+          return store::FindUserByEmail(tx, email);
+        }));
+        if (user) {
+          HP_ASSIGN_OR_RETURN(
+              Json m, PutMember(*d.db, *d.audit, *d.clock, c.partner.id, c.body,
+                                c.Event("partner.member.put", "partner:" + c.partner.id)));
+          return Response::Json(201, m);
+        }
+        const std::string token = RandomToken();
+        const std::string id = core::NewPublicId();
+        const int64_t now = NowUs(*d.clock);
+        const int64_t expires = now + 7LL * 86400 * 1000000;
+        HP_TRY(d.db->Write([&](SQLite::Database& tx) -> core::Status {
+          SQLite::Statement q(tx,
+                              "INSERT INTO partner_invitations(id, partner_id, email, role, "
+                              "token_sha256, invited_by, created_at, expires_at) VALUES "
+                              "(?, ?, ?, ?, ?, ?, ?, ?)");
+          q.bind(1, id);
+          q.bind(2, c.partner.id);
+          q.bind(3, email);
+          q.bind(4, role);
+          q.bind(5, Sha256Hex(token));
+          q.bind(6, c.actor_id);
+          q.bind(7, now);
+          q.bind(8, expires);
+          q.exec();
+          auto ev = c.Event("partner.member.invite", "partner_invitation:" + id);
+          ev.detail = {{"email", email}, {"role", role}};
+          return d.audit->Append(tx, ev);
+        }));
+        HP_TRY(d.api->QueueMail(
+            email, "You are invited to the partner " + c.partner.name,
+            "You were invited to join the partner " + c.partner.name + " on hostplane as " +
+                role + ".\n\nCreate an account with this address (or sign in), then open:\n" +
+                d.public_url + "/app/#/partner-invitation?token=" + token +
+                "\n\nToken for POST /api/v1/partner-invitations/accept: " + token +
+                "\n\nThe invitation is valid for 7 days.\n"));
+        return Response::Json(202, {{"invitation",
+                                     {{"id", id},
+                                      {"email", email},
+                                      {"role", role},
+                                      {"expires_at", Iso(expires)}}}});
+      },
+      {{"type", "object"}, {"required", {"email", "role"}}});
   papi.MemberRoute("DELETE", "/members/{user}", "Remove a partner member.", Access::kAnyPartner,
                    "owner", [d](PartnerCall& c) -> core::Result<Response> {
                      const std::string uid = c.http.Param("user");
@@ -994,6 +1060,72 @@ void RegisterMemberRoutes(PartnerApi& papi, Api& api, core::http::Router& router
         ev.partner_id = p.id;
         HP_ASSIGN_OR_RETURN(Json m, PutMember(*d.db, *d.audit, *d.clock, p.id, c.body, ev));
         return Response::Json(201, m);
+      });
+  // The invited person, signed in with the invited address, accepts once.
+  api.Register(
+      router,
+      {.method = "POST",
+       .pattern = "/api/v1/partner-invitations/accept",
+       .summary = "Accept an invitation to a partner (token from the e-mail); the signed-in user "
+                  "must have the invited address.",
+       .tag = "partners",
+       .permission = kAuthenticated,
+       .request_schema = {{"type", "object"}, {"required", {"token"}}}},
+      [d](ApiContext& c) -> core::Result<Response> {
+        HP_ASSIGN_OR_RETURN(std::string token, core::GetString(c.body, "token"));
+        auto lower = [](std::string v) {
+          std::ranges::transform(v, v.begin(), [](unsigned char ch) { return std::tolower(ch); });
+          return v;
+        };
+        HP_ASSIGN_OR_RETURN(
+            Json out, d.db->Write([&](SQLite::Database& tx) -> core::Result<Json> {
+              SQLite::Statement q(tx,
+                                  "SELECT id, partner_id, email, role, expires_at, accepted_at "
+                                  "FROM partner_invitations WHERE token_sha256 = ?");
+              q.bind(1, Sha256Hex(token));
+              if (!q.executeStep())
+                return core::FailField(ErrorCode::kNotFound, "token",
+                                       "no such invitation; ask for a new one");
+              const std::string id = q.getColumn(0).getString();
+              const std::string pid = q.getColumn(1).getString();
+              const std::string email = q.getColumn(2).getString();
+              const std::string role = q.getColumn(3).getString();
+              const int64_t now = NowUs(*d.clock);
+              if (!q.getColumn(5).isNull())
+                return core::FailField(ErrorCode::kConflict, "token",
+                                       "this invitation was already accepted");
+              if (q.getColumn(4).getInt64() <= now)
+                return core::FailField(ErrorCode::kConflict, "token",
+                                       "this invitation expired; ask for a new one");
+              if (lower(email) != lower(c.who.user.email))
+                return core::FailField(ErrorCode::kPermissionDenied, "token",
+                                       "this invitation is for another e-mail address; sign in "
+                                       "with the invited address");
+              auto p = store::GetPartner(tx, pid);
+              if (!p) return core::FailField(ErrorCode::kNotFound, "token", "the partner is gone");
+              SQLite::Statement m(tx,
+                                  "INSERT INTO partner_members(partner_id, user_id, role, "
+                                  "created_at) VALUES (?, ?, ?, ?) ON CONFLICT(partner_id, "
+                                  "user_id) DO UPDATE SET role = excluded.role");
+              m.bind(1, pid);
+              m.bind(2, c.who.user.id);
+              m.bind(3, role);
+              m.bind(4, now);
+              m.exec();
+              SQLite::Statement u(tx,
+                                  "UPDATE partner_invitations SET accepted_at = ? WHERE id = ?");
+              u.bind(1, now);
+              u.bind(2, id);
+              u.exec();
+              auto ev = c.Event("partner.member.accept", "partner_invitation:" + id);
+              ev.partner_id = pid;
+              ev.detail = {{"role", role}, {"user_id", c.who.user.id}};
+              HP_TRY(d.audit->Append(tx, ev));
+              return Json{{"partner",
+                           {{"id", p->id}, {"name", p->name}, {"channel", p->channel}}},
+                          {"role", role}};
+            }));
+        return Response::Json(200, out);
       });
   // A customer's own view of the certificates issued through its EAB keys.
   api.Register(router,

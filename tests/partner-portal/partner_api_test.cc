@@ -1210,6 +1210,51 @@ TEST_F(PartnerApi, PortalPriceListSellPricesKeysMembersAndOrdersByRole) {
   EXPECT_EQ(s_->Call("DELETE", base + "/keys/" + reseller_a_->id, nullptr, owner.session).status,
             404);
 
+  // An address without an account gets an invitation (owner only); the invited person signs up,
+  // accepts once with the mailed token, and is a member with the invited role.
+  EXPECT_EQ(s_->Call("POST", base + "/members",
+                     {{"email", "new-hire@portal-reseller.example"}, {"role", "admin"}},
+                     viewer.session)
+                .status,
+            403);
+  EXPECT_EQ(s_->Call("POST", base + "/members", {{"email", "not-an-address"}, {"role", "admin"}},
+                     owner.session)
+                .json["field"],
+            "email");
+  auto inv = s_->Call("POST", base + "/members",
+                      {{"email", "new-hire@portal-reseller.example"}, {"role", "admin"}},
+                      owner.session);
+  ASSERT_EQ(inv.status, 202) << inv.body;
+  EXPECT_EQ(inv.json["invitation"]["role"], "admin");
+  auto pending = s_->Call("GET", base + "/members", nullptr, owner.session);
+  ASSERT_EQ(pending.json["invitations"].size(), 1u) << pending.body;
+  EXPECT_EQ(pending.json["invitations"][0]["email"], "new-hire@portal-reseller.example");
+  const std::string itoken = ApiServer::TokenIn(
+      s_->WaitMail("new-hire@portal-reseller.example", "invited to the partner Portal Reseller"));
+  ASSERT_FALSE(itoken.empty());
+  auto hire = s_->SignUp("new-hire@portal-reseller.example", "New hire own org");
+  // Someone else signed in cannot use it; a wrong token names the field.
+  auto wrong = s_->Call("POST", "/api/v1/partner-invitations/accept", {{"token", itoken}},
+                        viewer.session);
+  EXPECT_EQ(wrong.status, 403) << wrong.body;
+  EXPECT_EQ(s_->Call("POST", "/api/v1/partner-invitations/accept", {{"token", "nope"}},
+                     hire.session)
+                .json["field"],
+            "token");
+  auto acc = s_->Call("POST", "/api/v1/partner-invitations/accept", {{"token", itoken}},
+                      hire.session);
+  ASSERT_EQ(acc.status, 200) << acc.body;
+  EXPECT_EQ(acc.json["partner"]["id"], k.partner_id);
+  EXPECT_EQ(s_->Call("GET", base, nullptr, hire.session).json["role"], "admin");
+  EXPECT_EQ(
+      s_->Call("POST", "/api/v1/partner-invitations/accept", {{"token", itoken}}, hire.session)
+          .status,
+      409);
+  EXPECT_EQ(s_->Call("GET", base + "/members", nullptr, owner.session).json["invitations"].size(),
+            0u);
+  ASSERT_EQ(s_->Call("DELETE", base + "/members/" + hire.user_id, nullptr, owner.session).status,
+            204);
+
   // Members: listed with roles, removed by the owner; a removed member no longer sees the partner.
   auto members = s_->Call("GET", base + "/members", nullptr, owner.session);
   ASSERT_EQ(members.status, 200);
@@ -1220,7 +1265,8 @@ TEST_F(PartnerApi, PortalPriceListSellPricesKeysMembersAndOrdersByRole) {
 
   // Audited as the member who did it.
   for (const std::string a : {"partner.sell_price.set", "partner.key.create", "partner.key.rotate",
-                               "partner.key.revoke", "partner.member.delete"}) {
+                               "partner.key.revoke", "partner.member.delete",
+                               "partner.member.invite"}) {
     auto audit =
         s_->Call("GET", "/api/v1/admin/audit-events?limit=200&action=" + a, nullptr, Staff());
     bool seen = false;
