@@ -43,6 +43,7 @@ void AddConfig(core::ConfigSchema& s) {
   s.Add({.key = "acme.va.https_port", .type = ConfigType::kInt, .default_value = "443", .doc = "The only https port an http-01 redirect may go to.", .min = 1, .max = 65535});
   s.Add({.key = "acme.va.tls_alpn_port", .type = ConfigType::kInt, .default_value = "443", .doc = "Port the validator connects to for tls-alpn-01.", .min = 1, .max = 65535});
   s.Add({.key = "acme.va.static_ips", .default_value = "", .doc = "Development only: comma-separated addresses every name resolves to for http-01/tls-alpn-01 instead of its A/AAAA records (TXT and CAA still come from DNS). Empty: DNS."});
+  s.Add({.key = "acme.request_threads", .type = ConfigType::kInt, .default_value = "64", .doc = "Threads that run authenticated ACME POST requests (they wait for durable group commits). 0: run them on the HTTP reactor threads (no hand-off; then raise http.threads to the expected concurrency).", .min = 0, .max = 1024});
   s.Add({.key = "acme.limits.new_accounts_per_ip_3h", .type = ConfigType::kInt, .default_value = "20", .doc = "New ACME accounts per client IP per 3 hours (0: unlimited).", .min = 0});
   s.Add({.key = "acme.limits.new_orders_per_account_3h", .type = ConfigType::kInt, .default_value = "300", .doc = "New orders per account per 3 hours (0: unlimited).", .min = 0});
   s.Add({.key = "acme.limits.failed_validations_per_hour", .type = ConfigType::kInt, .default_value = "5", .doc = "Failed validations per account and name per hour (0: unlimited).", .min = 0});
@@ -247,6 +248,7 @@ acme::AcmeConfig AcmeConfigFrom(const core::Config& cfg, const std::string& base
       cfg.GetInt("acme.limits.failed_validations_per_hour");
   ac.limits.certificates_per_registered_domain.count = cfg.GetInt("acme.limits.certs_per_domain_week");
   ac.public_suffix_list = cfg.GetString("acme.public_suffix_list");
+  ac.request_threads = static_cast<int>(cfg.GetInt("acme.request_threads"));
   return ac;
 }
 

@@ -59,7 +59,8 @@ class AcmeServerImpl final : public AcmeServer {
         sa_(*deps.db, *deps.clock),
         va_(config_.validation, *deps.dns),
         ra_(config_, sa_, *deps.ca, va_, *deps.dns, *deps.jobs, deps.workers, keys_),
-        requests_(std::make_unique<TaskPool>(std::max(1, config_.request_threads))) {
+        requests_(config_.request_threads > 0 ? std::make_unique<TaskPool>(config_.request_threads)
+                                               : nullptr) {
     ra_.SetPublicSuffixList(std::move(psl));
     if (config_.validation.in_process) {
       validations_ = std::make_unique<TaskPool>(std::max(1, config_.validation.threads));
@@ -123,7 +124,7 @@ class AcmeServerImpl final : public AcmeServer {
       r.Add({"POST", pattern, summary, "acme", "", true, {}, {}, "application/json"},
             [this, mode, fn](Request&& req, Reply reply) {
               auto shared = std::make_shared<Request>(std::move(req));
-              requests_->Submit([this, mode, fn, shared, reply = std::move(reply)] {
+              auto run = [this, mode, fn, shared, reply = std::move(reply)] {
                 reply(Finish(Guard(
                     [&](const Request& rq) -> Response {
                       auto authed = Authenticate(rq, mode);
@@ -142,7 +143,12 @@ class AcmeServerImpl final : public AcmeServer {
                       return out;
                     },
                     *shared)));
-              });
+              };
+              if (requests_) {
+                requests_->Submit(std::move(run));
+              } else {
+                run();  // request_threads == 0: on the reactor thread (it blocks on the group commit)
+              }
             });
     };
     post("/acme/new-account", "Create or find an account", KeyMode::kJwk,

@@ -901,5 +901,49 @@ TEST_F(InProcessTest, AReplayedWriteIsRejectedAndChangesNothing) {
   EXPECT_EQ(c.PostRaw(first.header("location"), get).status, 400);
 }
 
+// acme.request_threads = 0: authenticated POSTs run on the HTTP reactor threads themselves
+// (no hand-off), blocking there during the group commit.
+class OnReactorTest : public InProcessTest {
+ protected:
+  void SetUp() override {
+    in_process_ = true;
+    Start([](AcmeConfig& c) { c.request_threads = 0; });
+  }
+};
+
+TEST_F(OnReactorTest, IssuesAndConcurrentOrdersAreEachCreatedOnce) {
+  AcmeClient c(Dir());
+  ASSERT_EQ(c.Register().status, 201);
+  auto k = testing::MakeKey("ES256");
+  std::string chain = Issue(c, {"reactor.example.test"}, k.key.get());
+  std::string out;
+  EXPECT_EQ(VerifyChain(chain, &out), 0) << out;
+  // Concurrent clients on the server's reactor threads: every order is created exactly once
+  // and every nonce is consumed (a replay is badNonce).
+  constexpr int kClients = 4, kOrders = 5;
+  std::atomic<int> created{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kClients; ++t) {
+    threads.emplace_back([&, t] {
+      AcmeClient cl(Dir());
+      if (cl.Register().status != 201) return;
+      for (int i = 0; i < kOrders; ++i) {
+        Json o = NewOrder(cl, {"r" + std::to_string(t) + "-" + std::to_string(i) + ".example.test"});
+        if (o.value("status", "") == "pending") created.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(created.load(), kClients * kOrders);
+  auto orders = db_->Read([](SQLite::Database& d) -> core::Result<int64_t> {
+    return d.execAndGet("SELECT COUNT(*) FROM acme_orders").getInt64();
+  });
+  ASSERT_TRUE(orders);
+  EXPECT_EQ(*orders, 1 + kClients * kOrders);
+  const std::string body = c.SignedBody(c.dir["newOrder"], Json{{"identifiers", Json::array({{{"type", "dns"}, {"value", "again.example.test"}}})}}.dump(), false, c.Nonce());
+  EXPECT_EQ(c.PostRaw(c.dir["newOrder"], body).status, 201);
+  EXPECT_EQ(c.PostRaw(c.dir["newOrder"], body).status, 400);
+}
+
 }  // namespace
 }  // namespace hp::acme

@@ -77,7 +77,9 @@ struct AcmeConfig {
   std::string public_suffix_list = "/usr/share/publicsuffix/public_suffix_list.dat";
   ValidationConfig validation;
   // Threads that run authenticated POST requests; they mostly wait for group commits, so the
-  // HTTP reactor threads only hand requests over and never block on the store.
+  // HTTP reactor threads only hand requests over and never block on the store. 0: run them on
+  // the reactor thread itself (no hand-off; the reactor blocks during the group commit, so the
+  // listener then needs about as many reactor threads, http.threads, as concurrent clients).
   int request_threads = 64;
   // How long an account (status, key) may be answered from memory. Changes made through this
   // process are seen at once; the TTL bounds staleness for changes made by another replica.
