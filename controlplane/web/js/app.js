@@ -42,6 +42,7 @@ const routes = [
   [/^\/partners\/([A-Za-z0-9_-]+)\/prices$/, partners.prices, true],
   [/^\/partners\/([A-Za-z0-9_-]+)\/keys$/, partners.keys, true],
   [/^\/partners\/([A-Za-z0-9_-]+)\/members$/, partners.members, true],
+  [/^\/partner-invitation$/, partners.acceptInvitation, true],
   [/^\/orgs\/([A-Za-z0-9_-]+)\/invoices\/([A-Za-z0-9_-]+)$/, billing.invoice, true],
 ];
 

@@ -31,9 +31,13 @@ export const en = {
   'pp.member_since': 'Added', 'pp.member_remove': 'Remove', 'pp.member_remove_named': 'Remove {email}',
   'pp.member_remove_body': '{email} loses access to this partner at once.',
   'pp.member_removed': '{email} removed.', 'pp.member_add': 'Add a member', 'pp.member_added': '{email} is now {role}.',
-  'pp.member_email_hint': 'They need an account here first (they sign up with this address).',
+  'pp.member_email_hint': 'Someone without an account here gets an invitation by e-mail (valid 7 days).',
   'pp.role.owner': 'owner', 'pp.role.admin': 'admin', 'pp.role.viewer': 'viewer',
   'pp.you': '(you)',
+  'pp.invitations': 'Pending invitations', 'pp.invited': 'Invitation sent to {email}.',
+  'pp.v.email': 'is not an e-mail address: use name@example.com.',
+  'pp.accept_title': 'Join a partner', 'pp.accept_body': 'You were invited to a partner. Accept to join it with the role in the invitation.',
+  'pp.accept': 'Accept the invitation', 'pp.accepted': 'You joined {name} as {role}.',
 };
 
 export const ja = {
@@ -67,7 +71,11 @@ export const ja = {
   'pp.member_since': '追加日時', 'pp.member_remove': '削除', 'pp.member_remove_named': '{email} を削除',
   'pp.member_remove_body': '{email} はこのパートナーに直ちにアクセスできなくなります。',
   'pp.member_removed': '{email} を削除しました。', 'pp.member_add': 'メンバーを追加', 'pp.member_added': '{email} は {role} になりました。',
-  'pp.member_email_hint': '先にこのアドレスでアカウントを作成してもらう必要があります。',
+  'pp.member_email_hint': 'アカウントのない方には招待メールが届きます(7 日間有効)。',
   'pp.role.owner': 'オーナー', 'pp.role.admin': '管理者', 'pp.role.viewer': '閲覧者',
   'pp.you': '(あなた)',
+  'pp.invitations': '保留中の招待', 'pp.invited': '{email} に招待を送りました。',
+  'pp.v.email': 'メールアドレスではありません。name@example.com の形式で入力してください。',
+  'pp.accept_title': 'パートナーに参加', 'pp.accept_body': 'パートナーに招待されました。承諾すると招待された役割で参加します。',
+  'pp.accept': '招待を承諾', 'pp.accepted': '{name} に {role} として参加しました。',
 };

@@ -3,12 +3,13 @@
 // sell prices; a sell price below the buy price and a non-integer price are refused naming the
 // field; a valid one shows its margin; a customer's order appears on the orders page at that
 // price; an API key is created (secret shown once), signs a /partner/v1 request, and is revoked;
-// a colleague is added as admin (an unknown address named first) and removed. 360 px, Japanese,
-// no console errors.
+// an address without an account is invited and the invitee joins through the mailed link in a
+// second browser; a colleague is added as admin (a bad address named first) and removed. 360 px,
+// Japanese, no console errors.
 //
 //   node partner-portal.test.mjs <hostplane binary> <artefact dir>
 import crypto from 'node:crypto';
-import { check, log, startServer, staffSession, apiSession, openBrowser, screenshots, checkPage, apiSignup, uiSignIn, request, Failure } from './lib.mjs';
+import { check, log, poll, startServer, staffSession, apiSession, openBrowser, screenshots, checkPage, apiSignup, uiSignIn, request, Failure } from './lib.mjs';
 
 const [bin, artifacts] = process.argv.slice(2);
 if (!bin || !artifacts) {
@@ -27,7 +28,7 @@ async function signed(s, key, method, p, body = '') {
     headers: { 'X-Partner-Key-Id': key.id, 'X-Partner-Timestamp': ts, 'X-Partner-Signature': sig, ...(body ? { 'Content-Type': 'application/json' } : {}) } });
 }
 
-let s, b, page, shot;
+let s, b, inv, page, shot;
 try {
   s = await startServer(bin);
   const email = 'owner@nagoya-reseller.test', password = 'Correct horse 42';
@@ -130,14 +131,36 @@ try {
   await checkPage(page, 'API keys');
   log('API key created, used, revoked');
 
-  // 4. Members: an unknown address is named; a colleague added as admin, then removed.
+  // 4. Members: a bad address is named; an address without an account is invited (the invitee
+  // signs up, opens the mailed link and joins as viewer); a colleague added as admin, then removed.
   await nav.getByRole('link', { name: 'Members' }).click();
   await page.getByRole('heading', { name: 'Members', level: 1 }).waitFor();
   await page.getByRole('cell', { name: `${email} (you)` }).waitFor();
-  await page.getByLabel('E-mail address').fill('nobody@nagoya-reseller.test');
-  await page.getByLabel('Role').selectOption('admin');
+  await page.getByLabel('E-mail address').fill('nobody-at-nagoya');
   await page.getByRole('button', { name: 'Add a member' }).click();
-  await page.locator('.field-error', { hasText: /^E-mail address: no user with this e-mail/ }).waitFor();
+  await page.locator('.field-error', { hasText: /^E-mail address: is not an e-mail address/ }).waitFor();
+  const invitee = 'sora@nagoya-reseller.test';
+  await page.getByLabel('E-mail address').fill(invitee);
+  await page.getByLabel('Role').selectOption('viewer');
+  await page.getByRole('button', { name: 'Add a member' }).click();
+  await page.getByText(`Invitation sent to ${invitee}.`).first().waitFor();
+  await page.getByRole('region', { name: 'Pending invitations' }).getByRole('cell', { name: invitee }).waitFor();
+  await shot('member-invited');
+  const itoken = await poll('invitation e-mail', async () =>
+    /\/app\/#\/partner-invitation\?token=([A-Za-z0-9_-]{20,})\s/.exec(s.newestMail(invitee, 'invited to the partner Nagoya Hosting') || '')?.[1], 30000);
+  await apiSignup(s, { email: invitee, password, name: 'Sora Abe', organization: 'Sora own org' });
+  inv = await openBrowser();
+  await uiSignIn(inv.page, s.base, invitee, password);
+  await inv.page.goto(`${s.base}/app/#/partner-invitation?token=${itoken}`);
+  await inv.page.getByRole('heading', { name: 'Join a partner', level: 1 }).waitFor();
+  await checkPage(inv.page, 'accept a partner invitation');
+  await inv.page.getByRole('button', { name: 'Accept the invitation' }).click();
+  await inv.page.getByRole('heading', { name: 'Nagoya Hosting', level: 1 }).waitFor();
+  await inv.page.getByText('You joined Nagoya Hosting as viewer.').first().waitFor();
+  await inv.page.screenshot({ path: `${artifacts}/invitee-joined.png`, fullPage: true });
+  await page.reload();
+  await page.getByRole('cell', { name: invitee, exact: true }).waitFor();
+  check(await page.getByRole('region', { name: 'Pending invitations' }).count() === 0, 'the accepted invitation is still pending');
   await page.getByLabel('E-mail address').fill(colleague);
   await page.getByLabel('Role').selectOption('admin');
   await page.getByRole('button', { name: 'Add a member' }).click();
@@ -177,16 +200,18 @@ try {
   await page.locator('.field-error', { hasText: /仕入価格 ¥2,000 以上にしてください/ }).waitFor();
   await shot('ja-price-list');
 
-  check(b.errors.server.length === 0, `server errors: ${b.errors.server.join(', ')}`);
-  check(b.errors.console.length === 0, `console errors:\n  ${b.errors.console.join('\n  ')}`);
+  for (const e of [b.errors, inv.errors]) {
+    check(e.server.length === 0, `server errors: ${e.server.join(', ')}`);
+    check(e.console.length === 0, `console errors:\n  ${e.console.join('\n  ')}`);
+  }
   log(`PASS (screenshots in ${artifacts})`);
 } catch (err) {
   process.exitCode = 1;
   if (shot) await shot('failure').catch(() => {});
   console.error(`FAIL: ${err instanceof Failure ? err.message : err.stack}`);
-  if (b?.errors.console.length) console.error(`console errors:\n  ${b.errors.console.join('\n  ')}`);
+  for (const x of [b, inv]) if (x?.errors.console.length) console.error(`console errors:\n  ${x.errors.console.join('\n  ')}`);
   if (s) console.error(`---- server log (tail)\n${s.logTail(60)}`);
 } finally {
-  if (b) await b.browser.close().catch(() => {});
+  for (const x of [b, inv]) if (x) await x.browser.close().catch(() => {});
   if (s) await s.stop();
 }

@@ -518,7 +518,13 @@ export async function members({ params, rerender }) {
       h('td', {}, h('span', { class: 'badge' }, t(`pp.role.${m.role}`))), h('td', { class: 'nowrap' }, fmtTime(m.created_at)), h('td', {}, remove));
   });
   out.append(h('section', { 'aria-labelledby': 'mb-h' }, h('h2', { id: 'mb-h' }, t('pp.members_title')),
-    table([t('f.email'), t('f.name'), t('f.role'), t('pp.member_since'), ''], rows, t('pp.members_title'))));
+    table([t('f.email'), t('pp.key_name'), t('f.role'), t('pp.member_since'), ''], rows, t('pp.members_title'))));
+  const pending = list.invitations || [];
+  if (pending.length) {
+    out.append(h('section', { 'aria-labelledby': 'pi-h' }, h('h2', { id: 'pi-h' }, t('pp.invitations')),
+      table([t('f.email'), t('f.role'), t('f.expires_at')], pending.map((x) => h('tr', {}, h('td', {}, x.email),
+        h('td', {}, h('span', { class: 'badge' }, t(`pp.role.${x.role}`))), h('td', { class: 'nowrap' }, fmtTime(x.expires_at)))), t('pp.invitations'))));
+  }
   if (owner) {
     out.append(h('section', { class: 'card' }, h('h2', {}, t('pp.member_add')), form({
       label: t('pp.member_add'),
@@ -526,11 +532,30 @@ export async function members({ params, rerender }) {
         field({ name: 'role', label: t('f.role'), options: roles, value: 'viewer' })],
       submit: t('pp.member_add'),
       onSubmit: async (v) => {
+        if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v.email)) throw new ApiError(400, { field: 'email', detail: t('pp.v.email') });
         const m = await api('POST', `${pPath(id)}/members`, { email: v.email, role: v.role });
-        announce(t('pp.member_added', { email: m.email, role: t(`pp.role.${m.role}`) }));
+        announce(m.invitation ? t('pp.invited', { email: m.invitation.email })
+          : t('pp.member_added', { email: m.email, role: t(`pp.role.${m.role}`) }));
         await rerender();
       },
     })));
   }
   return out;
+}
+
+// The link of a partner invitation e-mail: the signed-in user with the invited address joins.
+export function acceptInvitation({ query, go }) {
+  const token = query.get('token') || '';
+  const section = h('section', { class: 'card narrow' }, h('h1', {}, t('pp.accept_title')));
+  section.append(h('p', {}, t('pp.accept_body')), form({
+    label: t('pp.accept_title'),
+    fields: [h('input', { type: 'hidden', name: 'token', value: token })],
+    submit: t('pp.accept'),
+    onSubmit: async () => {
+      const r = await api('POST', '/api/v1/partner-invitations/accept', { token });
+      announce(t('pp.accepted', { name: r.partner.name, role: t(`pp.role.${r.role}`) }));
+      go(`/partners/${r.partner.id}`);
+    },
+  }));
+  return section;
 }
