@@ -641,6 +641,48 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
                                 commissions, brand_of};
   RegisterBillingRoutes(*api, ctx.router, m->services);
   RegisterBillingAdminRoutes(*api, ctx.router, m->services);
+  if (sim) {
+    // --dev only: what an operator does in the real gateway's own dashboard, outside hostplane:
+    // refund a card payment there. The simulator refunds it and queues a charge.refunded event
+    // without our metadata; its delivery to our webhook issues the credit note (-CN series).
+    core::http::RouteInfo info;
+    info.method = "POST";
+    info.pattern = "/api/v1/admin/billing/dev/gateway-dashboard/refunds";
+    info.summary = "--dev only: refund a card payment (organization, payment, amount) in the simulated gateway's own dashboard, as if outside hostplane; its webhook then issues the credit note.";
+    info.tag = "admin";
+    info.permission = kStaff;
+    info.request_schema = {{"type", "object"}, {"required", {"organization", "payment", "amount"}}};
+    core::HttpClient* http = m->http.get();
+    core::WorkerPool* workers = &ctx.workers;
+    api->Register(ctx.router, std::move(info), [api, payments, sim, http, jobs, workers, api_key](ApiContext& c) -> core::Result<core::http::Response> {
+      HP_ASSIGN_OR_RETURN(std::string org, core::GetString(c.body, "organization"));
+      HP_ASSIGN_OR_RETURN(std::string payment, core::GetString(c.body, "payment"));
+      HP_ASSIGN_OR_RETURN(int64_t amount, core::GetInt(c.body, "amount"));
+      if (amount <= 0) return core::FailField(ErrorCode::kInvalidArgument, "amount", "must be a positive number of yen");
+      HP_ASSIGN_OR_RETURN(auto list, payments->List(org));
+      const billing::Payment* pay = nullptr;
+      for (const auto& p : list)
+        if (p.id == payment) pay = &p;
+      if (!pay || pay->method != "card") return core::FailField(ErrorCode::kNotFound, "payment", "no card payment " + payment + " of organization " + org);
+      core::HttpClientRequest r;
+      r.method = "POST";
+      r.url = sim->url() + "/dashboard/authorizations/" + pay->gateway_ref + "/refund";
+      r.body = Json{{"amount", amount}}.dump();
+      r.headers = {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + api_key}};
+      HP_ASSIGN_OR_RETURN(core::HttpClientResponse resp, http->Do(r));
+      if (resp.status != 200) return core::FailField(ErrorCode::kConflict, "amount", "the gateway refused the refund: " + resp.body);
+      core::EnqueueOptions o;
+      o.idempotency_key = "webhooks:dashboard:" + core::NewPublicId();
+      o.max_attempts = 5;
+      HP_ASSIGN_OR_RETURN(core::Job job, jobs->Enqueue(kSimWebhookJob, Json::object(), o));
+      workers->Notify();
+      auto ev = c.Event("billing.dev.gateway_dashboard_refund", "payment:" + payment);
+      ev.organization_id = org;
+      ev.detail = {{"amount", amount}};
+      api->AuditAlone(ev);
+      return core::http::Response::Json(202, Json{{"payment", payment}, {"amount", amount}, {"webhook_job", job.id}});
+    });
+  }
   return std::unique_ptr<ServedModule>(std::move(m));
 }
 

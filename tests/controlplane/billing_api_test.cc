@@ -725,3 +725,109 @@ TEST(BillingApi, OemCustomersInvoicesCarryThePartnersIssuerAndBrandNeverOurs) {
 
 }  // namespace
 }  // namespace hp::testing
+
+namespace hp::testing {
+namespace {
+
+// Issue 8 leftovers through the real binary: an agency's referral code redeemed by a new
+// customer right after sign-up attributes it to the agency (commission accrues on its card
+// payment), staff pay the closed month's commission out once (statement shows it paid), and a
+// refund made in the (simulated) gateway's own dashboard arrives by webhook and gets exactly one
+// credit note in the -CN series.
+TEST(BillingApi, ReferralCodeCommissionPayoutAndDashboardRefund) {
+  ApiServer s({{"HOSTPLANE_BILLING_ISSUER_NAME", "Example Hosting K.K."},
+               {"HOSTPLANE_BILLING_ISSUER_REGISTRATION_NUMBER", "T1234567890123"}});
+  Caller staff = CreateStaff(s);
+  ASSERT_FALSE(staff.cookie.empty());
+  CreateCatalog(s, staff);
+  auto agency_owner = s.SignUp("owner@agency-r.example", "Agency R staff");
+  const std::string agency = NewPartner(s, staff, "Agency R", "agency", agency_owner);
+  ASSERT_EQ(s.Call("PUT", "/api/v1/admin/billing/partners/" + agency, {{"commission_bp", 1000}}, staff).status, 200);
+
+  const std::string codes = "/api/v1/admin/billing/partners/" + agency + "/referral-codes";
+  auto code = s.Call("POST", codes, Json::object(), staff);
+  ASSERT_EQ(code.status, 201) << code.body;
+  const std::string ref_code = code.json["code"];
+  EXPECT_EQ(ref_code.rfind("REF-", 0), 0u);
+  EXPECT_EQ(s.Call("POST", codes, Json::object(), agency_owner.session).status, 403) << "staff only";
+
+  // The customer signs up, then redeems the code once.
+  auto c = s.SignUp("buyer@referred-r.example", "Referred R K.K.");
+  const std::string org = "/api/v1/organizations/" + c.org_id;
+  auto unknown = s.Call("POST", org + "/referral", {{"code", "REF-NOPE"}}, c.session);
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  EXPECT_EQ(unknown.json["field"], "code");
+  auto redeemed = s.Call("POST", org + "/referral", {{"code", ref_code}}, c.session);
+  ASSERT_EQ(redeemed.status, 201) << redeemed.body;
+  EXPECT_EQ(redeemed.json["partner"], agency);
+  auto twice = s.Call("POST", org + "/referral", {{"code", ref_code}}, c.session);
+  EXPECT_EQ(twice.status, 409) << twice.body;
+  EXPECT_EQ(twice.json["field"], "code");
+  EXPECT_EQ(s.Call("GET", org + "/audit-events?action=billing.referral.redeem", nullptr, c.session).json["items"].size(), 1u);
+  EXPECT_EQ(s.Call("GET", codes, nullptr, staff).json["items"][0]["redemptions"], 1);
+
+  // A ¥1,500 (+ tax) invoice paid by card: 10% of ¥1,500 accrues to the agency.
+  ASSERT_EQ(s.Call("POST", org + "/subscriptions", {{"product", "shared-s"}}, c.session).status, 201);
+  RunBilling(s, staff);
+  Json inv = Invoices(s, c)[0];
+  const std::string inv_id = inv["id"];
+  ASSERT_EQ(inv["total"], 1650);
+  ASSERT_EQ(s.Call("POST", org + "/invoices/" + inv_id + "/payments", {{"card_token", "tok_visa"}}, c.session).status, 202);
+  ASSERT_TRUE(PollUntil([&] { return s.Call("GET", org + "/invoices/" + inv_id, nullptr, c.session).json.value("status", "") == "paid"; },
+                        std::chrono::seconds(10)));
+  const std::string month = inv["issue_date"].get<std::string>().substr(0, 7);
+  const std::string stmt_url = "/api/v1/admin/billing/partners/" + agency + "/commission-statement?month=" + month;
+  Json stmt = s.Call("GET", stmt_url, nullptr, staff).json;
+  EXPECT_EQ(stmt["net"], 150) << stmt.dump();
+  EXPECT_EQ(stmt["status"], "open");
+  const std::string payouts = "/api/v1/admin/billing/partners/" + agency + "/commission-payouts";
+  auto early = s.Call("POST", payouts, {{"month", month}, {"reference", "PAYOUT-1"}}, staff);
+  EXPECT_EQ(early.status, 400) << early.body;
+  EXPECT_EQ(early.json["field"], "month");
+
+  // The month closes: staff pay it out once.
+  s.Advance(32 * kDay);
+  // Sessions do not outlive a month: sign in again.
+  staff = s.SignIn("billing-ops@hostplane.example", "Staff password 77");
+  agency_owner.session = s.SignIn(agency_owner.email, agency_owner.password);
+  c.session = s.SignIn(c.email, c.password);
+  EXPECT_EQ(s.Call("GET", stmt_url, nullptr, staff).json["status"], "unpaid");
+  EXPECT_EQ(s.Call("POST", payouts, {{"month", month}}, staff).json["field"], "reference");
+  EXPECT_EQ(s.Call("POST", payouts, {{"month", month}, {"reference", "PAYOUT-1"}}, agency_owner.session).status, 403);
+  auto paid = s.Call("POST", payouts, {{"month", month}, {"reference", "PAYOUT-1"}}, staff);
+  ASSERT_EQ(paid.status, 201) << paid.body;
+  EXPECT_EQ(paid.json["amount"], 150);
+  EXPECT_EQ(paid.json["month"], month);
+  auto again = s.Call("POST", payouts, {{"month", month}, {"reference", "PAYOUT-1"}}, staff);
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.json["id"], paid.json["id"]);
+  stmt = s.Call("GET", stmt_url, nullptr, staff).json;
+  EXPECT_EQ(stmt["status"], "paid") << stmt.dump();
+  EXPECT_EQ(stmt["payout"]["amount"], 150);
+  EXPECT_EQ(stmt["payout"]["reference"], "PAYOUT-1");
+  EXPECT_EQ(stmt["payable_balance"], 0);
+  EXPECT_EQ(s.Call("GET", payouts, nullptr, staff).json["items"].size(), 1u);
+
+  // A refund of ¥550 made in the gateway's dashboard: its webhook issues one credit note.
+  auto pays = s.Call("GET", org + "/payments", nullptr, c.session).json["items"];
+  ASSERT_EQ(pays.size(), 1u);
+  auto dash = s.Call("POST", "/api/v1/admin/billing/dev/gateway-dashboard/refunds",
+                     {{"organization", c.org_id}, {"payment", pays[0]["id"]}, {"amount", 550}}, staff);
+  ASSERT_EQ(dash.status, 202) << dash.body;
+  Json notes;
+  ASSERT_TRUE(PollUntil([&] {
+    notes = Json::array();
+    for (const auto& i : Invoices(s, c))
+      if (i["kind"] == "credit_note") notes.push_back(i);
+    return notes.size() >= 1;
+  }, std::chrono::seconds(10)));
+  ASSERT_EQ(notes.size(), 1u) << notes.dump();
+  EXPECT_EQ(notes[0]["number"], "INV-CN-00000001");
+  EXPECT_EQ(notes[0]["total"], 550);
+  EXPECT_EQ(notes[0]["corrects_invoice_id"], inv_id);
+  EXPECT_EQ(s.Call("GET", org + "/payments", nullptr, c.session).json["items"][0]["refunded"], 550);
+  EXPECT_EQ(s.Call("GET", org + "/audit-events?action=billing.payment.gateway_refund", nullptr, c.session).json["items"].size(), 1u);
+}
+
+}  // namespace
+}  // namespace hp::testing
