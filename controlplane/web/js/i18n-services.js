@@ -198,10 +198,10 @@ export const en = {
   'vps.delete': 'Delete VPS', 'vps.deleting': 'Deleting {name}', 'vps.deleted': '{name} deleted.',
   'vps.delete_hint': 'Deletes the VPS with its disks, snapshots and addresses. Type the host name to confirm.',
   'vps.delete_confirm': 'Type the host name to confirm', 'v.name_mismatch': 'type {name} exactly',
-  'inv.title': 'Pending invitations', 'inv.none': 'No pending invitations.', 'inv.email': 'E-mail', 'inv.role': 'Role', 'inv.expires': 'Expires',
-  'inv.resend': 'Resend', 'inv.cancel': 'Withdraw', 'inv.resend_named': 'Resend the invitation to {email}', 'inv.cancel_named': 'Withdraw the invitation to {email}',
-  'inv.cancel_body': 'Withdraw the invitation to {email}? The link in the e-mail stops working.',
-  'inv.resent': 'Invitation sent again to {email}.', 'inv.cancelled': 'Invitation to {email} withdrawn.',
+  'pinv.title': 'Pending invitations', 'pinv.none': 'No pending invitations.', 'pinv.email': 'E-mail', 'pinv.role': 'Role', 'pinv.expires': 'Expires',
+  'pinv.resend': 'Resend', 'pinv.cancel': 'Withdraw', 'pinv.resend_named': 'Resend the invitation to {email}', 'pinv.cancel_named': 'Withdraw the invitation to {email}',
+  'pinv.cancel_body': 'Withdraw the invitation to {email}? The link in the e-mail stops working.',
+  'pinv.resent': 'Invitation sent again to {email}.', 'pinv.cancelled': 'Invitation to {email} withdrawn.',
 };
 
 export const ja = {
@@ -402,8 +402,8 @@ export const ja = {
   'vps.delete': 'VPS を削除', 'vps.deleting': '{name} を削除中', 'vps.deleted': '{name} を削除しました。',
   'vps.delete_hint': 'VPS をディスク・スナップショット・アドレスとともに削除します。確認のためホスト名を入力してください。',
   'vps.delete_confirm': '確認のためホスト名を入力', 'v.name_mismatch': '{name} と正確に入力してください',
-  'inv.title': '保留中の招待', 'inv.none': '保留中の招待はありません。', 'inv.email': 'メールアドレス', 'inv.role': 'ロール', 'inv.expires': '有効期限',
-  'inv.resend': '再送', 'inv.cancel': '取り消し', 'inv.resend_named': '{email} への招待を再送', 'inv.cancel_named': '{email} への招待を取り消し',
-  'inv.cancel_body': '{email} への招待を取り消しますか? メールのリンクは使えなくなります。',
-  'inv.resent': '{email} に招待を再送しました。', 'inv.cancelled': '{email} への招待を取り消しました。',
+  'pinv.title': '保留中の招待', 'pinv.none': '保留中の招待はありません。', 'pinv.email': 'メールアドレス', 'pinv.role': 'ロール', 'pinv.expires': '有効期限',
+  'pinv.resend': '再送', 'pinv.cancel': '取り消し', 'pinv.resend_named': '{email} への招待を再送', 'pinv.cancel_named': '{email} への招待を取り消し',
+  'pinv.cancel_body': '{email} への招待を取り消しますか? メールのリンクは使えなくなります。',
+  'pinv.resent': '{email} に招待を再送しました。', 'pinv.cancelled': '{email} への招待を取り消しました。',
 };

@@ -119,12 +119,12 @@ export async function organization({ params, rerender }) {
     const invs = await api('GET', `/api/v1/organizations/${enc(id)}/invitations`);
     const pending = invs.items.filter((v) => v.state === 'pending');
     const invAction = async (v, what, btn) => {
-      if (what === 'cancel' && !(await confirmDialog({ title: t('inv.cancel_named', { email: v.email }), body: t('inv.cancel_body', { email: v.email }), confirm: t('inv.cancel') }))) return;
+      if (what === 'cancel' && !(await confirmDialog({ title: t('pinv.cancel_named', { email: v.email }), body: t('pinv.cancel_body', { email: v.email }), confirm: t('pinv.cancel') }))) return;
       btn.disabled = true;
       try {
         if (what === 'cancel') await api('DELETE', `/api/v1/organizations/${enc(id)}/invitations/${enc(v.id)}`);
         else await api('POST', `/api/v1/organizations/${enc(id)}/invitations/${enc(v.id)}/resend`, {});
-        announce(t(what === 'cancel' ? 'inv.cancelled' : 'inv.resent', { email: v.email }));
+        announce(t(what === 'cancel' ? 'pinv.cancelled' : 'pinv.resent', { email: v.email }));
         rerender();
       } catch (err) {
         announce(`${v.email}: ${err.message}`);
@@ -132,16 +132,16 @@ export async function organization({ params, rerender }) {
       }
     };
     const invRow = (v) => {
-      const resend = h('button', { type: 'button', 'aria-label': t('inv.resend_named', { email: v.email }) }, t('inv.resend'));
+      const resend = h('button', { type: 'button', 'aria-label': t('pinv.resend_named', { email: v.email }) }, t('pinv.resend'));
       resend.addEventListener('click', () => invAction(v, 'resend', resend));
-      const cancel = h('button', { type: 'button', class: 'danger', 'aria-label': t('inv.cancel_named', { email: v.email }) }, t('inv.cancel'));
+      const cancel = h('button', { type: 'button', class: 'danger', 'aria-label': t('pinv.cancel_named', { email: v.email }) }, t('pinv.cancel'));
       cancel.addEventListener('click', () => invAction(v, 'cancel', cancel));
       return h('tr', {}, h('td', {}, v.email), h('td', {}, t(`role.${v.role}`)), h('td', { class: 'nowrap' }, fmtTime(v.expires_at)),
         h('td', {}, h('div', { class: 'row' }, resend, cancel)));
     };
-    out.append(h('section', { class: 'card', 'aria-labelledby': 'inv-h' }, h('h2', { id: 'inv-h' }, t('inv.title')), pending.length
-      ? table([t('inv.email'), t('inv.role'), t('inv.expires'), ''], pending.map(invRow), t('inv.title'))
-      : h('p', { class: 'muted' }, t('inv.none'))));
+    out.append(h('section', { class: 'card', 'aria-labelledby': 'inv-h' }, h('h2', { id: 'inv-h' }, t('pinv.title')), pending.length
+      ? table([t('pinv.email'), t('pinv.role'), t('pinv.expires'), ''], pending.map(invRow), t('pinv.title'))
+      : h('p', { class: 'muted' }, t('pinv.none'))));
   }
 
   if (manager) {
