@@ -16,6 +16,18 @@ if (!bin || !artifacts) {
 }
 let s, b, page, shot;
 try {
+  // Every UI string key is defined once per language: a key added twice in one table silently
+  // replaces the first (an invitation heading once showed as the invoice page's title).
+  const webJs = new URL('../../../controlplane/web/js/', import.meta.url);
+  for (const f of fs.readdirSync(webJs).filter((x) => /^i18n.*\.js$/.test(x))) {
+    for (const table of fs.readFileSync(new URL(f, webJs), 'utf8').split(/^(?=(?:export )?const ja\b)/m)) {
+      const seen = new Set();
+      for (const [, key] of table.matchAll(/'([\w.-]+)':/g)) {
+        check(!seen.has(key), `${f}: UI string '${key}' defined twice`);
+        seen.add(key);
+      }
+    }
+  }
   // Four job workers: mail is not queued behind provisioning and AutoSSL retries.
   s = await startServer(bin, { HOSTPLANE_JOBS_WORKERS: '4' });
   const email = 'ops@example.com', password = 'Correct horse 42';
@@ -120,7 +132,15 @@ try {
   await page.locator('#status').getByText('Power off db1: done.').waitFor();
   await page.getByRole('button', { name: 'Power on db1' }).click();
   await dedRow.locator('[data-power="on"]').waitFor({ timeout: 60000 });
+  await page.getByRole('button', { name: 'Reset db1' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Reset' }).click();
+  await page.locator('#status').getByText('Reset db1: done.').waitFor({ timeout: 60000 });
   await checkPage(page, 'dedicated servers');
+  await page.setViewportSize({ width: 360, height: 740 });
+  await page.getByRole('button', { name: 'Release db1' }).waitFor();
+  await checkPage(page, 'dedicated servers at 360 px');
+  await shot('360-dedicated-server');
+  await page.setViewportSize({ width: 1280, height: 860 });
   await page.getByRole('button', { name: 'Release db1' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Release' }).click();
   await page.locator('#status').getByText('Release db1: done.').waitFor({ timeout: 90000 });
