@@ -345,9 +345,9 @@ TEST_F(AutoSsl, RequestedThroughTheApiTheJobIssuesAndTheStatusIsVisible) {
   EXPECT_TRUE(PollUntil(
       [&] {
         auto list = s_->Call("GET", certs, nullptr, a.session);
-        if (list.json["items"].size() != 1) return false;
-        item = list.json["items"][0];
-        const std::string st = item.value("status", "");
+        for (const auto& c : list.json["items"])
+          if (c.value("domain", "") == "api.example.test") item = c;
+        const std::string st = item.is_null() ? "" : item.value("status", "");
         return st == "valid" || st == "failed";
       },
       std::chrono::seconds(60), std::chrono::milliseconds(200)))
@@ -928,7 +928,8 @@ TEST_F(AutoSsl, ACustomerDownloadsTheChainAndRevokesItAndAReplacementIsIssued) {
   ASSERT_EQ(issued.value("status", ""), "valid") << issued.dump();
   EXPECT_EQ(issued.value("source", ""), "acme");
   EXPECT_TRUE(issued["issuer"].is_string()) << issued.dump();
-  EXPECT_EQ(issued["names"], Json::array({domain})) << issued.dump();
+  // www.<domain> is a name of every site: bundled into the same certificate.
+  EXPECT_EQ(issued["names"], Json::array({domain, "www." + domain})) << issued.dump();
   EXPECT_TRUE(issued["expires_in_days"].is_number_integer()) << issued.dump();
   EXPECT_GT(issued.value("expires_in_days", 0), 0) << issued.dump();
   const std::string old_serial = issued.value("serial", "");
@@ -939,7 +940,7 @@ TEST_F(AutoSsl, ACustomerDownloadsTheChainAndRevokesItAndAReplacementIsIssued) {
   EXPECT_EQ(pem.headers["content-type"].rfind("application/pem-certificate-chain", 0), 0u) << pem.headers["content-type"];
   EXPECT_NE(pem.headers["content-disposition"].find(domain + ".pem"), std::string::npos);
   EXPECT_EQ(pem.body.find("PRIVATE KEY"), std::string::npos) << "never the key";
-  EXPECT_EQ(SanNames(pem.body), std::vector<std::string>({domain}));
+  EXPECT_EQ(SanNames(pem.body), std::vector<std::string>({domain, "www." + domain}));
   EXPECT_GE(std::count(pem.body.begin(), pem.body.end(), '\n'), 10);
   const std::string crl_url = CrlUrl(pem.body);
   ASSERT_NE(crl_url.find("/acme/crl/"), std::string::npos) << crl_url;
@@ -1094,6 +1095,64 @@ TEST_F(AutoSsl, AnUploadedCertificateNearExpiryAlertsTheOwnerByMailAndWebhook) {
   int n = 0;
   for (const auto& d : again.json["items"]) n += d.value("event_type", "") == "certificate.expiring";
   EXPECT_EQ(n, 1) << again.body;
+}
+
+// Issue 7: www.<name> is bundled into <name>'s certificate when the site has both (every site
+// has www.<domain>): one order names both, the www row carries the same serial and points at its
+// bundle, nginx serves the same certificate for both names, and revoking through the www row
+// revokes (and replaces) the bundle.
+TEST_F(AutoSsl, WwwIsBundledIntoTheSameCertificateAsTheSitesName) {
+  auto a = s_->SignUp("bundle@a.example", "Bundle Org");
+  const std::string domain = "bundle.example.test", www = "www.bundle.example.test";
+  const std::string docroot = CreateSite(a, domain);
+  ASSERT_FALSE(docroot.empty());
+  WriteFile(docroot + "/index.html", "bundled\n");
+  auto sites = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/sites", nullptr, a.session);
+  const std::string site_id = sites.json["items"][0]["id"];
+  Json main = WaitCertificate(a, domain, [](const Json& c) {
+    return (c.value("status", "") == "valid" && c.value("deployed", false)) || c.value("status", "") == "failed";
+  });
+  ASSERT_FALSE(main.is_null());
+  ASSERT_EQ(main.value("status", ""), "valid") << main.dump();
+  Json w = WaitCertificate(a, www, [](const Json& c) { return c.value("status", "") == "valid" && c.value("deployed", false); },
+                           std::chrono::seconds(10));
+  ASSERT_FALSE(w.is_null()) << "the www name has its row";
+  EXPECT_EQ(w.value("serial", ""), main.value("serial", "")) << "one certificate";
+  EXPECT_EQ(w.value("bundled_with", ""), domain);
+  EXPECT_EQ(main["names"], Json::array({domain, www}));
+  EXPECT_TRUE(main["bundled_with"].is_null());
+  // One order for both names.
+  {
+    SQLite::Database db(s_->var() + "/hostplane.db", SQLite::OPEN_READONLY, 5000);
+    SQLite::Statement q(db, "SELECT count(*) FROM autossl_orders WHERE site_id = ? AND domain = ?");
+    q.bind(1, site_id);
+    q.bind(2, www);
+    ASSERT_TRUE(q.executeStep());
+    EXPECT_EQ(q.getColumn(0).getInt(), 0) << "no order of its own for the www name";
+  }
+  // nginx serves it for both names.
+  const std::string ca = s_->var() + "/ca/root.pem";
+  for (const std::string& host : {domain, www}) {
+    TlsGet got;
+    EXPECT_TRUE(PollUntil([&] {
+      got = HttpsGet(ca, tls_port_, host, std::time(nullptr) + static_cast<time_t>(s_->offset()));
+      return got.ok && got.serial == main.value("serial", "");
+    }, std::chrono::seconds(20), std::chrono::milliseconds(100))) << host << ": " << got.error;
+    EXPECT_EQ(got.body, "bundled\n");
+    EXPECT_EQ(SanNames(got.leaf_pem), std::vector<std::string>({domain, www}));
+  }
+  // Revoking through the www row revokes the bundle and both rows get the replacement.
+  const std::string one = "/api/v1/organizations/" + a.org_id + "/sites/" + site_id + "/certificates/" + www;
+  auto revoke = s_->Call("POST", one + "/revoke", {{"reason", "superseded"}}, a.session);
+  ASSERT_EQ(revoke.status, 202) << revoke.body;
+  Json replaced = WaitCertificate(a, www, [&](const Json& c) {
+    return c.value("status", "") == "valid" && c.value("serial", "") != main.value("serial", "");
+  });
+  ASSERT_FALSE(replaced.is_null());
+  EXPECT_EQ(replaced["revoked"].value("serial", ""), main.value("serial", "")) << replaced.dump();
+  Json main2 = WaitCertificate(a, domain, [](const Json&) { return true; }, std::chrono::seconds(5));
+  EXPECT_EQ(main2.value("serial", ""), replaced.value("serial", ""));
+  EXPECT_EQ(main2["revoked"].value("reason", ""), "superseded") << main2.dump();
 }
 
 }  // namespace

@@ -121,16 +121,25 @@ CertificateRecord FromRow(SQLite::Statement& q) {
   r.revoked_serial = q.getColumn(16).getString();
   r.revoked_reason = q.getColumn(17).getString();
   r.revoked_at = q.getColumn(18).getInt64();
+  r.bundled_with = q.getColumn(19).getString();
   return r;
 }
 constexpr const char* kColumns =
     "organization_id, site_id, domain, status, last_error, certificate_pem, not_after, "
     "issued_at, updated_at, serial, ari_id, renew_at, failures, next_attempt_at, deployed_at, source, "
-    "revoked_serial, revoked_reason, revoked_at";
+    "revoked_serial, revoked_reason, revoked_at, bundled_with";
 
 bool SiteHasDomain(const prov::Site& site, const std::string& domain) {
   const auto names = site.Names();
   return std::find(names.begin(), names.end(), domain) != names.end();
+}
+
+// The name whose certificate also covers `domain`: "example.com" for "www.example.com" when the
+// site has both; empty otherwise.
+std::string BundleParent(const prov::Site& site, const std::string& domain) {
+  if (domain.rfind("www.", 0) != 0 || domain.size() <= 4) return "";
+  const std::string parent = domain.substr(4);
+  return SiteHasDomain(site, parent) ? parent : "";
 }
 
 }  // namespace
@@ -156,6 +165,13 @@ Result<CertificateRecord> AutoSsl::Request(const std::string& org, const std::st
     return core::FailField(ErrorCode::kInvalidArgument, "domain",
                            domain + " is not a name of site " + site_id);
   }
+  // www.<name> with <name> on the site: one certificate for both, ordered through <name> (unless
+  // <name> carries a certificate the customer uploaded).
+  const std::string requested = domain;
+  if (const std::string parent = BundleParent(site, domain); !parent.empty()) {
+    auto p = Get(site_id, parent);
+    if (!p || p->source != "upload") domain = parent;
+  }
   HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
     // Paced like renewals: beyond the order budget the request waits for the renewal scan.
     if (OrderBudget(tx) <= 0) {
@@ -173,7 +189,25 @@ Result<CertificateRecord> AutoSsl::Request(const std::string& org, const std::st
     }
     return Enqueue(tx, org, site_id, domain, false);
   }));
-  return Get(site_id, domain);
+  if (requested != domain) {
+    // The www row shows the bundle's progress until the issuance records it.
+    HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
+      SQLite::Statement q(tx,
+                          "INSERT INTO autossl_certificates (organization_id, site_id, domain, "
+                          "status, updated_at, bundled_with) VALUES (?, ?, ?, 'pending', ?, ?) "
+                          "ON CONFLICT (site_id, domain) DO UPDATE SET status = 'pending', "
+                          "source = 'acme', bundled_with = excluded.bundled_with, "
+                          "updated_at = excluded.updated_at");
+      q.bind(1, org);
+      q.bind(2, site_id);
+      q.bind(3, requested);
+      q.bind(4, UnixSeconds(clock_));
+      q.bind(5, domain);
+      q.exec();
+      return core::Ok();
+    }));
+  }
+  return Get(site_id, requested);
 }
 
 int64_t AutoSsl::OrderBudget(SQLite::Database& tx) {
@@ -310,7 +344,8 @@ Json CertificateRecord::ToJson(int64_t now) const {
           {"deployed", deployed_at != 0},
           {"source", source},
           {"auto_renew", source != "upload"},
-          {"revoked", revoked}};
+          {"revoked", revoked},
+          {"bundled_with", bundled_with.empty() ? Json(nullptr) : Json(bundled_with)}};
 }
 
 Result<std::string> AutoSsl::ChainPem(const std::string& org, const std::string& site_id,
@@ -329,6 +364,9 @@ Result<core::Job> AutoSsl::RequestRevoke(const std::string& org, const std::stri
   auto rec = Get(site_id, domain);
   if (!rec || rec->organization_id != org)
     return Fail(ErrorCode::kNotFound, "no certificate for " + domain + " on site " + site_id);
+  // www.<name> bundled into <name>'s certificate: that certificate is the one revoked.
+  if (!rec->bundled_with.empty() && rec->bundled_with != domain)
+    return RequestRevoke(org, site_id, rec->bundled_with, reason);
   if (!RevocationReasons().contains(reason)) {
     return core::FailField(ErrorCode::kInvalidArgument, "reason",
                            "must be one of unspecified, keyCompromise, affiliationChanged, "
@@ -841,6 +879,23 @@ Result<Json> AutoSsl::RunIssue(core::JobContext& ctx) {
   auto issue = [&]() -> Result<Json> {
     ctx.Progress({{"step", "preflight"}});
     HP_TRY(Preflight(org, site->document_root, domain));
+    // www.<name> on the site too (and not uploaded): in the same certificate.
+    std::vector<std::string> names = {domain};
+    const std::string www = "www." + domain;
+    if (domain.rfind("*.", 0) != 0 && SiteHasDomain(*site, www)) {
+      auto w = Get(site_id, www);
+      if (!w || w->source != "upload") {
+        // A www name that fails its own checks does not hold up the certificate of <name>.
+        if (Status pf = Preflight(org, site->document_root, www); pf) {
+          names.push_back(www);
+        } else if (w) {
+          (void)RecordFailure(org, site_id, www, pf.error().detail);
+        } else {
+          core::log::Info("autossl: www name left out of the certificate",
+                          {{"domain", www}, {"reason", pf.error().detail}});
+        }
+      }
+    }
     HP_ASSIGN_OR_RETURN(auto client, Client());
     ctx.Progress({{"step", "order"}});
     const std::string challenge_dir = site->document_root + "/.well-known/acme-challenge";
@@ -900,13 +955,13 @@ Result<Json> AutoSsl::RunIssue(core::JobContext& ctx) {
       q.exec();
       return core::Ok();
     }));
-    auto issued = ac::ObtainCertificate(*client, {domain}, presenter, cert_key.get(),
+    auto issued = ac::ObtainCertificate(*client, names, presenter, cert_key.get(),
                                         options_.issue_timeout, std::chrono::milliseconds(200),
                                         replaces);
     if (!issued && !replaces.empty() &&
         (issued.error().code == ErrorCode::kAcmeAlreadyReplaced ||
          issued.error().code == ErrorCode::kAcmeMalformed)) {
-      issued = ac::ObtainCertificate(*client, {domain}, presenter, cert_key.get(),
+      issued = ac::ObtainCertificate(*client, names, presenter, cert_key.get(),
                                      options_.issue_timeout);
     }
     if (!issued) return Fail(issued.error());
@@ -969,9 +1024,45 @@ Result<Json> AutoSsl::RunIssue(core::JobContext& ctx) {
       q.exec();
       return core::Ok();
     }));
+    // The bundled www name: the same chain and key, deployed and recorded for its name.
+    for (size_t i = 1; i < names.size(); ++i) {
+      const std::string& extra = names[i];
+      HP_ASSIGN_OR_RETURN(std::string extra_sealed, sealer_.Seal(key_pem, CertAd(site_id, extra)));
+      HP_TRY(Deploy(org, site_id, extra, issued->chain_pem, key_pem));
+      const bool extra_deployed = !sites_->TlsDir(site_id, extra).empty();
+      HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
+        SQLite::Statement q(
+            tx,
+            "INSERT INTO autossl_certificates (organization_id, site_id, domain, status, "
+            "last_error, certificate_pem, key_sealed, not_after, issued_at, updated_at, serial, "
+            "ari_id, renew_at, failures, next_attempt_at, expiring_alerted_at, deployed_at, "
+            "source, bundled_with) VALUES (?, ?, ?, 'valid', '', ?, ?, ?, ?, ?, ?, '', 0, 0, 0, 0, "
+            "?, 'acme', ?) ON CONFLICT (site_id, domain) DO UPDATE SET status = 'valid', "
+            "last_error = '', certificate_pem = excluded.certificate_pem, "
+            "key_sealed = excluded.key_sealed, not_after = excluded.not_after, "
+            "issued_at = excluded.issued_at, updated_at = excluded.updated_at, "
+            "serial = excluded.serial, ari_id = '', renew_at = 0, failures = 0, "
+            "next_attempt_at = 0, expiring_alerted_at = 0, deployed_at = excluded.deployed_at, "
+            "source = 'acme', bundled_with = excluded.bundled_with");
+        q.bind(1, org);
+        q.bind(2, site_id);
+        q.bind(3, extra);
+        q.bind(4, issued->chain_pem);
+        q.bind(5, extra_sealed);
+        q.bind(6, not_after);
+        q.bind(7, now);
+        q.bind(8, now);
+        q.bind(9, serial);
+        q.bind(10, extra_deployed ? now : 0);
+        q.bind(11, domain);
+        q.exec();
+        return core::Ok();
+      }));
+    }
     if (hooks_.audit)
       hooks_.audit(renewal ? "autossl.renew" : "autossl.issue", org, "site:" + site_id,
-                   {{"domain", domain}, {"serial", serial}, {"replaces", replaces}}, true);
+                   {{"domain", domain}, {"names", names}, {"serial", serial}, {"replaces", replaces}},
+                   true);
     return Json{{"domain", domain},
                 {"order_url", issued->order_url},
                 {"certificate_url", issued->certificate_url},
@@ -981,7 +1072,21 @@ Result<Json> AutoSsl::RunIssue(core::JobContext& ctx) {
                 {"deployed", deployed}};
   };
   auto out = issue();
-  if (!out) (void)RecordFailure(org, site_id, domain, out.error().detail);
+  if (!out) {
+    (void)RecordFailure(org, site_id, domain, out.error().detail);
+    // A www name waiting for this bundle shows the same outcome.
+    (void)db_.Write([&](SQLite::Database& tx) -> Status {
+      SQLite::Statement q(tx, "UPDATE autossl_certificates SET status = 'failed', last_error = ?, "
+                              "updated_at = ? WHERE site_id = ? AND bundled_with = ? AND "
+                              "status = 'pending'");
+      q.bind(1, out.error().detail);
+      q.bind(2, UnixSeconds(clock_));
+      q.bind(3, site_id);
+      q.bind(4, domain);
+      q.exec();
+      return core::Ok();
+    });
+  }
   return out;
 }
 
@@ -995,7 +1100,8 @@ Result<Json> AutoSsl::RunRevoke(core::JobContext& ctx) {
   if (rec->organization_id != org) return Fail(ErrorCode::kNotFound, "no certificate for " + domain);
   if (p.contains("reason")) return RunCustomerRevoke(ctx, *rec);
   bool revoked = false;
-  if (rec->source != "upload" && !rec->certificate_pem.empty() &&
+  // A bundled www name leaves: its certificate still serves <name>; only its files go.
+  if (rec->bundled_with.empty() && rec->source != "upload" && !rec->certificate_pem.empty() &&
       rec->not_after > UnixSeconds(clock_)) {
     HP_ASSIGN_OR_RETURN(auto client, Client());
     Status st = client->Revoke(rec->certificate_pem, 5 /* cessationOfOperation */);
@@ -1016,8 +1122,33 @@ Result<Json> AutoSsl::RunRevoke(core::JobContext& ctx) {
   }));
   if (hooks_.audit)
     hooks_.audit("autossl.revoke", org, "site:" + site_id,
-                 {{"domain", domain}, {"serial", rec->serial}, {"reason", "cessationOfOperation"}},
+                 {{"domain", domain}, {"serial", rec->serial}, {"reason", "cessationOfOperation"},
+                  {"revoked_at_ca", revoked}},
                  true);
+  // Names that were bundled into this certificate and are still on the site get their own.
+  if (revoked && sites_ != nullptr) {
+    auto bundled = db_.Read([&](SQLite::Database& d) -> Result<std::vector<std::string>> {
+      SQLite::Statement q(d, "SELECT domain FROM autossl_certificates WHERE site_id = ? AND "
+                             "bundled_with = ?");
+      q.bind(1, site_id);
+      q.bind(2, domain);
+      std::vector<std::string> out;
+      while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+      return out;
+    });
+    for (const auto& name : bundled ? *bundled : std::vector<std::string>{}) {
+      (void)db_.Write([&](SQLite::Database& tx) -> Status {
+        SQLite::Statement q(tx, "UPDATE autossl_certificates SET bundled_with = '' WHERE "
+                                "site_id = ? AND domain = ?");
+        q.bind(1, site_id);
+        q.bind(2, name);
+        q.exec();
+        return core::Ok();
+      });
+      auto site = sites_->Get(org, site_id);
+      if (site && SiteHasDomain(*site, name)) (void)Request(org, site_id, name);
+    }
+  }
   return Json{{"domain", domain}, {"revoked", revoked}, {"serial", rec->serial}};
 }
 
@@ -1049,15 +1180,19 @@ Result<Json> AutoSsl::RunCustomerRevoke(core::JobContext& ctx, const Certificate
     reissue = site && site->state == prov::SiteState::kActive && SiteHasDomain(*site, rec.domain);
   }
   HP_TRY(db_.Write([&](SQLite::Database& tx) -> Status {
+    // The row and any name bundled into the same certificate.
     SQLite::Statement q(tx, "UPDATE autossl_certificates SET status = 'revoked', "
                             "revoked_serial = ?, revoked_reason = ?, revoked_at = ?, "
-                            "updated_at = ?, renew_at = 0 WHERE site_id = ? AND domain = ?");
+                            "updated_at = ?, renew_at = 0 WHERE site_id = ? AND (domain = ? OR "
+                            "(bundled_with = ? AND serial = ?))");
     q.bind(1, rec.serial);
     q.bind(2, reason);
     q.bind(3, now);
     q.bind(4, now);
     q.bind(5, rec.site_id);
     q.bind(6, rec.domain);
+    q.bind(7, rec.domain);
+    q.bind(8, rec.serial);
     q.exec();
     // Still on the site: a replacement with a new key right away (not paced by the budget: the
     // site would otherwise serve a revoked certificate).
@@ -1098,7 +1233,7 @@ Result<Json> AutoSsl::RunScan(core::JobContext&) {
     // soonest expiry first.
     SQLite::Statement q(tx,
                         "SELECT organization_id, site_id, domain, certificate_pem != '' FROM "
-                        "autossl_certificates WHERE source != 'upload' AND (status = 'waiting' OR (status IN ('valid', "
+                        "autossl_certificates WHERE source != 'upload' AND bundled_with = '' AND (status = 'waiting' OR (status IN ('valid', "
                         "'failed') AND next_attempt_at <= ? AND ((certificate_pem != '' AND "
                         "renew_at <= ?) OR status = 'failed'))) "
                         "ORDER BY COALESCE(not_after, 0), site_id, domain");
@@ -1124,7 +1259,8 @@ Result<Json> AutoSsl::RunScan(core::JobContext&) {
                         "SELECT organization_id, site_id, domain, not_after, last_error, source "
                         "FROM autossl_certificates WHERE certificate_pem != '' AND "
                         "expiring_alerted_at = 0 AND not_after <= ? AND "
-                        "(source = 'upload' OR failures > 0) AND status != 'revoked'");
+                        "(source = 'upload' OR failures > 0) AND status != 'revoked' AND "
+                        "bundled_with = ''");
     e.bind(1, now + 14 * 86400);
     std::vector<Due> mark;
     while (e.executeStep()) {

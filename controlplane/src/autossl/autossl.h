@@ -95,6 +95,9 @@ struct CertificateRecord {
   // The last certificate the customer revoked for this name (empty / 0 when none).
   std::string revoked_serial, revoked_reason;
   int64_t revoked_at = 0;
+  // For www.<name> bundled into <name>'s certificate: "<name>" (ordered, renewed and revoked
+  // through that row); empty for a certificate of its own.
+  std::string bundled_with;
   // Without the PEM; with the leaf's issuer, names (DNS SANs) and days until expiry at `now`.
   core::Json ToJson(int64_t now = 0) const;
 };
