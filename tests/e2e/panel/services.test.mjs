@@ -132,6 +132,11 @@ try {
   await page.locator('#status').getByText('Power off db1: done.').waitFor();
   await page.getByRole('button', { name: 'Power on db1' }).click();
   await dedRow.locator('[data-power="on"]').waitFor({ timeout: 60000 });
+  // The inventory's only dedicated host is taken: a second reservation names the zone field.
+  await reserve.getByLabel('Host name').fill('db2');
+  await reserve.getByRole('button', { name: 'Reserve server' }).click();
+  await page.locator('.field-error', { hasText: /^Zone: no dedicated host can take a dedicated server/ }).waitFor({ timeout: 30000 });
+  await shot('dedicated-none-free');
   await page.getByRole('button', { name: 'Reset db1' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Reset' }).click();
   await page.locator('#status').getByText('Reset db1: done.').waitFor({ timeout: 60000 });
