@@ -175,7 +175,8 @@ try {
   await page.getByRole('button', { name: `Remove ${colleague}` }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
   await page.getByText(`${colleague} removed.`).first().waitFor();
-  check(await page.getByRole('row').filter({ hasText: colleague }).count() === 0, 'removed member still listed');
+  // The announcement comes before the page is redrawn: wait for the row to go.
+  await poll('removed member gone from the list', async () => (await page.getByRole('row').filter({ hasText: colleague }).count()) === 0, 10000);
   r = await kana('GET', `/api/v1/partners/${partnerId}`);
   check(r.status === 404, `removed member still sees the partner: ${r.status}`);
   await checkPage(page, 'members');
