@@ -1,6 +1,6 @@
 // UI text of the certificates page (issue 10), merged into i18n.js's tables.
 export const en = {
-  'cert.names': 'Names', 'cert.issuer': 'Issuer', 'cert.expiry': 'Expires', 'cert.status': 'Status',
+  'cert.name': 'Name', 'cert.also': 'Also covers', 'cert.bundled': 'shares the certificate of {name}', 'cert.issuer': 'Issuer', 'cert.expiry': 'Expires', 'cert.status': 'Status',
   'cert.source': 'Source', 'cert.actions': 'Actions',
   'cert.source.acme': 'AutoSSL (renewed automatically)', 'cert.source.upload': 'Uploaded by you (not renewed)',
   'cert.days': 'in {n} days', 'cert.day': 'in 1 day', 'cert.today': 'today', 'cert.expired': 'expired {n} days ago',
@@ -30,7 +30,7 @@ export const en = {
 };
 
 export const ja = {
-  'cert.names': 'ドメイン名', 'cert.issuer': '発行者', 'cert.expiry': '有効期限', 'cert.status': '状態',
+  'cert.name': 'ドメイン名', 'cert.also': '同じ証明書の他の名前', 'cert.bundled': '{name} と同じ証明書', 'cert.issuer': '発行者', 'cert.expiry': '有効期限', 'cert.status': '状態',
   'cert.source': '種類', 'cert.actions': '操作',
   'cert.source.acme': 'AutoSSL(自動更新)', 'cert.source.upload': 'お客様がアップロード(自動更新なし)',
   'cert.days': 'あと {n} 日', 'cert.day': 'あと 1 日', 'cert.today': '本日まで', 'cert.expired': '{n} 日前に期限切れ',

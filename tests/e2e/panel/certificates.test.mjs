@@ -53,8 +53,10 @@ try {
   // requests its certificate when it becomes active.
   let r = await call('POST', `${orgPath}/zones`, { name: domain });
   check(r.status === 201, `zone: ${r.status} ${r.body}`);
-  r = await call('POST', `${orgPath}/zones/${r.json.id}/records`, { name: '@', type: 'A', data: '127.0.0.1' });
-  check(r.status === 201, `record: ${r.status} ${r.body}`);
+  for (const owner of ['@', 'www']) {
+    const rec = await call('POST', `${orgPath}/zones/${r.json.id}/records`, { name: owner, type: 'A', data: '127.0.0.1' });
+    check(rec.status === 201, `record ${owner}: ${rec.status} ${rec.body}`);
+  }
   r = await call('POST', `${orgPath}/sites`, { domain, quota_mib: 100 });
   check(r.status === 202, `site: ${r.status} ${r.body}`);
   const siteId = r.json.site.id;
@@ -81,6 +83,9 @@ try {
   check(text.includes(cert.issuer) && cert.issuer.length > 0, `row without the issuer ${cert.issuer}: ${text}`);
   check(/in \d+ days/.test(text), `row without the expiry in days: ${text}`);
   check(text.includes('AutoSSL'), `row without the source: ${text}`);
+  // www. is bundled into the same certificate (every site has www.<domain>).
+  check(text.includes(`www.${domain}`), `row does not show the bundled www name: ${text}`);
+  await page.getByRole('cell', { name: domain, exact: true }).waitFor();
   await row.locator('[data-status="valid"]').waitFor();
   await checkPage(page, 'certificates page');
   await shot('certificates');
@@ -93,7 +98,7 @@ try {
   const pem = fs.readFileSync(pemPath, 'utf8');
   check(!pem.includes('PRIVATE KEY'), 'the download contains a private key');
   const x509 = openssl(['x509', '-noout', '-serial', '-ext', 'subjectAltName,crlDistributionPoints'], pem);
-  check(x509.includes(`DNS:${domain}`), `certificate does not name ${domain}:\n${x509}`);
+  check(x509.includes(`DNS:${domain}`) && x509.includes(`DNS:www.${domain}`), `certificate does not name ${domain} and www.${domain}:\n${x509}`);
   const serial = /serial=([0-9A-Fa-f]+)/.exec(x509)[1].toLowerCase();
   check(serial.replace(/^0+/, '') === cert.serial.replace(/^0+/, ''), `serial ${serial} is not ${cert.serial}`);
   const crlUrl = /URI:(\S+\/acme\/crl\/\S+)/.exec(x509)?.[1];

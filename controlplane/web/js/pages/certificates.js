@@ -116,16 +116,19 @@ export async function certificates({ params, rerender }) {
     } else if (c.source === 'upload') {
       actions.append(h('p', { class: 'muted hint' }, t('cert.upload_note')));
     }
-    const names = (c.names && c.names.length ? c.names : [c.domain]);
+    // The row's name alone in its cell; the certificate's other names (e.g. a bundled www.) next.
+    const others = (c.names || []).filter((n) => n !== c.domain);
     return h('tr', { 'data-cert': c.domain },
-      h('td', {}, names.map((n) => h('div', {}, n))),
+      h('td', {}, c.domain),
+      h('td', {}, c.bundled_with ? t('cert.bundled', { name: c.bundled_with })
+        : others.length ? others.map((n) => h('div', {}, n)) : '—'),
       h('td', {}, c.issuer || '—'),
       h('td', {}, expiry(c)),
       h('td', {}, status(c)),
       h('td', {}, t(`cert.source.${c.source}`)),
       h('td', {}, actions));
   });
-  out.append(table([t('cert.names'), t('cert.issuer'), t('cert.expiry'), t('cert.status'), t('cert.source'), t('cert.actions')],
+  out.append(table([t('cert.name'), t('cert.also'), t('cert.issuer'), t('cert.expiry'), t('cert.status'), t('cert.source'), t('cert.actions')],
     rows, t('certs.title')), opBox);
   return out;
 }
