@@ -1121,6 +1121,10 @@ TEST_F(AutoSsl, WwwIsBundledIntoTheSameCertificateAsTheSitesName) {
   EXPECT_EQ(w.value("bundled_with", ""), domain);
   EXPECT_EQ(main["names"], Json::array({domain, www}));
   EXPECT_TRUE(main["bundled_with"].is_null());
+  // The automatic request on activation is audited (actor system/autossl).
+  auto requested = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/audit-events?action=autossl.request", nullptr, a.session);
+  EXPECT_NE(requested.body.find("site activated"), std::string::npos) << requested.body.substr(0, 2000);
+  EXPECT_NE(requested.body.find("autossl"), std::string::npos);
   // One order for both names.
   {
     SQLite::Database db(s_->var() + "/hostplane.db", SQLite::OPEN_READONLY, 5000);

@@ -1353,6 +1353,14 @@ void AutoSsl::OnSiteEvent(int kind, const std::string& org, const std::string& s
   if (k == K::kActivated || k == K::kDomainAdded) {
     auto r = Request(org, site_id, domain);
     if (!r) st = Fail(r.error());
+    // The automatic request is a state change like a customer's (who asks through the API).
+    if (hooks_.audit) {
+      Json detail = {{"domain", domain},
+                     {"trigger", k == K::kActivated ? "site activated" : "name added"}};
+      if (r && !r->bundled_with.empty()) detail["bundled_with"] = r->bundled_with;
+      if (!r) detail["error"] = r.error().detail;
+      hooks_.audit("autossl.request", org, "site:" + site_id, detail, r.has_value());
+    }
   } else {
     // Revoke the removed name's certificate, or every certificate of a terminated site.
     std::vector<std::string> domains;
