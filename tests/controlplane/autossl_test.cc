@@ -1001,6 +1001,24 @@ TEST_F(AutoSsl, ACustomerDownloadsTheChainAndRevokesItAndAReplacementIsIssued) {
   EXPECT_NE(done.body.find(old_serial), std::string::npos) << done.body.substr(0, 2000);
 }
 
+// Renewal scans finished so far (the fixture's scheduler runs one every 2 s): a check that
+// something did NOT happen waits for scans to have run instead of sleeping.
+static int FinishedRenewScans(const std::string& var) {
+  auto [rc, out] = hp::testing::Run({hp::testing::HostplaneBinary(), "jobs", "list", "--var", var, "--kind",
+                                     "autossl.renew_scan", "--state", "succeeded", "--limit", "500", "--json"});
+  if (rc != 0) return -1;
+  const auto open = out.find('[');
+  if (open == std::string::npos) return -1;
+  Json j = Json::parse(out.substr(open), nullptr, false);
+  return j.is_array() ? static_cast<int>(j.size()) : -1;
+}
+
+static bool WaitForMoreRenewScans(const std::string& var, int more) {
+  const int start = FinishedRenewScans(var);
+  return start >= 0 && PollUntil([&] { return FinishedRenewScans(var) >= start + more; },
+                                 std::chrono::seconds(30), std::chrono::milliseconds(200));
+}
+
 // Issue 7: after a renewal has been deployed and the grace period (autossl.supersede_grace_s,
 // 3600 s here) has passed, the renewal scan revokes the certificate it replaced with reason
 // superseded: the CA's CRL lists it with reason 4, not before the grace, and it is audited.
@@ -1031,7 +1049,7 @@ TEST_F(AutoSsl, AfterARenewalIsDeployedAndTheGracePassedThePredecessorIsRevokedA
   });
   ASSERT_FALSE(renewed.is_null());
   // Within the grace period the predecessor stays good (a few scans have run meanwhile).
-  std::this_thread::sleep_for(std::chrono::seconds(3));  // > 1 scan interval (2 s): let scans run
+  ASSERT_TRUE(WaitForMoreRenewScans(s_->var(), 2)) << "renewal scans did not run";
   auto before = HttpRequest(s_->server().Url(crl_path), ho);
   ASSERT_EQ(before.status, 200) << before.error;
   EXPECT_FALSE(CrlSerials(before.body).count(serial1)) << "revoked before the grace period passed";
@@ -1090,7 +1108,7 @@ TEST_F(AutoSsl, AnUploadedCertificateNearExpiryAlertsTheOwnerByMailAndWebhook) {
       std::chrono::seconds(20), std::chrono::milliseconds(200)))
       << deliveries.dump();
   // Once: later scans do not alert again.
-  std::this_thread::sleep_for(std::chrono::seconds(5));  // > 2 scan intervals
+  ASSERT_TRUE(WaitForMoreRenewScans(s_->var(), 2)) << "renewal scans did not run";
   auto again = s_->Call("GET", "/api/v1/organizations/" + a.org_id + "/webhooks/" + hook.json.value("id", "") + "/deliveries", nullptr, a.session);
   int n = 0;
   for (const auto& d : again.json["items"]) n += d.value("event_type", "") == "certificate.expiring";
