@@ -247,6 +247,8 @@ Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
       ctx.db, *sealer, ctx.clock, ctx.jobs, *m->http,
       ctx.services->Get<provisioning::SharedHostingService>(), o);
   m->service->RegisterHandlers(ctx.workers);
+  // Other modules (the partner API) request certificates through the same service.
+  ctx.services->Put<autossl::AutoSsl>(m->service.get());
   Api* api = ctx.services->Get<Api>();
   auto* webhooks = ctx.services->Get<partner::WebhookService>();
   autossl::Hooks hooks;
