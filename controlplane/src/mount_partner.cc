@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "api.h"
+#include "autossl/autossl.h"
 #include "billing_routes.h"
 #include "hp/acme/server.h"
 #include "hp/billing/catalog.h"
@@ -1762,6 +1763,55 @@ void RegisterPartnerBillingRoutes(PartnerApi& api, PartnerBilling& b) {
               }
               return Response::Json(200, billing::CommissionStatementToJson(st));
             });
+  // Referral codes: the same billing function as the staff route
+  // POST /api/v1/admin/billing/partners/{partner}/referral-codes, for the agency itself.
+  auto referral_json = [&api](const billing::ReferralCode& rc) {
+    return Json{{"code", rc.code},
+                {"partner", rc.partner_id},
+                {"created_at", core::FormatRfc3339(rc.created_at)},
+                {"redemptions", rc.redemptions},
+                {"signup_url", api.deps().public_url + "/app/#/signup?referral=" + rc.code}};
+  };
+  auto agency_only = [&b](const PartnerCall& c) -> core::Status {
+    if (c.partner.channel != "agency")
+      return core::Fail(ErrorCode::kPermissionDenied, "referral codes are for agency partners");
+    if (!b.commissions()) return core::Fail(ErrorCode::kUnavailable, "billing is not running");
+    return core::Ok();
+  };
+  api.Route("GET", "/referral-codes",
+            "The agency's referral codes with their redemption counts and a sign-up link carrying "
+            "each code.",
+            Access::kAnyPartner,
+            [&b, agency_only, referral_json](PartnerCall& c) -> core::Result<Response> {
+              HP_TRY(agency_only(c));
+              HP_ASSIGN_OR_RETURN(auto list, b.commissions()->ReferralCodes(c.partner.id));
+              Json items = Json::array();
+              for (const auto& rc : list) items.push_back(referral_json(rc));
+              return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+            });
+  api.Route("POST", "/referral-codes",
+            "Mint a referral code (agencies): a new customer redeems it once within 30 days of "
+            "sign-up and is attributed to the agency; 201 with the code and its sign-up link.",
+            Access::kAnyPartner,
+            [&api, &b, agency_only, referral_json](PartnerCall& c) -> core::Result<Response> {
+              HP_TRY(agency_only(c));
+              auto rc = b.commissions()->CreateReferralCode(c.partner.id, ActorOfCall(c));
+              if (!rc && rc.error().code == ErrorCode::kNotFound)  // the partner exists: no terms
+                rc = core::Fail(ErrorCode::kConflict,
+                                "your billing terms (commission rate) are not set yet; ask your "
+                                "account manager");
+              auto ev = c.Event("partner.referral_code.create",
+                                rc ? "referral_code:" + rc->code : "partner:" + c.partner.id);
+              if (!rc) {
+                ev.result = "failure";
+                ev.detail["error"] = std::string(core::ErrorCodeName(rc.error().code));
+              }
+              api.Audit(ev);
+              if (!rc) return std::unexpected(rc.error());
+              Response r = Response::Json(201, referral_json(*rc));
+              return r;
+            },
+            {{"type", "object"}});
 }
 
 // A customer's services as the partner sees them, read through the same services the /api/v1
@@ -2112,6 +2162,49 @@ void Register(PartnerApi& api, ServiceRegistry& services) {
             a.detail = {{"domain", c.http.Param("domain")}};
             return s.RemoveDomain(c.customer->id, c.http.Param("site"), c.http.Param("domain"));
           });
+
+  // --- certificates of the customer's site names (AutoSSL, the service of the customer's own
+  // /api/v1/organizations/{org}/sites/{site}/certificates route, looked up at request time: the
+  // autossl module mounts after this one) ---
+  api.Route(
+      "POST", cust + "/sites/{site}/certificates",
+      "Issue (or re-issue) the certificate of one of the customer's site names (domain) through "
+      "AutoSSL now; 202 with the certificate's status, Location = the customer's certificate list.",
+      Access::kCustomers,
+      Audited(api, "autossl.request", "site",
+              [&services](PartnerCall& c, Audit& a) -> Result<Response> {
+                auto* ssl = services.Get<autossl::AutoSsl>();
+                if (!ssl) return core::Fail(ErrorCode::kUnavailable, "AutoSSL is not running");
+                HP_ASSIGN_OR_RETURN(std::string domain, Str(c.body, "domain", true));
+                a.detail = {{"domain", domain}};
+                HP_ASSIGN_OR_RETURN(autossl::CertificateRecord r,
+                                    ssl->Request(c.customer->id, c.http.Param("site"), domain));
+                const std::string list = c.key_id.empty()
+                                             ? "/api/v1/partners/" + c.partner.id + "/customers/" +
+                                                   c.customer->id + "/site-certificates"
+                                             : "/partner/v1/customers/" + c.customer->id +
+                                                   "/site-certificates";
+                Response resp = Response::Json(
+                    202, {{"certificate", r.ToJson(ssl->NowSeconds())},
+                          {"status_url", list},
+                          {"customer_url",
+                           "/api/v1/organizations/" + c.customer->id + "/certificates"}});
+                resp.SetHeader("Location", list);
+                return resp;
+              }),
+      {{"type", "object"}, {"required", {"domain"}}});
+  api.Route("GET", cust + "/site-certificates",
+            "Certificates of the customer's site names (AutoSSL and uploaded): status (waiting, "
+            "pending, issuing, valid, failed), last error, expiry (not_after, days left).",
+            Access::kCustomers, [&services](PartnerCall& c) -> Result<Response> {
+              auto* ssl = services.Get<autossl::AutoSsl>();
+              if (!ssl) return core::Fail(ErrorCode::kUnavailable, "AutoSSL is not running");
+              HP_ASSIGN_OR_RETURN(auto list, ssl->List(c.customer->id));
+              Json items = Json::array();
+              const int64_t now = ssl->NowSeconds();
+              for (const auto& r : list) items.push_back(r.ToJson(now));
+              return Response::Json(200, {{"items", items}, {"next_cursor", nullptr}});
+            });
 
   // --- VPS ---
   api.Route(

@@ -1382,5 +1382,171 @@ TEST_F(PartnerApi, VpsSnapshotsResizeRebuildAndSiteSuspendSftpResetThroughSigned
     EXPECT_TRUE(actions.count(a)) << a << " not audited as the partner: " << audit.body;
 }
 
+TEST_F(PartnerApi, CertificateRequestForACustomersSiteNameThroughSignedApiAndBrowserTwin) {
+  Key k = NewPartner("Certificate Reseller", "reseller");
+  const std::string c = NewCustomer(k, "Certified KK");
+  const std::string cb = "/partner/v1/customers/" + c;
+  auto site = P(k, "POST", cb + "/sites", {{"domain", "certified-kk.example"}});
+  ASSERT_EQ(site.status, 202) << site.body;
+  const std::string sid = site.json["site"].value("id", "");
+  EXPECT_TRUE(PollUntil(
+      [&] { return P(k, "GET", site.json["operation"].value("url", "")).json.value("state", "") ==
+                   "succeeded"; },
+      std::chrono::seconds(60)));
+  const std::string req = cb + "/sites/" + sid + "/certificates";
+
+  // Bad input names the field; only the site's own names.
+  EXPECT_EQ(P(k, "POST", req, Json::object()).json["field"], "domain");
+  auto other = P(k, "POST", req, {{"domain", "elsewhere.example"}});
+  EXPECT_EQ(other.status, 400) << other.body;
+  EXPECT_EQ(other.json["field"], "domain") << other.body;
+
+  auto accepted = P(k, "POST", req, {{"domain", "certified-kk.example"}});
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  EXPECT_EQ(accepted.json["certificate"]["domain"], "certified-kk.example") << accepted.body;
+  EXPECT_EQ(accepted.json["certificate"]["site_id"], sid) << accepted.body;
+  EXPECT_EQ(accepted.json["certificate"]["status"], "pending") << accepted.body;
+  EXPECT_EQ(accepted.headers["location"], cb + "/site-certificates");
+  EXPECT_EQ(accepted.json["customer_url"], "/api/v1/organizations/" + c + "/certificates");
+
+  // The customer's certificate list (status, expiry) over the signed API and the browser twin.
+  auto list = P(k, "GET", cb + "/site-certificates");
+  ASSERT_EQ(list.status, 200) << list.body;
+  Json item;
+  for (const auto& i : list.json["items"])
+    if (i.value("domain", "") == "certified-kk.example") item = i;
+  ASSERT_FALSE(item.is_null()) << list.body;
+  EXPECT_EQ(item["site_id"], sid);
+  EXPECT_TRUE(item.contains("status") && item.contains("not_after")) << item.dump();
+  const std::set<std::string> states{"waiting", "pending", "issuing", "valid", "failed"};
+  EXPECT_TRUE(states.count(item.value("status", ""))) << item.dump();
+
+  // Tenancy: another reseller (also through its own customer) 404; an agency 403.
+  EXPECT_EQ(P(*reseller_b_, "POST", req, {{"domain", "certified-kk.example"}}).status, 404);
+  EXPECT_EQ(P(*reseller_b_, "GET", cb + "/site-certificates").status, 404);
+  const std::string b_customer = NewCustomer(*reseller_b_, "B's own KK");
+  auto through_own = P(*reseller_b_, "POST",
+                       "/partner/v1/customers/" + b_customer + "/sites/" + sid + "/certificates",
+                       {{"domain", "certified-kk.example"}});
+  EXPECT_EQ(through_own.status, 404) << through_own.body;
+  EXPECT_EQ(P(*agency_, "POST", req, {{"domain", "certified-kk.example"}}).status, 403);
+  EXPECT_EQ(P(*agency_, "GET", cb + "/site-certificates").status, 403);
+
+  // The browser twin for a partner admin.
+  Staff();
+  auto owner = s_->SignUp("cert-owner@reseller.example", "Cert Reseller Staff");
+  auto add = s_->Call("POST", "/api/v1/admin/partners/" + k.partner_id + "/members",
+                      {{"email", "cert-owner@reseller.example"}, {"role", "admin"}}, Staff());
+  ASSERT_TRUE(add.status == 201 || add.status == 200) << add.body;
+  const std::string twin = "/api/v1/partners/" + k.partner_id + "/customers/" + c;
+  auto by_member = s_->Call("POST", twin + "/sites/" + sid + "/certificates",
+                            {{"domain", "certified-kk.example"}}, owner.session);
+  ASSERT_EQ(by_member.status, 202) << by_member.body;
+  EXPECT_EQ(by_member.headers["location"], twin + "/site-certificates");
+  auto twin_list = s_->Call("GET", twin + "/site-certificates", nullptr, owner.session);
+  ASSERT_EQ(twin_list.status, 200) << twin_list.body;
+  EXPECT_EQ(twin_list.json["items"].size(), list.json["items"].size()) << twin_list.body;
+
+  // Audited with the customer route's action, as the partner's key and as the member.
+  auto audit = s_->Call("GET", "/api/v1/admin/audit-events?organization=" + c + "&limit=200",
+                        nullptr, Staff());
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  bool by_key = false, by_user = false, failure = false;
+  for (const auto& e : audit.json["items"]) {
+    if (e.value("action", "") != "autossl.request") continue;
+    if (e.value("result", "") == "failure") failure = true;
+    if (e.value("result", "") != "success") continue;
+    EXPECT_EQ(e.value("target", ""), "site:" + sid) << e.dump();
+    if (e.value("actor_type", "") == "partner" && e.value("actor_id", "") == k.id) by_key = true;
+    if (e.value("actor_type", "") == "user" && e.value("actor_id", "") == owner.user_id)
+      by_user = true;
+  }
+  EXPECT_TRUE(by_key) << audit.body;
+  EXPECT_TRUE(by_user) << audit.body;
+  EXPECT_TRUE(failure) << "the refused name is audited as a failure: " << audit.body;
+}
+
+TEST_F(PartnerApi, AgencyMintsReferralCodesWithASignUpLink) {
+  Key k = NewPartner("Referring Agency", "agency");
+  auto none = P(k, "GET", "/partner/v1/referral-codes");
+  ASSERT_EQ(none.status, 200) << none.body;
+  EXPECT_EQ(none.json["items"].size(), 0u);
+  auto early = P(k, "POST", "/partner/v1/referral-codes", Json::object());
+  EXPECT_EQ(early.status, 409) << "no billing terms yet: " << early.body;
+  ASSERT_EQ(s_->Call("PUT", "/api/v1/admin/billing/partners/" + k.partner_id,
+                     {{"commission_bp", 500}}, Staff())
+                .status,
+            200);
+  // (another body than the refused request's: the same signature within a second is a replay)
+  auto minted = P(k, "POST", "/partner/v1/referral-codes", {{"for", "first customer"}});
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  const std::string code = minted.json.value("code", "");
+  EXPECT_TRUE(std::regex_match(code, std::regex("REF-[A-Z2-7]{12}"))) << minted.body;
+  EXPECT_EQ(minted.json["partner"], k.partner_id);
+  const std::string link = minted.json.value("signup_url", "");
+  EXPECT_NE(link.find("/app/#/signup?referral=" + code), std::string::npos) << link;
+
+  // The staff route sees the same code (the same billing function).
+  auto staff = s_->Call("GET", "/api/v1/admin/billing/partners/" + k.partner_id + "/referral-codes",
+                        nullptr, Staff());
+  ASSERT_EQ(staff.status, 200) << staff.body;
+  ASSERT_EQ(staff.json["items"].size(), 1u) << staff.body;
+  EXPECT_EQ(staff.json["items"][0]["code"], code);
+
+  // A customer redeems it and is attributed to the agency; the list counts the redemption.
+  auto cust = s_->SignUp("referred@customer.example", "Referred KK");
+  auto redeem = s_->Call("POST", "/api/v1/organizations/" + cust.org_id + "/referral",
+                         {{"code", code}}, cust.session);
+  ASSERT_EQ(redeem.status, 201) << redeem.body;
+  EXPECT_EQ(redeem.json["partner"], k.partner_id);
+
+  // Browser twin: an admin member mints, a viewer only reads; not a member: 404.
+  auto admin = s_->SignUp("ref-admin@agency.example", "Agency Staff");
+  auto viewer = s_->SignUp("ref-viewer@agency.example", "Agency Viewer");
+  for (const auto& [email, role] : std::vector<std::pair<std::string, std::string>>{
+           {"ref-admin@agency.example", "admin"}, {"ref-viewer@agency.example", "viewer"}}) {
+    auto add = s_->Call("POST", "/api/v1/admin/partners/" + k.partner_id + "/members",
+                        {{"email", email}, {"role", role}}, Staff());
+    ASSERT_TRUE(add.status == 201 || add.status == 200) << add.body;
+  }
+  const std::string twin = "/api/v1/partners/" + k.partner_id + "/referral-codes";
+  auto by_admin = s_->Call("POST", twin, Json::object(), admin.session);
+  ASSERT_EQ(by_admin.status, 201) << by_admin.body;
+  EXPECT_NE(by_admin.json.value("code", ""), code);
+  EXPECT_EQ(s_->Call("POST", twin, Json::object(), viewer.session).status, 403);
+  auto seen = s_->Call("GET", twin, nullptr, viewer.session);
+  ASSERT_EQ(seen.status, 200) << seen.body;
+  ASSERT_EQ(seen.json["items"].size(), 2u) << seen.body;
+  int64_t redemptions = 0;
+  for (const auto& i : seen.json["items"]) {
+    EXPECT_FALSE(i.value("signup_url", "").empty()) << i.dump();
+    if (i.value("code", "") == code) redemptions = i.value("redemptions", int64_t{0});
+  }
+  EXPECT_EQ(redemptions, 1) << seen.body;
+  EXPECT_EQ(s_->Call("GET", twin, nullptr, cust.session).status, 404);
+
+  // Only agencies: resellers 403 over both ways in.
+  EXPECT_EQ(P(*reseller_a_, "POST", "/partner/v1/referral-codes", Json::object()).status, 403);
+  EXPECT_EQ(P(*reseller_a_, "GET", "/partner/v1/referral-codes").status, 403);
+
+  // Audited as the key and as the member.
+  auto audit = s_->Call("GET",
+                        "/api/v1/admin/audit-events?action=partner.referral_code.create&limit=200",
+                        nullptr, Staff());
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  bool by_key = false, by_user = false;
+  for (const auto& e : audit.json["items"]) {
+    if (e.value("action", "") != "partner.referral_code.create" ||
+        e.value("result", "") != "success")
+      continue;
+    if (e.value("target", "") == "referral_code:" + code && e.value("actor_id", "") == k.id)
+      by_key = true;
+    if (e.value("actor_type", "") == "user" && e.value("actor_id", "") == admin.user_id)
+      by_user = true;
+  }
+  EXPECT_TRUE(by_key) << audit.body;
+  EXPECT_TRUE(by_user) << audit.body;
+}
+
 }  // namespace
 }  // namespace hp::testing

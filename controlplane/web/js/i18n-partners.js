@@ -38,6 +38,11 @@ export const en = {
   'pp.v.email': 'is not an e-mail address: use name@example.com.',
   'pp.accept_title': 'Join a partner', 'pp.accept_body': 'You were invited to a partner. Accept to join it with the role in the invitation.',
   'pp.accept': 'Accept the invitation', 'pp.accepted': 'You joined {name} as {role}.',
+  'pp.st_status': 'Status', 'pp.st.open': 'Open (month not over)', 'pp.st.unpaid': 'Unpaid', 'pp.st.paid': 'Paid',
+  'pp.st.nothing_due': 'Nothing due', 'pp.payout': 'Payout', 'pp.payout_on': 'Paid on {date}, reference {reference}',
+  'pp.referrals': 'Referral codes', 'pp.referrals_doc': 'Give a code (or its sign-up link) to a new customer: it is entered once, within 30 days of sign-up, and you earn commission on the customer\'s paid invoices from then on.',
+  'pp.ref_code': 'Code', 'pp.ref_link': 'Sign-up link', 'pp.ref_redemptions': 'Used by', 'pp.ref_none': 'No referral codes yet.',
+  'pp.ref_mint': 'Create a referral code', 'pp.ref_minted': 'Referral code {code} created.',
 };
 
 export const ja = {
@@ -78,4 +83,9 @@ export const ja = {
   'pp.v.email': 'メールアドレスではありません。name@example.com の形式で入力してください。',
   'pp.accept_title': 'パートナーに参加', 'pp.accept_body': 'パートナーに招待されました。承諾すると招待された役割で参加します。',
   'pp.accept': '招待を承諾', 'pp.accepted': '{name} に {role} として参加しました。',
+  'pp.st_status': '状態', 'pp.st.open': '集計中(月が終わっていません)', 'pp.st.unpaid': '未払い', 'pp.st.paid': '支払済み',
+  'pp.st.nothing_due': '支払対象なし', 'pp.payout': '支払', 'pp.payout_on': '{date} に支払済み(振込参照 {reference})',
+  'pp.referrals': '紹介コード', 'pp.referrals_doc': '新しい顧客にコード(または登録用リンク)を渡してください。登録から 30 日以内に 1 回入力でき、それ以降に支払われた請求書から手数料が発生します。',
+  'pp.ref_code': 'コード', 'pp.ref_link': '登録用リンク', 'pp.ref_redemptions': '利用数', 'pp.ref_none': '紹介コードはまだありません。',
+  'pp.ref_mint': '紹介コードを作成', 'pp.ref_minted': '紹介コード {code} を作成しました。',
 };

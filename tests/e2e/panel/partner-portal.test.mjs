@@ -182,7 +182,48 @@ try {
   await checkPage(page, 'members');
   log('member added and removed');
 
-  // 5. 360 px and Japanese.
+  // 5. An agency (the same user is its owner): the commission page shows the statement's status
+  // (this month open, last month nothing due), and the agency mints a referral code whose sign-up
+  // link is shown.
+  r = await staff('POST', '/api/v1/admin/partners', { name: 'Kyoto Referrals', channel: 'agency' });
+  check(r.status === 201, `agency: ${r.status} ${r.body}`);
+  const agencyId = r.json.id;
+  r = await staff('POST', `/api/v1/admin/partners/${agencyId}/members`, { email, role: 'owner' });
+  check(r.status === 201, `agency member: ${r.status} ${r.body}`);
+  r = await staff('PUT', `/api/v1/admin/billing/partners/${agencyId}`, { commission_bp: 800 });
+  check(r.status === 200, `agency terms: ${r.status} ${r.body}`);
+  await page.goto(`${s.base}/app/#/partners/${agencyId}/commission`);
+  await page.getByRole('heading', { name: 'Commission', level: 1 }).waitFor();
+  await page.getByTestId('commission-status').getByText('Open (month not over)').waitFor();
+  const statusOf = async (month) => (await owner('GET', `/api/v1/partners/${agencyId}/commission-statements?month=${month}`)).json.status;
+  const now = new Date();
+  const thisMonth = `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
+  const prev = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
+  const lastMonth = `${prev.getUTCFullYear()}-${String(prev.getUTCMonth() + 1).padStart(2, '0')}`;
+  check(await statusOf(thisMonth) === 'open', `this month's status: ${await statusOf(thisMonth)}`);
+  await page.getByLabel('Month').fill(lastMonth);
+  await page.getByRole('button', { name: 'Show statement' }).click();
+  await page.locator('[data-testid="commission-status"][data-status="nothing_due"]').getByText('Nothing due').waitFor();
+  check(await statusOf(lastMonth) === 'nothing_due', `last month's status: ${await statusOf(lastMonth)}`);
+  const refs = page.getByTestId('referrals');
+  await refs.getByText('No referral codes yet.').waitFor();
+  await refs.getByRole('button', { name: 'Create a referral code' }).click();
+  const codeRow = page.locator('tr[data-code]');
+  await codeRow.first().waitFor();
+  const code = await codeRow.first().getAttribute('data-code');
+  check(/^REF-[A-Z2-7]{12}$/.test(code || ''), `referral code looks wrong: ${code}`);
+  await page.getByText(`Referral code ${code} created.`).first().waitFor();
+  const link = await codeRow.first().getByTestId('referral-link').inputValue();
+  check(link === `${s.base}/app/#/signup?referral=${code}` || link.endsWith(`/app/#/signup?referral=${code}`), `sign-up link: ${link}`);
+  r = await owner('GET', `/api/v1/partners/${agencyId}/referral-codes`);
+  check(r.status === 200 && r.json.items.length === 1 && r.json.items[0].code === code, `referral codes: ${r.status} ${r.body}`);
+  r = await staff('GET', `/api/v1/admin/billing/partners/${agencyId}/referral-codes`);
+  check(r.status === 200 && r.json.items.some((x) => x.code === code), `staff view of the code: ${r.status} ${r.body}`);
+  await checkPage(page, 'agency commission and referral codes');
+  await shot('agency-commission-referral');
+  log(`agency commission status shown; referral code ${code} minted, link ${link}`);
+
+  // 6. 360 px and Japanese.
   await page.setViewportSize({ width: 360, height: 740 });
   for (const p of ['/prices', '/orders', '/keys', '/members']) {
     await page.goto(`${s.base}/app/#/partners/${partnerId}${p}`);
@@ -190,6 +231,10 @@ try {
     await checkPage(page, `partner ${p} at 360 px`);
     await shot(`360-partner-${p.slice(1)}`);
   }
+  await page.goto(`${s.base}/app/#/partners/${agencyId}/commission`);
+  await page.locator('tr[data-code]').first().waitFor();
+  await checkPage(page, 'agency commission at 360 px');
+  await shot('360-partner-commission');
   await page.setViewportSize({ width: 1280, height: 860 });
   await page.goto(`${s.base}/app/#/partners/${partnerId}/prices`);
   await page.getByRole('heading', { name: 'Price list', level: 1 }).waitFor();

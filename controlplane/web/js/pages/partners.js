@@ -298,9 +298,9 @@ export async function webhooks({ params, rerender }) {
   return out;
 }
 
-export async function commission({ params }) {
+export async function commission({ params, rerender }) {
   const [id] = params;
-  const { out } = await partnerPage(id, `/partners/${id}/commission`, t('partner.commission'));
+  const { out, writer } = await partnerPage(id, `/partners/${id}/commission`, t('partner.commission'));
   const now = new Date();
   const month = `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
   const result = h('div', { 'aria-live': 'polite' });
@@ -321,7 +321,12 @@ export async function commission({ params }) {
         h('dt', {}, t('partner.base')), h('dd', {}, yen(st.base_total)),
         h('dt', {}, t('partner.commission')), h('dd', {}, yen(st.commission_total)),
         h('dt', {}, t('partner.reversals')), h('dd', {}, yen(st.reversal_total)),
-        h('dt', {}, t('partner.net')), h('dd', {}, h('strong', {}, yen(st.net)))));
+        h('dt', {}, t('partner.net')), h('dd', {}, h('strong', {}, yen(st.net))),
+        h('dt', {}, t('pp.st_status')), h('dd', {}, h('span', { class: st.status === 'paid' ? 'badge ok' : st.status === 'unpaid' ? 'badge bad' : 'badge',
+          'data-testid': 'commission-status', 'data-status': st.status || '' }, st.status ? t(`pp.st.${st.status}`) : '—')),
+        st.payout ? h('dt', {}, t('pp.payout')) : null,
+        st.payout ? h('dd', { 'data-testid': 'commission-payout' }, t('pp.payout_on', { date: fmtTime(st.payout.paid_at), reference: st.payout.reference }),
+          ' · ', yen(st.payout.amount)) : null));
   };
   const f = form({
     label: t('partner.commission'),
@@ -345,7 +350,35 @@ export async function commission({ params }) {
   f.querySelector('.row').append(csv);
   out.append(h('section', { class: 'card' }, f), result);
   await load(month).catch((err) => result.replaceChildren(h('p', { class: 'form-error', role: 'alert' }, err.message)));
+  out.append(await referrals(id, writer, rerender));
   return out;
+}
+
+// The agency's referral codes (billing's Commissions) with a sign-up link carrying each code.
+async function referrals(id, writer, rerender) {
+  const list = await api('GET', `${pPath(id)}/referral-codes`);
+  const rows = list.items.map((r) => h('tr', { 'data-code': r.code }, h('td', {}, h('code', {}, r.code)),
+    h('td', {}, h('input', { type: 'text', readonly: '', value: r.signup_url, 'aria-label': t('pp.ref_link') + ' ' + r.code,
+      'data-testid': 'referral-link', class: 'wide' })),
+    h('td', { class: 'nowrap' }, fmtTime(r.created_at)), h('td', {}, String(r.redemptions))));
+  const sec = h('section', { 'aria-labelledby': 'rf-h', 'data-testid': 'referrals' }, h('h2', { id: 'rf-h' }, t('pp.referrals')),
+    h('p', { class: 'hint' }, t('pp.referrals_doc')),
+    rows.length ? table([t('pp.ref_code'), t('pp.ref_link'), t('partner.created'), t('pp.ref_redemptions')], rows, t('pp.referrals'))
+      : h('p', { class: 'muted' }, t('pp.ref_none')));
+  if (writer) {
+    const mint = h('button', { type: 'button' }, t('pp.ref_mint'));
+    mint.addEventListener('click', async () => {
+      try {
+        const r = await api('POST', `${pPath(id)}/referral-codes`, {});
+        await rerender();
+        announce(t('pp.ref_minted', { code: r.code }));
+      } catch (err) {
+        announce(err.message);
+      }
+    });
+    sec.append(h('div', { class: 'row' }, mint));
+  }
+  return sec;
 }
 
 // Recent orders of all the partner's customers.
