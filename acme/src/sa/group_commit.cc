@@ -1,6 +1,9 @@
 #include "sa/group_commit.h"
 
 #include <map>
+#include <vector>
+
+#include "sa/fiber.h"
 
 namespace hp::acme {
 
@@ -17,7 +20,24 @@ std::shared_ptr<GroupCommitter> GroupCommitter::For(core::Database& db) {
   return c;
 }
 
+GroupCommitter::~GroupCommitter() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  commit_cv_.notify_all();
+  if (commit_thread_.joinable()) commit_thread_.join();  // after it committed what was queued
+}
+
 core::Status GroupCommitter::Run(const std::function<core::Status(SQLite::Database&)>& fn) {
+  if (Fiber* fiber = Fiber::Current()) {
+    Pending me;
+    me.fn = &fn;
+    me.fiber = fiber;
+    // Queued only once the fiber's context is saved: the committer may resume it at once.
+    fiber->Suspend([this, &me] { Enqueue(&me); });
+    return me.result;  // resumed by the thread that committed (or failed) the batch
+  }
   Pending me;
   me.fn = &fn;
   std::unique_lock lock(mu_);
@@ -26,24 +46,56 @@ core::Status GroupCommitter::Run(const std::function<core::Status(SQLite::Databa
     if (!leader_) {
       // Lead one batch: everything queued so far (including writers that arrived while the
       // previous batch was being committed).
-      leader_ = true;
-      std::deque<Pending*> batch;
-      batch.swap(queue_);
-      lock.unlock();
-      RunBatch(batch);
-      lock.lock();
-      leader_ = false;
-      // Wake exactly the writers of this batch, and hand the lead to the next waiting one.
-      for (Pending* p : batch) {
-        p->done = true;
-        if (p != &me) p->cv.notify_one();
-      }
-      if (!queue_.empty()) queue_.front()->cv.notify_one();
+      LeadBatch(lock);
     } else {
       me.cv.wait(lock);
     }
   }
   return me.result;
+}
+
+void GroupCommitter::LeadBatch(std::unique_lock<std::mutex>& lock) {
+  leader_ = true;
+  std::deque<Pending*> batch;
+  batch.swap(queue_);
+  lock.unlock();
+  RunBatch(batch);
+  lock.lock();
+  leader_ = false;
+  // Wake exactly the writers of this batch, and hand the lead to the next waiting one.
+  std::vector<Fiber*> fibers;
+  for (Pending* p : batch) {
+    if (p->fiber) {
+      fibers.push_back(p->fiber);  // p lives on that fiber's stack: not touched after resuming
+      continue;
+    }
+    p->done = true;
+    p->cv.notify_one();  // no-op for the leader itself (it is not waiting)
+  }
+  if (!queue_.empty()) {
+    if (!queue_.front()->fiber) queue_.front()->cv.notify_one();
+    commit_cv_.notify_one();
+  }
+  if (fibers.empty()) return;
+  lock.unlock();
+  for (Fiber* f : fibers) f->Resume();  // durable (or failed): they build and send their replies
+  lock.lock();
+}
+
+void GroupCommitter::Enqueue(Pending* p) {
+  std::lock_guard lock(mu_);
+  queue_.push_back(p);
+  if (!commit_thread_.joinable()) commit_thread_ = std::thread([this] { CommitLoop(); });
+  if (!leader_) commit_cv_.notify_one();
+}
+
+void GroupCommitter::CommitLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    commit_cv_.wait(lock, [&] { return !leader_ && (!queue_.empty() || stopping_); });
+    if (queue_.empty()) return;  // stopping, nothing left
+    LeadBatch(lock);
+  }
 }
 
 void GroupCommitter::RunBatch(std::deque<Pending*>& batch) {

@@ -3,6 +3,9 @@
 #include <sstream>
 
 namespace hp::acme {
+
+PendingNonce* CurrentPendingNonce() { return t_pending_nonce; }
+void SetPendingNonce(PendingNonce* p) { t_pending_nonce = p; }
 namespace {
 
 using core::Fail;

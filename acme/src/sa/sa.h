@@ -212,6 +212,11 @@ struct PendingNonce {
   bool recorded = false;
 };
 inline thread_local PendingNonce* t_pending_nonce = nullptr;
+// t_pending_nonce through calls the compiler cannot inline: request code may run on a fiber that
+// moves to another thread inside a Write (sa/fiber.h), so no thread_local address may be kept
+// across one.
+[[gnu::noinline]] PendingNonce* CurrentPendingNonce();
+[[gnu::noinline]] void SetPendingNonce(PendingNonce* p);
 
 class Sa {
  public:
@@ -221,10 +226,10 @@ class Sa {
   // says whether that is still needed).
   class NonceScope {
    public:
-    explicit NonceScope(PendingNonce* pending) : prev_(t_pending_nonce) {
-      t_pending_nonce = pending;
+    explicit NonceScope(PendingNonce* pending) : prev_(CurrentPendingNonce()) {
+      SetPendingNonce(pending);
     }
-    ~NonceScope() { t_pending_nonce = prev_; }
+    ~NonceScope() { SetPendingNonce(prev_); }
     NonceScope(const NonceScope&) = delete;
     NonceScope& operator=(const NonceScope&) = delete;
 
@@ -239,7 +244,8 @@ class Sa {
   auto Write(F&& fn) {
     using R = decltype(fn(std::declval<SaTx&>()));
     R out = std::unexpected(core::Error(core::ErrorCode::kInternal, "not run"));
-    PendingNonce* nonce = t_pending_nonce && !t_pending_nonce->recorded ? t_pending_nonce : nullptr;
+    PendingNonce* current = CurrentPendingNonce();
+    PendingNonce* nonce = current && !current->recorded ? current : nullptr;
     core::Status st = committer_->Run([&](SQLite::Database& d) -> core::Status {
       SaTx tx(d, clock_.Now(), CacheFor(d));
       if (nonce) {
@@ -267,7 +273,7 @@ class Sa {
   // group-committed transaction does both, rather than a read transaction plus a write.
   template <typename F>
   auto ReadForRequest(F&& fn) {
-    if (t_pending_nonce && !t_pending_nonce->recorded) return Write(std::forward<F>(fn));
+    if (PendingNonce* p = CurrentPendingNonce(); p && !p->recorded) return Write(std::forward<F>(fn));
     return Read(std::forward<F>(fn));
   }
 

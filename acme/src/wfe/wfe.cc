@@ -1,6 +1,8 @@
 // Web front end: the RFC 8555 routes, JWS authentication, nonces, and the one place where an
 // internal Error becomes an ACME problem document (core::ToProblem with kAcme).
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 #include "ca/names.h"
 #include "hp/acme/jws.h"
@@ -10,6 +12,7 @@
 #include "hp/core/problem.h"
 #include "ra/ra.h"
 #include "ra/task_pool.h"
+#include "sa/fiber.h"
 #include "sa/sa.h"
 #include "va/va.h"
 
@@ -70,6 +73,8 @@ class AcmeServerImpl final : public AcmeServer {
   }
 
   ~AcmeServerImpl() override {
+    // Request fibers still waiting for a commit: the commit thread resumes them; let them reply.
+    while (fibers_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     {
       std::lock_guard lock(sweep_mu_);
       stopping_ = true;
@@ -146,6 +151,14 @@ class AcmeServerImpl final : public AcmeServer {
               };
               if (requests_) {
                 requests_->Submit(std::move(run));
+              } else if (config_.request_threads < 0) {
+                // On a fiber: suspended (the reactor moves on) while its writes commit, resumed
+                // and answered by the thread that made them durable (sa/fiber.h).
+                fibers_.fetch_add(1);
+                Fiber::Start([this, run = std::move(run)] {
+                  run();
+                  fibers_.fetch_sub(1);
+                });
               } else {
                 run();  // request_threads == 0: on the reactor thread (it blocks on the group commit)
               }
@@ -586,6 +599,7 @@ class AcmeServerImpl final : public AcmeServer {
   Va va_;
   Ra ra_;
   std::unique_ptr<TaskPool> requests_;
+  std::atomic<int> fibers_{0};  // request fibers started and not finished (request_threads < 0)
   std::unique_ptr<TaskPool> validations_;
   std::mutex sweep_mu_;
   std::condition_variable sweep_cv_;

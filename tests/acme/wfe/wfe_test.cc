@@ -41,6 +41,12 @@ class AcmeServerTest : public ::testing::Test {
   void SetUp() override { Start({}); }
   void TearDown() override { Stop(); }
 
+  // ctest runs this binary twice: as acme_wfe_test (default request threads) and as
+  // acme_wfe_fiber_test with HP_ACME_TEST_REQUEST_THREADS=-1 (every POST on a request fiber).
+  static void ApplyModeFromEnv(AcmeConfig& cfg) {
+    if (const char* v = std::getenv("HP_ACME_TEST_REQUEST_THREADS"); v && *v) cfg.request_threads = std::atoi(v);
+  }
+
   void Stop() {
     if (server_) server_->Shutdown(std::chrono::milliseconds(100));
     if (chall_server_) chall_server_->Shutdown(std::chrono::milliseconds(100));
@@ -87,6 +93,7 @@ class AcmeServerTest : public ::testing::Test {
     cfg.validation.http_port = chall_server_->port();
     // Durable jobs, run by RunJobs() on this thread; InProcessTest covers the default.
     cfg.validation.in_process = in_process_;
+    ApplyModeFromEnv(cfg);
     if (tweak) tweak(cfg);
     auto acme = AcmeServer::Create(cfg, {db_.get(), &clock_, jobs_.get(), nullptr, ca_.get(),
                                          dns_.get(), nonces_.get()});
@@ -863,6 +870,7 @@ TEST_F(InProcessTest, AValidationInterruptedByACrashIsRunAgainAtStartUp) {
   cfg.terms_of_service_url = base_ + "/terms";
   cfg.caa_identities = {"ca.test"};
   cfg.validation.http_port = chall_server_->port();
+  ApplyModeFromEnv(cfg);
   acme_.reset();
   auto again = AcmeServer::Create(cfg, {db_.get(), &clock_, jobs_.get(), nullptr, ca_.get(),
                                         dns_.get(), nonces_.get()});
@@ -943,6 +951,72 @@ TEST_F(OnReactorTest, IssuesAndConcurrentOrdersAreEachCreatedOnce) {
   const std::string body = c.SignedBody(c.dir["newOrder"], Json{{"identifiers", Json::array({{{"type", "dns"}, {"value", "again.example.test"}}})}}.dump(), false, c.Nonce());
   EXPECT_EQ(c.PostRaw(c.dir["newOrder"], body).status, 201);
   EXPECT_EQ(c.PostRaw(c.dir["newOrder"], body).status, 400);
+}
+
+// acme.request_threads = -1: every authenticated POST runs on a fiber started on the reactor
+// thread; a write suspends it and the thread that commits the batch resumes it to reply. Two
+// reactor threads (the server default) serve more concurrent clients than that, since no
+// reactor ever waits for a commit.
+class FiberTest : public InProcessTest {
+ protected:
+  void SetUp() override {
+    in_process_ = true;
+    Start([](AcmeConfig& c) { c.request_threads = -1; });
+  }
+};
+
+TEST_F(FiberTest, IssuesConcurrentlyAndEveryWriteIsDurableBeforeItsReply) {
+  AcmeClient c(Dir());
+  ASSERT_EQ(c.Register().status, 201);
+  auto k = testing::MakeKey("ES256");
+  std::string chain = Issue(c, {"fiber.example.test"}, k.key.get());
+  std::string out;
+  EXPECT_EQ(VerifyChain(chain, &out), 0) << out;
+  // More concurrent clients than reactor threads, each issuing: every reply that says an order
+  // exists is backed by a committed row (the reply is sent only after the commit).
+  constexpr int kClients = 8, kOrders = 4;
+  std::atomic<int> created{0}, issued{0}, missing{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kClients; ++t) {
+    threads.emplace_back([&, t] {
+      AcmeClient cl(Dir());
+      if (cl.Register().status != 201) return;
+      for (int i = 0; i < kOrders; ++i) {
+        Json o = NewOrder(cl, {"f" + std::to_string(t) + "-" + std::to_string(i) + ".example.test"});
+        if (o.value("status", "") != "pending") continue;
+        created.fetch_add(1);
+        // Seen through a read connection right after the reply: already committed.
+        const std::string url = o.value("finalize", "");
+        const size_t from = url.find("/order/") + 7, to = url.rfind("/finalize");
+        const std::string id = url.substr(from, to - from);
+        auto n = db_->Read([&](SQLite::Database& d) -> core::Result<int64_t> {
+          SQLite::Statement q(d, "SELECT COUNT(*) FROM acme_orders WHERE public_id = ?");
+          q.bind(1, id);
+          q.executeStep();
+          return q.getColumn(0).getInt64();
+        });
+        if (!n || *n != 1) missing.fetch_add(1);
+      }
+      auto key = testing::MakeKey("ES256");
+      if (!Issue(cl, {"g" + std::to_string(t) + ".example.test"}, key.key.get()).empty()) issued.fetch_add(1);
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(created.load(), kClients * kOrders);
+  EXPECT_EQ(missing.load(), 0);
+  EXPECT_EQ(issued.load(), kClients);
+  // A replayed request is badNonce and creates nothing; the problem document comes back through
+  // the fiber like any other reply.
+  const std::string body = c.SignedBody(c.dir["newOrder"], Json{{"identifiers", Json::array({{{"type", "dns"}, {"value", "again.example.test"}}})}}.dump(), false, c.Nonce());
+  EXPECT_EQ(c.PostRaw(c.dir["newOrder"], body).status, 201);
+  auto replay = c.PostRaw(c.dir["newOrder"], body);
+  EXPECT_EQ(replay.status, 400);
+  EXPECT_NE(replay.body.find("badNonce"), std::string::npos) << replay.body;
+  auto orders = db_->Read([](SQLite::Database& d) -> core::Result<int64_t> {
+    return d.execAndGet("SELECT COUNT(*) FROM acme_orders").getInt64();
+  });
+  ASSERT_TRUE(orders);
+  EXPECT_EQ(*orders, 1 + kClients * kOrders + kClients + 1);
 }
 
 }  // namespace

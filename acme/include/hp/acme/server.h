@@ -80,6 +80,8 @@ struct AcmeConfig {
   // HTTP reactor threads only hand requests over and never block on the store. 0: run them on
   // the reactor thread itself (no hand-off; the reactor blocks during the group commit, so the
   // listener then needs about as many reactor threads, http.threads, as concurrent clients).
+  // -1: run each on a fiber started on the reactor thread; a write suspends it (the reactor goes
+  // on) and the thread that commits the batch resumes it to reply, so no thread waits on a commit.
   int request_threads = 64;
   // How long an account (status, key) may be answered from memory. Changes made through this
   // process are seen at once; the TTL bounds staleness for changes made by another replica.
