@@ -4,8 +4,11 @@
 // field; a valid one shows its margin; a customer's order appears on the orders page at that
 // price; an API key is created (secret shown once), signs a /partner/v1 request, and is revoked;
 // an address without an account is invited and the invitee joins through the mailed link in a
-// second browser; a colleague is added as admin (a bad address named first) and removed. 360 px,
-// Japanese, no console errors.
+// second browser; a colleague is added as admin (a bad address named first) and removed. An agency's
+// commission page shows the statement status (open, nothing due, then paid with the payout's
+// reference after a referred customer paid and staff paid the closed month out on the dev clock)
+// and a referral code minted in the portal with its sign-up link. 360 px, Japanese, no console
+// errors.
 //
 //   node partner-portal.test.mjs <hostplane binary> <artefact dir>
 import crypto from 'node:crypto';
@@ -28,7 +31,7 @@ async function signed(s, key, method, p, body = '') {
     headers: { 'X-Partner-Key-Id': key.id, 'X-Partner-Timestamp': ts, 'X-Partner-Signature': sig, ...(body ? { 'Content-Type': 'application/json' } : {}) } });
 }
 
-let s, b, inv, page, shot;
+let s, b, inv, page, shot, owner2;
 try {
   s = await startServer(bin);
   const email = 'owner@nagoya-reseller.test', password = 'Correct horse 42';
@@ -221,6 +224,48 @@ try {
   check(r.status === 200 && r.json.items.some((x) => x.code === code), `staff view of the code: ${r.status} ${r.body}`);
   await checkPage(page, 'agency commission and referral codes');
   await shot('agency-commission-referral');
+  // A customer redeems the code and pays a ¥3,000 invoice (8% = ¥240 commission); after the month
+  // is over (dev clock) staff pay it out and the page shows it paid with the transfer reference.
+  const buyer = 'buyer@kyoto-customer.test';
+  await apiSignup(s, { email: buyer, password, organization: 'Kyoto Customer KK' });
+  const cust = await apiSession(s, buyer, password);
+  const custOrg = (await staff('GET', '/api/v1/admin/organizations')).json.items.find((o) => o.name === 'Kyoto Customer KK');
+  const corg = `/api/v1/organizations/${custOrg.id}`;
+  r = await cust('POST', `${corg}/referral`, { code });
+  check(r.status === 201 && r.json.partner === agencyId, `redeem: ${r.status} ${r.body}`);
+  r = await cust('POST', `${corg}/subscriptions`, { product: 'web-pro' });
+  check(r.status === 201, `referred order: ${r.status} ${r.body}`);
+  r = await staff('POST', '/api/v1/admin/billing/runs', {});
+  check(r.status === 202, `billing run: ${r.status} ${r.body}`);
+  const runId = r.json.id;
+  await poll('billing run', async () => (await staff('GET', `/api/v1/admin/billing/runs/${runId}`)).json.state === 'succeeded', 20000);
+  const inv0 = (await cust('GET', `${corg}/invoices`)).json.items.find((i) => i.kind === 'invoice');
+  r = await cust('POST', `${corg}/invoices/${inv0.id}/payments`, { card_token: 'tok_visa' });
+  check(r.status === 202, `card payment: ${r.status} ${r.body}`);
+  await poll('invoice paid', async () => (await cust('GET', `${corg}/invoices/${inv0.id}`)).json.status === 'paid', 20000);
+  const paidMonth = inv0.issue_date.slice(0, 7);
+  await s.advance(32 * 86400);
+  const staff2 = await apiSession(s, 'staff@hostplane.test', 'Staff password 42');
+  owner2 = await apiSession(s, email, password);
+  r = await owner2('GET', `/api/v1/partners/${agencyId}/commission-statements?month=${paidMonth}`);
+  check(r.json.status === 'unpaid' && r.json.net === 240, `statement before the payout: ${r.status} ${r.body}`);
+  r = await staff2('POST', `/api/v1/admin/billing/partners/${agencyId}/commission-payouts`, { month: paidMonth, reference: 'KYOTO-PAYOUT-1' });
+  check(r.status === 201, `payout: ${r.status} ${r.body}`);
+  // The month-old session is gone: start the browser's afresh and sign in again.
+  await page.context().clearCookies();
+  await page.goto(`${s.base}/app/#/signin`);
+  await page.reload();
+  await uiSignIn(page, s.base, email, password);
+  await page.goto(`${s.base}/app/#/partners/${agencyId}/commission`);
+  await page.getByRole('heading', { name: 'Commission', level: 1 }).waitFor();
+  await page.getByLabel('Month').fill(paidMonth);
+  await page.getByRole('button', { name: 'Show statement' }).click();
+  await page.locator('[data-testid="commission-status"][data-status="paid"]').getByText('Paid', { exact: true }).waitFor();
+  await page.getByTestId('commission-payout').getByText(/reference KYOTO-PAYOUT-1/).waitFor();
+  await page.getByTestId('commission-totals').getByText('¥240', { exact: true }).first().waitFor();
+  await page.locator(`tr[data-code="${code}"]`).getByRole('cell', { name: '1', exact: true }).waitFor();
+  await checkPage(page, 'agency commission paid');
+  await shot('agency-commission-paid');
   log(`agency commission status shown; referral code ${code} minted, link ${link}`);
 
   // 6. 360 px and Japanese.
