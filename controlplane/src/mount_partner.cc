@@ -1845,6 +1845,10 @@ void RegisterPartnerServiceRoutes(PartnerApi& api, ServiceRegistry& services) {
             items.push_back({{"id", x.id},
                              {"hostname", x.hostname},
                              {"state", std::string(prov::VpsStateName(x.state))},
+                             {"plan",
+                              {{"vcpus", x.plan.vcpus},
+                               {"ram_mib", x.plan.ram_mib},
+                               {"disk_gib", x.plan.disk_gib}}},
                              {"ipv4", x.ipv4},
                              {"ipv6", x.ipv6}});
           out["vps"] = items;

@@ -43,6 +43,10 @@ export const en = {
   'pp.referrals': 'Referral codes', 'pp.referrals_doc': 'Give a code (or its sign-up link) to a new customer: it is entered once, within 30 days of sign-up, and you earn commission on the customer\'s paid invoices from then on.',
   'pp.ref_code': 'Code', 'pp.ref_link': 'Sign-up link', 'pp.ref_redemptions': 'Used by', 'pp.ref_none': 'No referral codes yet.',
   'pp.ref_mint': 'Create a referral code', 'pp.ref_minted': 'Referral code {code} created.',
+  'pp.services': 'Services', 'pp.sites': 'Sites', 'pp.sites_none': 'No sites yet.', 'pp.vps_open': 'Open the VPS {name}',
+  'pp.vps_hint': 'Open a VPS to start, stop, resize, rebuild it or manage its snapshots (you act on the customer\'s behalf; it is audited).',
+  'pp.site_certs': 'Certificates of site names', 'pp.cert_error': 'Last error', 'pp.cert_issue': 'Issue now',
+  'pp.cert_issue_named': 'Issue the certificate of {name} now', 'pp.cert_requested': 'Certificate of {name} requested.',
 };
 
 export const ja = {
@@ -88,4 +92,8 @@ export const ja = {
   'pp.referrals': '紹介コード', 'pp.referrals_doc': '新しい顧客にコード(または登録用リンク)を渡してください。登録から 30 日以内に 1 回入力でき、それ以降に支払われた請求書から手数料が発生します。',
   'pp.ref_code': 'コード', 'pp.ref_link': '登録用リンク', 'pp.ref_redemptions': '利用数', 'pp.ref_none': '紹介コードはまだありません。',
   'pp.ref_mint': '紹介コードを作成', 'pp.ref_minted': '紹介コード {code} を作成しました。',
+  'pp.services': 'サービス', 'pp.sites': 'サイト', 'pp.sites_none': 'サイトはまだありません。', 'pp.vps_open': 'VPS {name} を開く',
+  'pp.vps_hint': 'VPS を開くと起動・停止、サイズ変更、再構築、スナップショットの管理ができます(顧客の代理として操作し、監査記録に残ります)。',
+  'pp.site_certs': 'サイト名の証明書', 'pp.cert_error': '最後のエラー', 'pp.cert_issue': '今すぐ発行',
+  'pp.cert_issue_named': '{name} の証明書を今すぐ発行', 'pp.cert_requested': '{name} の証明書を要求しました。',
 };

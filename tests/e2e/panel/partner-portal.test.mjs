@@ -4,7 +4,10 @@
 // field; a valid one shows its margin; a customer's order appears on the orders page at that
 // price; an API key is created (secret shown once), signs a /partner/v1 request, and is revoked;
 // an address without an account is invited and the invitee joins through the mailed link in a
-// second browser; a colleague is added as admin (a bad address named first) and removed. An agency's
+// second browser; a colleague is added as admin (a bad address named first) and removed. A
+// customer's portal page lists its site and VPS (ordered through the partner API), re-issues the
+// site name's certificate, and opens the VPS on the customer's own page where the partner operator
+// takes a snapshot (audited as partner_operator). An agency's
 // commission page shows the statement status (open, nothing due, then paid with the payout's
 // reference after a referred customer paid and staff paid the closed month out on the dev clock)
 // and a referral code minted in the portal with its sign-up link. 360 px, Japanese, no console
@@ -99,7 +102,8 @@ try {
   // 2. An order of a customer at that price shows on the orders page.
   r = await owner('POST', `/api/v1/partners/${partnerId}/customers`, { name: 'Midori Bakery' });
   check(r.status === 201, `customer: ${r.status} ${r.body}`);
-  r = await owner('POST', `/api/v1/partners/${partnerId}/customers/${r.json.id}/subscriptions`, { product: 'web-pro' });
+  const midori = r.json.id;
+  r = await owner('POST', `/api/v1/partners/${partnerId}/customers/${midori}/subscriptions`, { product: 'web-pro' });
   check(r.status === 201 && r.json.period_price === 2600, `order: ${r.status} ${r.body}`);
   await nav.getByRole('link', { name: 'Orders' }).click();
   await page.getByRole('heading', { name: 'Orders', level: 1 }).waitFor();
@@ -108,6 +112,47 @@ try {
   await checkPage(page, 'orders');
   await shot('orders');
   log('orders page');
+
+  // 2b. The customer's services on its portal page: a site and a VPS ordered through the partner
+  // API; the site name's certificate is re-issued from the page; the VPS opens on the customer's
+  // own VPS page (resize, rebuild, snapshots) for the partner operator.
+  const cbase = `/api/v1/partners/${partnerId}/customers/${midori}`;
+  const waitOp = async (what, res) => {
+    check(res.status === 202, `${what}: ${res.status} ${res.body}`);
+    await poll(what, async () => {
+      const st = (await owner('GET', res.json.operation.url)).json.state;
+      if (st === 'failed') throw new Failure(`${what} failed`);
+      return st === 'succeeded';
+    }, 60000);
+  };
+  await waitOp('site', await owner('POST', `${cbase}/sites`, { domain: 'midori-bakery.test', quota_mib: 100 }));
+  await waitOp('vps', await owner('POST', `${cbase}/vps`, { hostname: 'midori-vm', template: 'tiny', plan: { vcpus: 1, ram_mib: 512, disk_gib: 2 } }));
+  await page.goto(`${s.base}/app/#/partners/${partnerId}/customers/${midori}`);
+  await page.getByRole('heading', { name: 'Midori Bakery', level: 1 }).waitFor();
+  const services = page.getByTestId('customer-services');
+  await services.locator('tr[data-site]').getByText('midori-bakery.test').waitFor();
+  await services.locator('tr[data-cert="midori-bakery.test"]').waitFor();
+  await services.getByRole('button', { name: 'Issue the certificate of midori-bakery.test now' }).click();
+  await page.getByText('Certificate of midori-bakery.test requested.').first().waitFor();
+  r = await owner('GET', `${cbase}/site-certificates`);
+  check(r.status === 200 && r.json.items.some((x) => x.domain === 'midori-bakery.test'), `site certificates: ${r.status} ${r.body}`);
+  await checkPage(page, 'partner customer services');
+  await shot('customer-services');
+  await services.locator('tr[data-vps]').getByText('1 vCPU, 512 MiB RAM, 2 GiB disk').waitFor();
+  await services.getByRole('link', { name: 'Open the VPS midori-vm' }).click();
+  await page.getByRole('heading', { name: 'Snapshots' }).waitFor();
+  await page.getByRole('heading', { name: 'Resize' }).first().waitFor();
+  await page.getByLabel('Snapshot name').fill('before-migration');
+  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await page.getByRole('cell', { name: 'before-migration', exact: true }).waitFor({ timeout: 60000 });
+  r = await staff('GET', `/api/v1/admin/audit-events?organization=${midori}&action=vps.snapshot.create`);
+  check(r.status === 200 && r.json.items.some((e) => e.actor_type === 'partner_operator' && e.result === 'success'),
+    `snapshot not audited as the partner operator: ${r.status} ${r.body}`);
+  await checkPage(page, 'customer VPS page as partner operator');
+  await shot('customer-vps-as-operator');
+  log('customer services: site certificate re-issued; VPS page opened, snapshot taken as partner operator');
+  await page.goto(`${s.base}/app/#/partners/${partnerId}`);
+  await page.getByRole('heading', { name: 'Nagoya Hosting', level: 1 }).waitFor();
 
   // 3. API keys: create (secret shown once), it signs a request, then revoke it.
   await nav.getByRole('link', { name: 'API keys' }).click();
@@ -270,11 +315,11 @@ try {
 
   // 6. 360 px and Japanese.
   await page.setViewportSize({ width: 360, height: 740 });
-  for (const p of ['/prices', '/orders', '/keys', '/members']) {
+  for (const p of ['/prices', '/orders', '/keys', '/members', `/customers/${midori}`]) {
     await page.goto(`${s.base}/app/#/partners/${partnerId}${p}`);
     await page.locator('nav[aria-label="Partner"] a[aria-current="page"]').waitFor();
     await checkPage(page, `partner ${p} at 360 px`);
-    await shot(`360-partner-${p.slice(1)}`);
+    await shot(`360-partner-${p.slice(1).replace('/', '-')}`);
   }
   await page.goto(`${s.base}/app/#/partners/${agencyId}/commission`);
   await page.locator('tr[data-code]').first().waitFor();

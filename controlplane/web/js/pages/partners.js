@@ -148,6 +148,7 @@ export async function customer({ params, rerender }) {
       h('td', {}, (x.names || x.domains || [x.domain]).filter(Boolean).join(', ')), h('td', { class: 'nowrap' }, fmtTime(x.not_after)),
       h('td', {}, x.status || ''))), t('certs.title'))
     : h('p', { class: 'muted' }, t('certs.none'))));
+  out.append(await customerServices(id, cid, writer, rerender));
   if (writer) {
     const act = (key, path, body) => {
       const b = h('button', { type: 'button', class: key === 'partner.terminate' ? 'danger' : '' }, t(key));
@@ -168,6 +169,46 @@ export async function customer({ params, rerender }) {
     c.status !== 'terminated' ? act('partner.terminate', 'terminate', {}) : null));
   }
   return out;
+}
+
+// The customer's sites and VPS (the VPS page is the customer's own, opened as a partner operator:
+// power, resize, rebuild, snapshots) and the certificates of its site names, each re-issued on
+// demand through the partner API (AutoSSL).
+async function customerServices(id, cid, writer, rerender) {
+  const base = `${pPath(id)}/customers/${enc(cid)}`;
+  const [svc, certs] = await Promise.all([api('GET', `${base}/services`).catch(() => ({})),
+    api('GET', `${base}/site-certificates`).catch(() => ({ items: [] }))]);
+  const sec = h('section', { 'aria-labelledby': 'ps-h', 'data-testid': 'customer-services' }, h('h2', { id: 'ps-h' }, t('pp.services')));
+  const sites = svc.sites || [], vps = svc.vps || [];
+  sec.append(h('h3', {}, t('pp.sites')), sites.length
+    ? table([t('sites.domain'), t('plans.state')], sites.map((x) => h('tr', { 'data-site': x.id }, h('td', {}, x.domain), h('td', {}, x.state))), t('pp.sites'))
+    : h('p', { class: 'muted' }, t('pp.sites_none')));
+  sec.append(h('h3', {}, t('vps.title')), vps.length
+    ? table([t('vps.hostname'), t('vps.state'), t('vps.plan')], vps.map((v) => h('tr', { 'data-vps': v.id },
+      h('td', {}, h('a', { href: `#/orgs/${cid}/vps/${v.id}`, 'aria-label': t('pp.vps_open', { name: v.hostname }) }, v.hostname)), h('td', {}, v.state),
+      h('td', {}, v.plan ? t('vps.plan_text', v.plan) : ''))), t('vps.title'))
+    : h('p', { class: 'muted' }, t('vps.none')));
+  if (vps.length) sec.append(h('p', { class: 'hint' }, t('pp.vps_hint')));
+  const rows = certs.items.map((x) => {
+    const issue = writer && x.source !== 'upload' ? h('button', { type: 'button', 'aria-label': t('pp.cert_issue_named', { name: x.domain }) }, t('pp.cert_issue')) : null;
+    issue?.addEventListener('click', async () => {
+      try {
+        await api('POST', `${base}/sites/${enc(x.site_id)}/certificates`, { domain: x.domain });
+        announce(t('pp.cert_requested', { name: x.domain }));
+        await rerender();
+      } catch (err) {
+        announce(err.message);
+      }
+    });
+    return h('tr', { 'data-cert': x.domain }, h('td', {}, x.domain),
+      h('td', {}, h('span', { class: x.status === 'valid' ? 'badge ok' : x.status === 'failed' ? 'badge bad' : 'badge', 'data-status': x.status }, x.status)),
+      h('td', { class: 'nowrap' }, x.not_after ? fmtTime(typeof x.not_after === 'number' ? x.not_after * 1000 : x.not_after) : '—'),
+      h('td', {}, x.last_error || ''), h('td', {}, issue));
+  });
+  sec.append(h('h3', {}, t('pp.site_certs')), rows.length
+    ? table([t('sites.domain'), t('plans.state'), t('certs.expires'), t('pp.cert_error'), ''], rows, t('pp.site_certs'))
+    : h('p', { class: 'muted' }, t('certs.none')));
+  return sec;
 }
 
 const BRAND_FIELDS = [
