@@ -13,7 +13,9 @@
 namespace hp::acme {
 namespace {
 
-constexpr size_t kStackSize = 512 * 1024;  // the request code, OpenSSL, SQLite reads
+// As large as a thread's default stack (recursive JSON copies of a 64 KB body may go deep); only
+// the pages touched are backed (MAP_NORESERVE), and stacks are pooled.
+constexpr size_t kStackSize = 8 * 1024 * 1024;
 constexpr size_t kGuard = 4096;            // PROT_NONE below the stack: overflow faults
 constexpr size_t kPoolMax = 512;
 
@@ -31,7 +33,7 @@ void* AllocStack() {
       return s;
     }
   }
-  void* p = mmap(nullptr, kStackSize + kGuard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  void* p = mmap(nullptr, kStackSize + kGuard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {
     core::log::Error("acme: fiber stack mmap failed");
     std::abort();

@@ -41,8 +41,8 @@ class AcmeServerTest : public ::testing::Test {
   void SetUp() override { Start({}); }
   void TearDown() override { Stop(); }
 
-  // ctest runs this binary twice: as acme_wfe_test (default request threads) and as
-  // acme_wfe_fiber_test with HP_ACME_TEST_REQUEST_THREADS=-1 (every POST on a request fiber).
+  // ctest runs this binary twice: as acme_wfe_test (default: request fibers) and as
+  // acme_wfe_request_pool_test with HP_ACME_TEST_REQUEST_THREADS=64 (a pool of request threads).
   static void ApplyModeFromEnv(AcmeConfig& cfg) {
     if (const char* v = std::getenv("HP_ACME_TEST_REQUEST_THREADS"); v && *v) cfg.request_threads = std::atoi(v);
   }

@@ -76,13 +76,13 @@ struct AcmeConfig {
   // The Public Suffix List the certificates-per-registered-domain limit counts by.
   std::string public_suffix_list = "/usr/share/publicsuffix/public_suffix_list.dat";
   ValidationConfig validation;
-  // Threads that run authenticated POST requests; they mostly wait for group commits, so the
-  // HTTP reactor threads only hand requests over and never block on the store. 0: run them on
-  // the reactor thread itself (no hand-off; the reactor blocks during the group commit, so the
-  // listener then needs about as many reactor threads, http.threads, as concurrent clients).
-  // -1: run each on a fiber started on the reactor thread; a write suspends it (the reactor goes
-  // on) and the thread that commits the batch resumes it to reply, so no thread waits on a commit.
-  int request_threads = 64;
+  // How authenticated POST requests run. -1 (default): each on a fiber started on the HTTP
+  // reactor thread that read it; a write suspends the fiber (the reactor goes on at once) and the
+  // thread that commits the batch resumes it to reply, so no thread waits on a commit and the
+  // reply follows the commit. N > 0: on a pool of N threads that wait for the group commits (the
+  // reactor hands requests over). 0: on the reactor thread itself, blocking it during the group
+  // commit (the listener then needs about as many reactor threads, http.threads, as clients).
+  int request_threads = -1;
   // How long an account (status, key) may be answered from memory. Changes made through this
   // process are seen at once; the TTL bounds staleness for changes made by another replica.
   core::Duration account_cache_ttl = std::chrono::seconds(10);
