@@ -335,6 +335,14 @@ try {
   await page.getByRole('button', { name: '販売価格を設定' }).click();
   await page.locator('.field-error', { hasText: /仕入価格 ¥2,000 以上にしてください/ }).waitFor();
   await shot('ja-price-list');
+  await page.goto(`${s.base}/app/#/partners/${agencyId}/commission`);
+  await page.getByRole('heading', { name: '紹介コード', level: 2 }).waitFor();
+  // (the page opens on the browser's month, which the dev clock has since closed and paid out)
+  await page.getByTestId('commission-status').getByText('支払済み', { exact: true }).waitFor();
+  await page.getByTestId('commission-payout').getByText(/振込参照 KYOTO-PAYOUT-1/).waitFor();
+  await page.getByRole('button', { name: '紹介コードを作成' }).waitFor();
+  await checkPage(page, 'agency commission in Japanese');
+  await shot('ja-commission');
 
   for (const e of [b.errors, inv.errors]) {
     check(e.server.length === 0, `server errors: ${e.server.join(', ')}`);
