@@ -21,6 +21,8 @@ export const en = {
   'bill.referral_hint': 'Did an agency introduce you to us? Enter its referral code within 30 days of sign-up; it can be entered once.',
   'bill.referral_code_hint': 'As the agency gave it to you, e.g. REF-ABCDEFGH2345.',
   'bill.referral_submit': 'Apply code', 'bill.referral_done': 'Referral code applied.',
+  'bill.referral_from_link': 'You came through an agency\'s link (referral code {code}). After you sign in, apply it on your organization\'s billing page; it is filled in for you there.',
+  'bill.referral_prefilled': 'The code from the agency\'s sign-up link is filled in: check it and apply it.',
 };
 
 export const ja = {
@@ -45,4 +47,6 @@ export const ja = {
   'bill.referral_hint': '代理店からのご紹介ですか。登録から 30 日以内に代理店の紹介コードを入力してください。入力は 1 回だけです。',
   'bill.referral_code_hint': '代理店から受け取ったとおりに入力してください (例: REF-ABCDEFGH2345)。',
   'bill.referral_submit': 'コードを適用', 'bill.referral_done': '紹介コードを適用しました。',
+  'bill.referral_from_link': '代理店のリンクからのご登録です (紹介コード {code})。サインイン後、組織の請求ページで適用してください。コードは入力済みです。',
+  'bill.referral_prefilled': '代理店の登録リンクのコードを入力済みです。確認して適用してください。',
 };

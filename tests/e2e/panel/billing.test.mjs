@@ -107,11 +107,18 @@ try {
   check(r.status === 200, `terms: ${r.status} ${r.body}`);
   r = await staff('POST', `/api/v1/admin/billing/partners/${agency}/referral-codes`, {});
   check(r.status === 201, `code: ${r.status} ${r.body}`);
-  await refForm.getByLabel('Referral code').fill(r.json.code.toLowerCase());
+  // The agency's sign-up link keeps the code in this browser; the billing form comes prefilled.
+  await page.goto(`${s.base}/app/#/signup?referral=${r.json.code}`);
+  await page.getByTestId('signup-referral').filter({ hasText: r.json.code }).waitFor();
+  await page.goto(`${s.base}/app/#/orgs/${orgId}/billing`);
+  await page.getByTestId('referral-from-link').waitFor();
+  check(await refForm.getByLabel('Referral code').inputValue() === r.json.code, 'referral code not prefilled from the sign-up link');
+  await refForm.getByLabel('Referral code').fill(r.json.code.toLowerCase());  // codes are case-insensitive
   await refForm.getByRole('button', { name: 'Apply code' }).click();
   await page.locator('#status').getByText('Referral code applied.').waitFor();
   const codes = await staff('GET', `/api/v1/admin/billing/partners/${agency}/referral-codes`);
   check(codes.json.items[0].redemptions === 1, `redemptions: ${codes.body}`);
+  check(await page.evaluate(() => localStorage.getItem('hp.referral')) === null, 'the applied code is still kept in the browser');
   await shot('referral');
 
   // 360 px and Japanese.

@@ -8,7 +8,14 @@ function safeNext(query) {
   return next.startsWith('/') && !next.startsWith('//') ? next : '/';
 }
 
-export function signup() {
+// An agency's sign-up link carries ?referral=<code>: kept in this browser until the new
+// customer applies it on the billing page (prefilled there), which needs a signed-in owner.
+export const REFERRAL_KEY = 'hp.referral';
+export function signup({ query } = {}) {
+  const referral = (query?.get('referral') || '').trim();
+  if (/^[A-Za-z0-9-]{4,40}$/.test(referral)) {
+    try { localStorage.setItem(REFERRAL_KEY, referral); } catch { /* storage off: the customer types it */ }
+  }
   const f = form({
     label: t('signup.title'),
     fields: [
@@ -29,7 +36,10 @@ export function signup() {
       announce(t('signup.sent.title'));
     },
   });
-  return h('section', { class: 'card narrow' }, h('h1', {}, t('signup.title')), f,
+  let kept = '';
+  try { kept = localStorage.getItem(REFERRAL_KEY) || ''; } catch { /* none */ }
+  return h('section', { class: 'card narrow' }, h('h1', {}, t('signup.title')),
+    kept ? h('p', { class: 'hint', 'data-testid': 'signup-referral' }, t('bill.referral_from_link', { code: kept })) : null, f,
     h('p', {}, t('signup.have'), ' ', h('a', { href: '#/signin' }, t('nav.signin'))));
 }
 

@@ -8,6 +8,7 @@ import { api } from '../api.js';
 import { follow } from '../op.js';
 import { orgNav, table } from './orgs.js';
 import { yen, downloadBlob, plainCertError } from './services.js';
+import { REFERRAL_KEY } from './auth.js';
 
 const enc = encodeURIComponent;
 const orgPath = (id) => `/api/v1/organizations/${enc(id)}`;
@@ -35,15 +36,19 @@ function billingNav(id, here) {
 }
 
 function referralForm(id, rerender) {
+  let fromLink = '';
+  try { fromLink = localStorage.getItem(REFERRAL_KEY) || ''; } catch { /* none */ }
   return h('section', { class: 'card', 'aria-labelledby': 'ref-h' }, h('h2', { id: 'ref-h' }, t('bill.referral')),
     h('p', { class: 'hint' }, t('bill.referral_hint')),
+    fromLink ? h('p', { class: 'hint', 'data-testid': 'referral-from-link' }, t('bill.referral_prefilled')) : null,
     form({
       label: t('bill.referral'),
       fields: [field({ name: 'code', label: t('bill.referral_code'), required: true, autocomplete: 'off', hint: t('bill.referral_code_hint'),
-        attrs: { spellcheck: 'false', autocapitalize: 'characters' } })],
+        value: fromLink || undefined, attrs: { spellcheck: 'false', autocapitalize: 'characters' } })],
       submit: t('bill.referral_submit'), submitClass: '',
       onSubmit: async (v) => {
         await api('POST', `${orgPath(id)}/referral`, { code: v.code });
+        try { localStorage.removeItem(REFERRAL_KEY); } catch { /* none */ }
         announce(t('bill.referral_done'));
         rerender();
       },
