@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "hp/acme/migrations.h"
+#include "sa/fiber.h"
 #include "sa/sa.h"
 #include "testing/acme_test_util.h"
 
@@ -97,6 +100,88 @@ TEST_F(GroupCommitTest, SaWriteReturnsValuesAndErrors) {
   ASSERT_FALSE(e);
   EXPECT_EQ(e.error().code, core::ErrorCode::kNotFound);
   EXPECT_EQ(Count(), 1);
+}
+
+// Request fibers: a write suspends the fiber instead of blocking its thread; the fiber continues
+// (on the committing thread) only once its batch is durable, with its own result, and its
+// thread-local pending nonce follows it while the host thread keeps its own.
+TEST_F(GroupCommitTest, FiberWritesSuspendUntilDurableAndKeepTheirNonceScope) {
+  auto gc = GroupCommitter::For(*db_);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool leader_inside = false, release = false;
+  int finished = 0;
+  // A blocking writer leads a batch and holds it open until released.
+  std::thread holder([&] {
+    auto st = gc->Run([&](SQLite::Database& d) -> core::Status {
+      d.exec("INSERT INTO acme_rate_limits(key, tat) VALUES('holder', 1)");
+      std::unique_lock l(mu);
+      leader_inside = true;
+      cv.notify_all();
+      cv.wait(l, [&] { return release; });
+      return core::Ok();
+    });
+    EXPECT_TRUE(st);
+  });
+  {
+    std::unique_lock l(mu);
+    cv.wait(l, [&] { return leader_inside; });
+  }
+  constexpr int kFibers = 16;
+  std::atomic<int> ok{0}, failed{0}, not_visible{0}, wrong_nonce{0};
+  std::vector<PendingNonce> nonces(kFibers);
+  PendingNonce host_nonce;
+  Sa::NonceScope host_scope(&host_nonce);
+  for (int f = 0; f < kFibers; ++f) {
+    Fiber::Start([&, f] {
+      Sa::NonceScope scope(&nonces[f]);
+      for (int i = 0; i < 3; ++i) {
+        const std::string key = "f" + std::to_string(f) + "-" + std::to_string(i);
+        const bool fail = i == 1;
+        auto st = gc->Run([&](SQLite::Database& d) -> core::Status {
+          SQLite::Statement q(d, "INSERT INTO acme_rate_limits(key, tat) VALUES(?, 1)");
+          q.bind(1, key);
+          q.exec();
+          if (fail) return core::Fail(core::ErrorCode::kConflict, "no");
+          return core::Ok();
+        });
+        if (CurrentPendingNonce() != &nonces[f]) wrong_nonce.fetch_add(1);
+        (st ? ok : failed).fetch_add(1);
+        // Resumed only after the commit: a read connection already sees the row.
+        auto n = db_->Read([&](SQLite::Database& d) -> core::Result<int64_t> {
+          SQLite::Statement q(d, "SELECT COUNT(*) FROM acme_rate_limits WHERE key = ?");
+          q.bind(1, key);
+          q.executeStep();
+          return q.getColumn(0).getInt64();
+        });
+        if (!n || *n != (fail ? 0 : 1)) not_visible.fetch_add(1);
+      }
+      std::lock_guard l(mu);
+      ++finished;
+      cv.notify_all();
+    });
+    // Start returned while the fiber's write waits behind the held batch: this thread was not
+    // blocked, and it still sees its own nonce scope.
+    EXPECT_EQ(CurrentPendingNonce(), &host_nonce);
+  }
+  {
+    std::lock_guard l(mu);
+    EXPECT_EQ(finished, 0);
+    EXPECT_EQ(ok.load() + failed.load(), 0);
+    release = true;
+  }
+  cv.notify_all();
+  {
+    std::unique_lock l(mu);
+    cv.wait(l, [&] { return finished == kFibers; });
+  }
+  holder.join();
+  EXPECT_EQ(ok.load(), 2 * kFibers);
+  EXPECT_EQ(failed.load(), kFibers);
+  EXPECT_EQ(not_visible.load(), 0);
+  EXPECT_EQ(wrong_nonce.load(), 0);
+  EXPECT_EQ(Count(), 1 + 2 * kFibers);
+  EXPECT_EQ(CurrentPendingNonce(), &host_nonce);
 }
 
 }  // namespace
