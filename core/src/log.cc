@@ -70,5 +70,9 @@ ScopedRequestId::ScopedRequestId(std::string id) : previous_(std::move(t_request
 }
 ScopedRequestId::~ScopedRequestId() { t_request_id = std::move(previous_); }
 const std::string& CurrentRequestId() { return t_request_id; }
+std::string SwapRequestId(std::string id) {
+  std::swap(id, t_request_id);
+  return id;
+}
 
 }  // namespace hp::core::log

@@ -55,7 +55,8 @@ void FreeStack(void* s) {
 
 }  // namespace
 
-Fiber::Fiber(std::function<void()> fn) : fn_(std::move(fn)), stack_(AllocStack()) {
+Fiber::Fiber(std::function<void()> fn)
+    : fn_(std::move(fn)), stack_(AllocStack()), request_id_(core::log::CurrentRequestId()) {
   getcontext(&ctx_);
   ctx_.uc_stack.ss_sp = static_cast<char*>(stack_) + kGuard;
   ctx_.uc_stack.ss_size = kStackSize;
@@ -97,7 +98,9 @@ void Fiber::Resume() {
   PendingNonce* host_nonce = t_pending_nonce;
   t_fiber = this;
   t_pending_nonce = nonce_;
+  std::string host_request_id = core::log::SwapRequestId(std::move(request_id_));
   swapcontext(&host_, &ctx_);
+  request_id_ = core::log::SwapRequestId(std::move(host_request_id));
   nonce_ = t_pending_nonce;
   t_pending_nonce = host_nonce;
   t_fiber = outer;

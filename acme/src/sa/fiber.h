@@ -7,13 +7,14 @@
 // commit, and a reply is never built before its transaction is durable.
 //
 // A fiber moves between threads only at Suspend/Resume. Thread-local state the request code
-// relies on (t_pending_nonce) is saved with the fiber and restored on the thread that resumes it;
+// relies on (t_pending_nonce, and the log's request id) is saved with the fiber and restored on the thread that resumes it;
 // code on a fiber must not keep the address of a thread_local across a write.
 //
 // Thread safety: Start and Resume run the fiber on the calling thread; a suspended fiber must be
 // resumed exactly once, by one thread.
 
 #include <functional>
+#include <string>
 #include <ucontext.h>
 
 namespace hp::acme {
@@ -50,6 +51,7 @@ class Fiber {
   void* stack_ = nullptr;
   bool finished_ = false;
   PendingNonce* nonce_ = nullptr;  // the fiber's t_pending_nonce while it is not running
+  std::string request_id_;         // the log's request id for lines the fiber writes
 };
 
 }  // namespace hp::acme

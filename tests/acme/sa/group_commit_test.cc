@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "hp/acme/migrations.h"
+#include "hp/core/log.h"
 #include "sa/fiber.h"
 #include "sa/sa.h"
 #include "testing/acme_test_util.h"
@@ -198,6 +199,34 @@ TEST(FiberStackTest, HoldsTheDeepestJsonA64KbBodyCanCarry) {
   });
   EXPECT_TRUE(done);  // never suspended: ran to the end inside Start
   EXPECT_EQ(size, 64u * 1024u);
+}
+
+// A fiber resumed on another thread logs with its own request's id, and each thread gets its own
+// id back when the fiber suspends or ends (log lines are never misattributed).
+TEST(FiberLogTest, TheRequestIdTravelsWithTheFiberAcrossThreads) {
+  Fiber* suspended = nullptr;
+  std::string on_start, after_resume, starter_after, resumer_after;
+  {
+    core::log::ScopedRequestId a("request-a");
+    Fiber::Start([&] {
+      on_start = core::log::CurrentRequestId();
+      Fiber* self = Fiber::Current();
+      self->Suspend([&suspended, self] { suspended = self; });
+      after_resume = core::log::CurrentRequestId();
+    });
+    starter_after = core::log::CurrentRequestId();
+  }
+  ASSERT_NE(suspended, nullptr);
+  std::thread other([&] {
+    core::log::ScopedRequestId b("request-b");
+    suspended->Resume();  // runs to the end on this thread
+    resumer_after = core::log::CurrentRequestId();
+  });
+  other.join();
+  EXPECT_EQ(on_start, "request-a");
+  EXPECT_EQ(starter_after, "request-a");
+  EXPECT_EQ(after_resume, "request-a");  // not request-b: the id moved with the fiber
+  EXPECT_EQ(resumer_after, "request-b");
 }
 
 }  // namespace

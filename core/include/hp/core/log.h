@@ -37,5 +37,8 @@ class ScopedRequestId {
   std::string previous_;
 };
 const std::string& CurrentRequestId();
+// Replaces this thread's request id and returns the old one: for code that moves a request
+// between threads (ACME request fibers) and carries its id along.
+std::string SwapRequestId(std::string id);
 
 }  // namespace hp::core::log
