@@ -74,7 +74,7 @@ class AcmeServerImpl final : public AcmeServer {
 
   ~AcmeServerImpl() override {
     // Request fibers still waiting for a commit: the commit thread resumes them; let them reply.
-    while (fibers_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    for (int n = fibers_.load(); n > 0; n = fibers_.load()) fibers_.wait(n);
     {
       std::lock_guard lock(sweep_mu_);
       stopping_ = true;
@@ -157,7 +157,7 @@ class AcmeServerImpl final : public AcmeServer {
                 fibers_.fetch_add(1);
                 Fiber::Start([this, run = std::move(run)] {
                   run();
-                  fibers_.fetch_sub(1);
+                  if (fibers_.fetch_sub(1) == 1) fibers_.notify_all();  // wakes a waiting shutdown
                 });
               } else {
                 run();  // request_threads == 0: on the reactor thread (it blocks on the group commit)
