@@ -45,7 +45,7 @@ CONF
 /usr/sbin/knotd -c "$TMP/knot.conf" 2>"$TMP/knot.log" & KNOT_PID=$!
 wait_up() {
   i=0
-  until kdig +short +timeout=1 +retry=0 @127.0.0.1 -p "$1" example.test SOA 2>/dev/null | grep -q hostmaster; do
+  until kdig +short +timeout=1 +retry=0 @127.0.0.1 -p "$1" example.test SOA 2>/dev/null | grep hostmaster >/dev/null; do
     i=$((i + 1)); [ $i -gt 100 ] && { echo "server on port $1 did not start" >&2; exit 1; }
     sleep 0.1
   done

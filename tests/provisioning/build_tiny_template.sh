@@ -17,7 +17,9 @@ kernel=$(ls -1 /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n1 || t
 kver=${kernel#/boot/vmlinuz-}
 moddir=/lib/modules/$kver/kernel
 busybox=/bin/busybox
-[ -x "$busybox" ] && "$busybox" --list | grep -qx acpid || { echo "missing: busybox-static with acpid" >&2; exit 2; }
+# grep without -q reads the whole list: with -q it exits at the match, busybox can get SIGPIPE, and
+# pipefail then fails the check (seen in CI).
+[ -x "$busybox" ] && "$busybox" --list | grep -x acpid >/dev/null || { echo "missing: busybox-static with acpid" >&2; exit 2; }
 command -v cpio >/dev/null || { echo "missing: cpio" >&2; exit 2; }
 command -v qemu-img >/dev/null || { echo "missing: qemu-img (qemu-utils)" >&2; exit 2; }
 
@@ -53,7 +55,7 @@ acpid -f -d -c /etc/acpi >/dev/null 2>&1 &
 pid=$!
 # "ready" only once acpid listens: a power-button press before that would be lost.
 i=0
-while ! ls -l /proc/$pid/fd 2>/dev/null | grep -q /dev/input/event && [ $i -lt 50 ]; do
+while ! ls -l /proc/$pid/fd 2>/dev/null | grep /dev/input/event >/dev/null && [ $i -lt 50 ]; do
   sleep 0.1; i=$((i + 1))
 done
 echo "hostplane-tiny: ready"

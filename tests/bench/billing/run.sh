@@ -8,7 +8,7 @@ root="$(cd "$(dirname "$0")/../../.." && pwd)"
 build="${1:-$root/build-billing}"
 ninja -C "$build" hp_billing hp_core >/dev/null
 bin="$build/tests/bench/billing/billing_bench"
-if ninja -C "$build" -t targets all 2>/dev/null | grep -q '^billing_bench:'; then
+if ninja -C "$build" -t targets all 2>/dev/null | grep '^billing_bench:' >/dev/null; then
   ninja -C "$build" billing_bench >/dev/null
 else
   mkdir -p "$(dirname "$bin")"

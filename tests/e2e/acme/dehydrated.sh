@@ -35,7 +35,7 @@ step "http-01 ecdsa"
 dehydrated -f "$TMP/dh/config" -c -d rsa.example.test -a rsa \
   > "$TMP/dh3.log" 2>&1 || fail_with "dehydrated http-01 rsa issuance" "$TMP/dh3.log"
 verify_chain "$TMP/dh/certs/rsa.example.test/fullchain.pem" rsa.example.test
-openssl x509 -noout -text -in "$TMP/dh/certs/rsa.example.test/cert.pem" | grep -q rsaEncryption \
+openssl x509 -noout -text -in "$TMP/dh/certs/rsa.example.test/cert.pem" | grep rsaEncryption >/dev/null \
   || fail "dehydrated -a rsa did not get an RSA certificate"
 step "http-01 rsa"
 echo "PASS dehydrated: registration, http-01 (ecdsa, rsa)"
