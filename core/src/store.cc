@@ -20,6 +20,19 @@ Error FromSqlite(const SQLite::Exception& e) {
 
 }  // namespace
 
+struct Database::TxStatements {
+  TxStatements(SQLite::Database& c, bool writer)
+      : begin(c, writer ? "BEGIN IMMEDIATE" : "BEGIN"), commit(c, "COMMIT"), rollback(c, "ROLLBACK") {}
+  static void Run(SQLite::Statement& s) {
+    s.reset();
+    s.exec();
+    s.reset();
+  }
+  SQLite::Statement begin, commit, rollback;
+};
+
+Database::TxStatements& Database::Tx(const SQLite::Database& c) { return *tx_.at(&c); }
+
 Database::Database(DatabaseOptions options) : options_(std::move(options)) {}
 Database::~Database() = default;
 
@@ -44,6 +57,8 @@ Result<std::unique_ptr<SQLite::Database>> Database::OpenConnection(bool readonly
       }
       c->exec(options_.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     }
+    const int kib = std::max(1, options_.cache_mib) * 1024 / (readonly ? 4 : 1);
+    c->exec("PRAGMA cache_size=-" + std::to_string(kib));
     return c;
   } catch (const SQLite::Exception& e) {
     return Fail(ErrorCode::kUnavailable, "cannot open database " + options_.path + ": " + e.what());
@@ -73,13 +88,20 @@ Status Database::Init() {
       idle_readers_.push_back(std::move(r));
     }
   }
+  try {
+    tx_[writer_.get()] = std::make_unique<TxStatements>(*writer_, true);
+    for (auto& r : idle_readers_) tx_[r.get()] = std::make_unique<TxStatements>(*r, false);
+  } catch (const SQLite::Exception& e) {
+    return Fail(FromSqlite(e));
+  }
   return Ok();
 }
 
 Status Database::RunWrite(const std::function<Status(SQLite::Database&)>& fn) {
   std::lock_guard lock(write_mu_);
+  TxStatements& tx = Tx(*writer_);
   try {
-    writer_->exec("BEGIN IMMEDIATE");
+    TxStatements::Run(tx.begin);
   } catch (const SQLite::Exception& e) {
     return Fail(FromSqlite(e));
   }
@@ -93,13 +115,14 @@ Status Database::RunWrite(const std::function<Status(SQLite::Database&)>& fn) {
   }
   try {
     if (st) {
-      writer_->exec("COMMIT");
+      TxStatements::Run(tx.commit);
     } else {
-      writer_->exec("ROLLBACK");
+      TxStatements::Run(tx.rollback);
     }
   } catch (const SQLite::Exception& e) {
     try {
-      writer_->exec("ROLLBACK");
+      tx.commit.reset();
+      TxStatements::Run(tx.rollback);
     } catch (...) {
     }
     return Fail(FromSqlite(e));
@@ -125,19 +148,22 @@ Status Database::RunRead(const std::function<Status(SQLite::Database&)>& fn) {
     idle_readers_.pop_back();
   }
   Status st;
+  TxStatements& tx = Tx(*conn);
   try {
-    conn->exec("BEGIN");
+    TxStatements::Run(tx.begin);
     st = fn(*conn);
-    conn->exec("COMMIT");
+    TxStatements::Run(tx.commit);
   } catch (const SQLite::Exception& e) {
     try {
-      conn->exec("ROLLBACK");
+      tx.commit.reset();
+      TxStatements::Run(tx.rollback);
     } catch (...) {
     }
     st = Fail(FromSqlite(e));
   } catch (const std::exception& e) {
     try {
-      conn->exec("ROLLBACK");
+      tx.commit.reset();
+      TxStatements::Run(tx.rollback);
     } catch (...) {
     }
     st = Fail(ErrorCode::kInternal, std::string("exception in read: ") + e.what());

@@ -14,12 +14,13 @@
 #                 database before it starts (bench-only generator acme_prefill, batched inserts)
 #   HP_ENV="K=V"  extra HOSTPLANE_* settings for the hostplane run
 #   HP_PRELOAD=lib.so  LD_PRELOAD for the hostplane process only (allocator experiments)
+#   HP_BIN=path   another hostplane binary to measure with this driver (A/B against an older build)
 #   PERF=1        record a perf profile of the hostplane process during the measurement
 #   KEEP=1        keep the temporary directory (logs, databases, perf data)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
-BIN=$BUILD/controlplane/hostplane
+BIN=${HP_BIN:-$BUILD/controlplane/hostplane}
 DRIVER=$BUILD/tests/bench/acme/acme_bench
 PREFILLER=$BUILD/tests/bench/acme/acme_prefill
 for f in "$BIN" "$DRIVER"; do
@@ -79,7 +80,7 @@ run_hostplane() {
   local master workers
   master=$(pgrep -f -- "$var/front" | head -1)
   workers=$(pgrep -P "$master" | paste -sd, -)
-  echo "# hostplane $("$BIN" version | cut -d' ' -f2) ($(git rev-parse --short HEAD 2>/dev/null)): store.synchronous=${HOSTPLANE_STORE_SYNCHRONOUS:-full}, pid $pid, nginx $master,$workers ${HP_ENV:-} ${HP_PRELOAD:+LD_PRELOAD=$HP_PRELOAD}"
+  echo "# hostplane $("$BIN" version | cut -d' ' -f2) ($BIN, tree $(git rev-parse --short HEAD 2>/dev/null)): store.synchronous=${HOSTPLANE_STORE_SYNCHRONOUS:-full}, pid $pid, nginx $master,$workers ${HP_ENV:-} ${HP_PRELOAD:+LD_PRELOAD=$HP_PRELOAD}"
   if [ -n "${PERF:-}" ]; then
     (sleep "$WARMUP"; perf record -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$pid" \
        -o "$TMP/hp/perf.data" -- sleep "$(( DURATION < 20 ? DURATION : 20 ))" > /dev/null 2>&1) &

@@ -63,5 +63,35 @@ TEST(PublicId, Is128BitsOfBase64UrlAndUnique) {
   }
 }
 
+TEST(PublicId, OrderedIdsSortByCreationTimeAndCarry128RandomBits) {
+  std::set<std::string> seen;
+  std::string prev;
+  // Milliseconds across carries of every time digit, including the top one.
+  const int64_t base = 1'795'000'000'000;  // 2026-11-19
+  std::set<int64_t> times;
+  for (int64_t step : {int64_t{0}, int64_t{63}, int64_t{4095}, int64_t{262'143}, int64_t{1} << 30,
+                       int64_t{1} << 40}) {
+    for (int i = 0; i < 50; ++i) times.insert(base + step + i);
+  }
+  for (int64_t t : times) {
+    for (int twice = 0; twice < 2; ++twice) {
+      std::string id = NewOrderedPublicId(t);
+      EXPECT_EQ(id.size(), 30u);
+      EXPECT_EQ(id.find_first_not_of("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"),
+                std::string::npos)
+          << id;
+      if (twice == 0) {
+        EXPECT_LT(prev, id) << "not ordered by time";
+      }
+      prev = std::max(prev, id);
+      EXPECT_TRUE(seen.insert(id).second);
+    }
+  }
+  // Same millisecond: only the random part differs.
+  std::string a = NewOrderedPublicId(base), b = NewOrderedPublicId(base);
+  EXPECT_EQ(a.substr(0, 8), b.substr(0, 8));
+  EXPECT_NE(a.substr(8), b.substr(8));
+}
+
 }  // namespace
 }  // namespace hp::core

@@ -19,8 +19,11 @@ namespace {
 using core::ErrorCode;
 using core::Fail;
 
-// Token layout (32 bytes, 43 base64url chars): issued-at seconds (8, big endian) || random (8)
-// || HMAC-SHA256(key, first 16)[0..16).
+// Token layout (32 bytes, 43 base64url chars): issued-at unix microseconds (8, big endian) ||
+// random (8) || HMAC-SHA256(key, first 16)[0..16). The first 16 bytes are the replay-window key:
+// ordered by issue time to the microsecond, so the nonces one group commit records (issued within
+// milliseconds of each other) land on the same one or two pages at the right edge of the table,
+// and pruning is a range delete at its left edge without a second index.
 constexpr size_t kIdLen = 16;
 constexpr size_t kTagLen = 16;
 
@@ -68,7 +71,7 @@ class HmacNonceService final : public NonceService {
 
   std::string Issue() override {
     std::string raw(kIdLen, '\0');
-    uint64_t t = static_cast<uint64_t>(core::ToUnixSeconds(clock_.Now()));
+    uint64_t t = static_cast<uint64_t>(core::ToUnixMicros(clock_.Now()));
     for (int i = 7; i >= 0; --i, t >>= 8) raw[static_cast<size_t>(i)] = static_cast<char>(t & 0xff);
     auto rnd = core::RandomBytes(8);
     std::memcpy(raw.data() + 8, rnd.data(), 8);
@@ -86,15 +89,15 @@ class HmacNonceService final : public NonceService {
                                   raw->substr(kIdLen))) {
       return Fail(ErrorCode::kAcmeBadNonce, "JWS has an invalid anti-replay nonce");
     }
-    int64_t issued = 0;
-    for (size_t i = 0; i < 8; ++i) issued = (issued << 8) | static_cast<unsigned char>(id[i]);
-    const int64_t now = core::ToUnixSeconds(clock_.Now());
+    const int64_t issued = IssuedMicros(id);
+    const int64_t now = core::ToUnixMicros(clock_.Now());
     const int64_t life =
-        std::chrono::duration_cast<std::chrono::seconds>(options_.lifetime).count();
-    if (issued > now + 60 || now - issued > life) {
+        std::chrono::duration_cast<std::chrono::microseconds>(options_.lifetime).count();
+    constexpr int64_t kSkew = 60'000'000;  // replicas' clocks may differ by up to a minute
+    if (issued > now + kSkew || now - issued > life) {
       return Fail(ErrorCode::kAcmeBadNonce, "JWS nonce has expired");
     }
-    return CheckedNonce{std::move(id), core::ToUnixMicros(core::FromUnixSeconds(issued + life + 60))};
+    return CheckedNonce{.id = std::move(id), .issued = issued, .expires = issued + life + kSkew};
   }
 
   core::Status Redeem(std::string_view nonce) override {
@@ -111,7 +114,7 @@ class HmacNonceService final : public NonceService {
     const int64_t now = core::ToUnixMicros(clock_.Now());
     auto st = committer_->Run([&](SQLite::Database& db) -> core::Status {
       result = RecordNonce(db, nonce);
-      if (result) PruneUsedNonces(db, now);
+      if (result) PruneUsedNonces(db, now, nonce);
       return core::Ok();
     });
     if (!st) return Fail(ErrorCode::kUnavailable, "could not record nonce: " + st.error().detail);
@@ -129,13 +132,30 @@ class HmacNonceService final : public NonceService {
 
 }  // namespace
 
-void PruneUsedNonces(SQLite::Database& db, int64_t now_us) {
+int64_t IssuedMicros(std::string_view id) {
+  int64_t issued = 0;
+  for (size_t i = 0; i < 8 && i < id.size(); ++i) {
+    issued = (issued << 8) | static_cast<unsigned char>(id[i]);
+  }
+  return issued;
+}
+
+void PruneUsedNonces(SQLite::Database& db, int64_t now_us, const CheckedNonce& recorded) {
   static std::atomic<int64_t> last{0};
   int64_t prev = last.load();
-  if (now_us - prev < 1'000'000 || !last.compare_exchange_strong(prev, now_us)) return;
+  // (A clock that stepped back prunes at once rather than waiting to catch up.)
+  if ((now_us >= prev && now_us - prev < 1'000'000) || !last.compare_exchange_strong(prev, now_us)) {
+    return;
+  }
+  // Keys start with the issue time (big endian), so every row issued before the cutoff sorts
+  // below the cutoff's 8 bytes. A prune runs at most once a second and may take up to 20,000 rows
+  // (several seconds of redemptions at full load), so it keeps up and stays bounded after a pause.
+  uint64_t cutoff = static_cast<uint64_t>(now_us - (recorded.expires - recorded.issued));
+  unsigned char key[8];
+  for (int i = 7; i >= 0; --i, cutoff >>= 8) key[i] = static_cast<unsigned char>(cutoff & 0xff);
   SQLite::Statement del(db, "DELETE FROM acme_used_nonces WHERE id IN (SELECT id FROM "
-                            "acme_used_nonces WHERE expires < ? ORDER BY expires LIMIT 500)");
-  del.bind(1, static_cast<int64_t>(now_us));
+                            "acme_used_nonces WHERE id < ? ORDER BY id LIMIT 20000)");
+  del.bind(1, key, 8);
   del.exec();
 }
 

@@ -3,6 +3,7 @@
 #include <map>
 #include <vector>
 
+#include "hp/core/log.h"
 #include "sa/fiber.h"
 
 namespace hp::acme {
@@ -27,6 +28,12 @@ GroupCommitter::~GroupCommitter() {
   }
   commit_cv_.notify_all();
   if (commit_thread_.joinable()) commit_thread_.join();  // after it committed what was queued
+  if (commits_ > 0) {
+    core::log::Info("acme group commit", {{"commits", commits_},
+                                          {"writers", writers_},
+                                          {"writers_per_commit",
+                                           static_cast<double>(writers_) / static_cast<double>(commits_)}});
+  }
 }
 
 core::Status GroupCommitter::Run(const std::function<core::Status(SQLite::Database&)>& fn) {
@@ -98,11 +105,27 @@ void GroupCommitter::CommitLoop() {
   }
 }
 
+namespace {
+void Step(SQLite::Statement& s) {
+  s.reset();
+  s.exec();
+  s.reset();
+}
+}  // namespace
+
+GroupCommitter::SavepointStatements& GroupCommitter::Savepoints(SQLite::Database& db) {
+  if (!savepoints_ || savepoints_db_ != &db) {
+    savepoints_ = std::make_unique<SavepointStatements>(db);
+    savepoints_db_ = &db;
+  }
+  return *savepoints_;
+}
+
 void GroupCommitter::RunBatch(std::deque<Pending*>& batch) {
   auto st = db_.Write([&](SQLite::Database& db) -> core::Status {
     const bool savepoints = batch.size() > 1;
     for (Pending* p : batch) {
-      if (savepoints) db.exec("SAVEPOINT hp_gc");
+      if (savepoints) Step(Savepoints(db).open);
       core::Status s;
       try {
         s = (*p->fn)(db);
@@ -112,8 +135,8 @@ void GroupCommitter::RunBatch(std::deque<Pending*>& batch) {
         s = core::Fail(core::ErrorCode::kInternal, std::string("exception in transaction: ") + e.what());
       }
       if (savepoints) {
-        if (!s) db.exec("ROLLBACK TO hp_gc");
-        db.exec("RELEASE hp_gc");
+        if (!s) Step(Savepoints(db).rollback_to);
+        Step(Savepoints(db).release);
       } else if (!s) {
         return s;  // alone in the batch: let Database::Write roll the transaction back
       }

@@ -57,6 +57,16 @@ class GroupCommitter {
   void LeadBatch(std::unique_lock<std::mutex>& lock);
   void Enqueue(Pending* p);  // a fiber's write, after the fiber switched out
   void CommitLoop();
+  // SAVEPOINT / ROLLBACK TO / RELEASE prepared once (used only by the batch leader, under the
+  // database's write lock).
+  struct SavepointStatements {
+    explicit SavepointStatements(SQLite::Database& db)
+        : open(db, "SAVEPOINT hp_gc"), rollback_to(db, "ROLLBACK TO hp_gc"), release(db, "RELEASE hp_gc") {}
+    SQLite::Statement open, rollback_to, release;
+  };
+  SavepointStatements& Savepoints(SQLite::Database& db);
+  std::unique_ptr<SavepointStatements> savepoints_;
+  const SQLite::Database* savepoints_db_ = nullptr;
 
   core::Database& db_;
   mutable std::mutex mu_;

@@ -636,7 +636,7 @@ Status SaTx::RecordNonce(const CheckedNonce& nonce) {
   if (db_.getChanges() != 1) {
     return Fail(core::ErrorCode::kAcmeBadNonce, "JWS nonce has already been used");
   }
-  PruneUsedNonces(db_, Us(now_));
+  PruneUsedNonces(db_, Us(now_), nonce);
   return core::Ok();
 }
 

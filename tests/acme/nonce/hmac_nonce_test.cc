@@ -90,5 +90,49 @@ TEST_F(NonceTest, ConcurrentRedemptionsAcceptEachNonceOnce) {
   EXPECT_EQ(bad.load(), 200 * 7);
 }
 
+int UsedNonceRows(core::Database& db) {
+  auto n = db.Read([](SQLite::Database& d) -> core::Result<int> {
+    return d.execAndGet("SELECT COUNT(*) FROM acme_used_nonces").getInt();
+  });
+  return n ? *n : -1;
+}
+
+TEST_F(NonceTest, PruningRemovesEveryExpiredRowAndKeepsTheLiveWindow) {
+  auto svc = *CreateHmacNonceService(*db_, clock_, {.lifetime = std::chrono::minutes(10)});
+  // More redemptions than the old pruner (500 rows a second) could ever catch up with.
+  std::vector<std::string> old;
+  for (int i = 0; i < 3000; ++i) {
+    std::string n = svc->Issue();
+    ASSERT_TRUE(svc->Redeem(n));
+    old.push_back(n);
+    clock_.Advance(std::chrono::microseconds(137));  // distinct, increasing issue times
+  }
+  EXPECT_EQ(UsedNonceRows(*db_), 3000);
+  clock_.Advance(std::chrono::minutes(5));
+  std::string live = svc->Issue();
+  ASSERT_TRUE(svc->Redeem(live));
+  EXPECT_EQ(UsedNonceRows(*db_), 3001);  // nothing expired yet
+  clock_.Advance(std::chrono::minutes(6) + std::chrono::seconds(2));  // old ones: 11 min + 0.4 s
+  std::string fresh = svc->Issue();
+  ASSERT_TRUE(svc->Redeem(fresh));
+  EXPECT_EQ(UsedNonceRows(*db_), 2);  // every old row pruned in one pass; `live` kept
+  EXPECT_EQ(svc->Redeem(live).error().code, ErrorCode::kAcmeBadNonce);   // still remembered
+  EXPECT_EQ(svc->Redeem(old[0]).error().code, ErrorCode::kAcmeBadNonce);  // expired
+}
+
+TEST_F(NonceTest, ReplayWindowKeysAreOrderedByIssueTime) {
+  auto svc = *CreateHmacNonceService(*db_, clock_);
+  std::string prev;
+  for (int i = 0; i < 50; ++i) {
+    auto checked = svc->Check(svc->Issue());
+    ASSERT_TRUE(checked);
+    EXPECT_EQ(checked->issued, core::ToUnixMicros(clock_.Now()));
+    EXPECT_EQ(IssuedMicros(checked->id), checked->issued);
+    EXPECT_LT(prev, checked->id);  // byte order is issue order
+    prev = checked->id;
+    clock_.Advance(std::chrono::microseconds(1));
+  }
+}
+
 }  // namespace
 }  // namespace hp::acme

@@ -34,6 +34,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -636,12 +637,51 @@ double ProcCpuSeconds(int pid) {
   return (std::stod(f[11]) + std::stod(f[12])) / ticks;
 }
 
+// Bytes the process caused to be written to storage (write_bytes of /proc/<pid>/io: the WAL and
+// the database file, after the page cache) and context switches of all its threads.
+struct ProcIo {
+  double storage_bytes = 0;
+  double switches = 0;
+};
+
+ProcIo ReadProcIo(int pid) {
+  ProcIo r;
+  const std::string base = "/proc/" + std::to_string(pid);
+  std::ifstream io(base + "/io");
+  std::string key;
+  double v = 0;
+  while (io >> key >> v) {
+    if (key == "write_bytes:") r.storage_bytes = v;
+  }
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(base + "/task", ec)) {
+    std::ifstream st(task.path() / "status");
+    std::string line;
+    while (std::getline(st, line)) {
+      if (line.starts_with("voluntary_ctxt_switches:") ||
+          line.starts_with("nonvoluntary_ctxt_switches:")) {
+        r.switches += std::stod(line.substr(line.find(':') + 1));
+      }
+    }
+  }
+  return r;
+}
+
 struct CpuGroup {
   std::string name;
   std::vector<int> pids;
   double Sum() const {
     double t = 0;
     for (int p : pids) t += ProcCpuSeconds(p);
+    return t;
+  }
+  ProcIo Io() const {
+    ProcIo t;
+    for (int p : pids) {
+      ProcIo one = ReadProcIo(p);
+      t.storage_bytes += one.storage_bytes;
+      t.switches += one.switches;
+    }
     return t;
   }
 };
@@ -763,7 +803,9 @@ int main(int argc, char** argv) {
   while (ready.load() < concurrency) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
   std::vector<double> cpu0;
+  std::vector<ProcIo> io0;
   for (auto& g : cpu) cpu0.push_back(g.Sum());
+  for (auto& g : cpu) io0.push_back(g.Io());
   const double self0 = SelfCpuSeconds();
   const auto t0 = Clock::now();
   g_measuring = true;
@@ -771,7 +813,9 @@ int main(int argc, char** argv) {
   g_stop = true;
   const auto t1 = Clock::now();
   std::vector<double> cpu1;
+  std::vector<ProcIo> io1;
   for (auto& g : cpu) cpu1.push_back(g.Sum());
+  for (auto& g : cpu) io1.push_back(g.Io());
   const double self1 = SelfCpuSeconds();
   for (auto& th : threads) th.join();
 
@@ -829,6 +873,12 @@ int main(int argc, char** argv) {
     std::printf("cpu %-10s %.2f s = %.3f ms/issuance (%.0f%% of one core)\n", cpu[i].name.c_str(),
                 d, all.issued ? d * 1000 / static_cast<double>(all.issued) : 0.0,
                 100 * d / secs);
+  }
+  for (size_t i = 0; i < cpu.size() && all.issued; ++i) {
+    const double n = static_cast<double>(all.issued);
+    std::printf("io  %-10s %.1f KiB written to storage and %.1f context switches per issuance\n",
+                cpu[i].name.c_str(), (io1[i].storage_bytes - io0[i].storage_bytes) / 1024 / n,
+                (io1[i].switches - io0[i].switches) / n);
   }
   if (cpu.size() > 1) {
     std::printf("cpu %-10s %.2f s = %.3f ms/issuance\n", "server", total_cpu,

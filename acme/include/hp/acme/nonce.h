@@ -18,7 +18,8 @@ namespace hp::acme {
 
 // A nonce that passed its stateless checks, not yet recorded as used.
 struct CheckedNonce {
-  std::string id;        // replay-window key
+  std::string id;        // replay-window key; starts with `issued` (8 bytes, big endian)
+  int64_t issued = 0;    // unix microseconds
   int64_t expires = 0;   // unix microseconds after which the row may be pruned
 };
 
@@ -39,9 +40,12 @@ class NonceService {
 // Records `nonce` as used inside the caller's write transaction on `db`; kAcmeBadNonce when it
 // was used already (the caller must then roll its changes back).
 core::Status RecordNonce(SQLite::Database& db, const CheckedNonce& nonce);
-// Deletes a few hundred expired replay-window rows, at most once a second per process (call it
+// Deletes replay-window rows of nonces that can no longer be redeemed (issued longer ago than
+// `recorded`'s window), at most once a second per process and at most 20,000 at a time (call it
 // after RecordNonce in the same transaction).
-void PruneUsedNonces(SQLite::Database& db, int64_t now_us);
+void PruneUsedNonces(SQLite::Database& db, int64_t now_us, const CheckedNonce& recorded);
+// The issue time (unix microseconds) at the start of a replay-window key.
+int64_t IssuedMicros(std::string_view id);
 
 struct NonceOptions {
   // How long an issued nonce stays redeemable (and how long a used one is remembered).

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,6 +33,10 @@ struct DatabaseOptions {
   std::string path;  // a file path; ":memory:" gives one private connection (tests only)
   int busy_timeout_ms = 5000;
   int readers = 4;
+  // Page cache of the writer connection in MiB (PRAGMA cache_size); readers get a quarter each.
+  // The writer's cache holds the index pages that random keys (public ids, names) touch, so a
+  // large database is not re-read from the file on every insert.
+  int cache_mib = 64;
   // FULL makes every commit durable against power loss; NORMAL (WAL) only against a crash of the
   // process. Production default is FULL.
   bool synchronous_full = true;
@@ -107,6 +112,9 @@ class Database {
   Status RunWrite(const std::function<Status(SQLite::Database&)>& fn);
   Status RunRead(const std::function<Status(SQLite::Database&)>& fn);
   Result<std::unique_ptr<SQLite::Database>> OpenConnection(bool readonly);
+  // BEGIN/COMMIT/ROLLBACK prepared once per connection (sqlite3_exec would parse them each time).
+  struct TxStatements;
+  TxStatements& Tx(const SQLite::Database& c);
 
   DatabaseOptions options_;
   std::mutex write_mu_;
@@ -114,6 +122,7 @@ class Database {
   std::mutex read_mu_;
   std::condition_variable read_cv_;
   std::vector<std::unique_ptr<SQLite::Database>> idle_readers_;
+  std::map<const SQLite::Database*, std::unique_ptr<TxStatements>> tx_;  // fixed after Init
   bool memory_ = false;
 };
 
