@@ -70,8 +70,9 @@ class PistacheHandler final : public Pistache::Http::Handler {
     req.path = preq.resource();
     req.query = preq.query().as_str();
     if (!req.query.empty() && req.query[0] == '?') req.query.erase(0, 1);
+    std::ostringstream os;  // one stream for every typed header: constructing one is not cheap
     for (const auto& h : preq.headers().list()) {
-      std::ostringstream os;
+      os.str(std::string());
       h->write(os);
       std::string n = h->name();
       for (auto& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -124,10 +125,8 @@ class PistacheHandler final : public Pistache::Http::Handler {
       shared->requests_total->Inc();
       shared->latency->Observe(secs);
       if (shared->options.access_log) {
-        log::ScopedRequestId scoped(rid);
-        log::Info("request", {{"method", method}, {"path", path}, {"status", resp.status},
-                              {"duration_ms", static_cast<int64_t>(secs * 1000000) / 1000.0},
-                              {"remote_ip", ip}, {"bytes", resp.body.size()}});
+        log::Access(method, path, resp.status, static_cast<int64_t>(secs * 1000000), ip,
+                    resp.body.size(), rid);
       }
       shared->in_flight.fetch_sub(1);
     };

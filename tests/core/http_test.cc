@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <thread>
 
 #include "hp/core/http_server.h"
@@ -47,6 +49,42 @@ TEST(Request, QueryParamsAreDecoded) {
   EXPECT_EQ(*q.QueryParam("c"), "/x");
   EXPECT_EQ(*q.QueryParam("flag"), "");
   EXPECT_FALSE(q.QueryParam("d"));
+}
+
+std::vector<nlohmann::json> ReadLogLines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));  // throws if not JSON
+  return out;
+}
+
+TEST(AccessLog, EachRequestIsOneJsonLineWithItsFieldsEvenForHostilePaths) {
+  const std::string file = ::testing::TempDir() + "/access.log";
+  std::remove(file.c_str());
+  ASSERT_TRUE(log::SetOutputFile(file));
+  log::SetLevel(log::Level::kInfo);
+  log::Access("GET", "/a/\"quoted\"\\back", 200, 1234567, "127.0.0.1", 42, "rid-1");
+  log::Access("POST", std::string("/bad/\xff\x01utf8"), 404, 5, "::1", 0, "");
+  log::Info("request", {{"method", "PUT"}});
+  ASSERT_TRUE(log::SetOutputFile(""));
+  log::SetLevel(log::Level::kError);
+  auto lines = ReadLogLines(file);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["msg"], "request");
+  EXPECT_EQ(lines[0]["level"], "info");
+  EXPECT_EQ(lines[0]["method"], "GET");
+  EXPECT_EQ(lines[0]["path"], "/a/\"quoted\"\\back");
+  EXPECT_EQ(lines[0]["status"], 200);
+  EXPECT_DOUBLE_EQ(lines[0]["duration_ms"].get<double>(), 1234.567);
+  EXPECT_EQ(lines[0]["remote_ip"], "127.0.0.1");
+  EXPECT_EQ(lines[0]["bytes"], 42);
+  EXPECT_EQ(lines[0]["request_id"], "rid-1");
+  EXPECT_FALSE(lines[0]["ts"].get<std::string>().empty());
+  EXPECT_EQ(lines[1]["path"], "/bad/\xef\xbf\xbd\u0001utf8");  // invalid byte replaced, control escaped
+  EXPECT_FALSE(lines[1].contains("request_id"));
+  // The same keys a generic line has.
+  for (const char* k : {"ts", "level", "msg"}) EXPECT_TRUE(lines[2].contains(k)) << k;
 }
 
 class ServerTest : public ::testing::Test {

@@ -71,8 +71,11 @@ core::Status CheckLeafKey(EVP_PKEY* key, bool validate_point) {
       return Fail(ErrorCode::kAcmeBadPublicKey, "EC keys must use P-256 or P-384 (got " + g + ")");
     }
     if (!validate_point) return core::Ok();
+    // On the curve, not the point at infinity, coordinates in range. P-256 and P-384 have
+    // cofactor 1, so every such point has the group's prime order: the full check's extra
+    // order * Q multiplication (about 30 us, a fifth of a CSR check) proves nothing more.
     core::ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
-    if (!ctx || EVP_PKEY_public_check(ctx.get()) != 1) {
+    if (!ctx || EVP_PKEY_public_check_quick(ctx.get()) != 1) {
       core::ossl::DrainErrors();
       return Fail(ErrorCode::kAcmeBadPublicKey, "EC public key is not a valid point");
     }

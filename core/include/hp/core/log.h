@@ -25,6 +25,12 @@ inline void Info(std::string_view m, const nlohmann::json& f = nullptr) { Write(
 inline void Warn(std::string_view m, const nlohmann::json& f = nullptr) { Write(Level::kWarn, m, f); }
 inline void Error(std::string_view m, const nlohmann::json& f = nullptr) { Write(Level::kError, m, f); }
 
+// The access-log line of one HTTP request at info level: the same JSON object Info("request",
+// {...}) would write (keys method, path, status, duration_ms, remote_ip, bytes, request_id),
+// formatted without building a JSON value, as it is written for every request.
+void Access(std::string_view method, std::string_view path, int status, int64_t duration_us,
+            std::string_view remote_ip, size_t bytes, std::string_view request_id);
+
 // Sets the request id attached to every line logged by this thread while it lives.
 class ScopedRequestId {
  public:
