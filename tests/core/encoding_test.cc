@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <thread>
+
 #include "hp/core/random.h"
 
 namespace hp::core {
@@ -61,6 +64,28 @@ TEST(PublicId, Is128BitsOfBase64UrlAndUnique) {
     EXPECT_EQ(raw->size(), 16u);
     EXPECT_TRUE(seen.insert(id).second);
   }
+}
+
+TEST(Random, BufferedDrawsNeverRepeatAcrossRefillsAndThreads) {
+  // Draws of odd sizes cross the per-thread block's refill boundary many times; two threads
+  // draw at once. No 8-byte chunk may ever come out twice.
+  std::vector<std::string> chunks[2];
+  auto draw = [](std::vector<std::string>* out) {
+    for (int i = 0; i < 20000; ++i) {
+      uint8_t b[13];
+      RandomFill(b, sizeof b);
+      out->emplace_back(reinterpret_cast<char*>(b), 8);
+    }
+  };
+  std::thread t(draw, &chunks[1]);
+  draw(&chunks[0]);
+  t.join();
+  std::set<std::string> seen;
+  for (auto& v : chunks) {
+    for (auto& c : v) EXPECT_TRUE(seen.insert(c).second);
+  }
+  EXPECT_EQ(seen.size(), 40000u);
+  EXPECT_EQ(RandomBytes(4096).size(), 4096u);  // large requests bypass the block
 }
 
 TEST(PublicId, OrderedIdsSortByCreationTimeAndCarry128RandomBits) {

@@ -482,7 +482,7 @@ Result<OrderRow> Ra::NewOrder(const AccountRow& account, const Json& payload) {
   });
 }
 
-Status Ra::Derive(SaTx& tx, OrderRow& o) {
+Status Ra::Derive(SaTx& tx, OrderRow& o, core::TimePoint* oldest_dns_validation) {
   if (o.status == "valid" || o.status == "invalid" || o.status == "processing") return core::Ok();
   if (o.expires <= tx.now()) {
     o.status = "invalid";
@@ -501,6 +501,9 @@ Status Ra::Derive(SaTx& tx, OrderRow& o) {
       return core::Ok();
     }
     if (st != "valid") all_valid = false;
+    if (oldest_dns_validation && a->identifier.type == "dns") {
+      *oldest_dns_validation = std::min(*oldest_dns_validation, a->validated_at);
+    }
   }
   o.status = all_valid ? "ready" : "pending";
   return core::Ok();
@@ -567,7 +570,7 @@ Result<AuthzRow> Ra::RespondChallenge(const AccountRow& account, const std::stri
     return a;
   }));
   if (enqueue && config_.validation.in_process && dispatch_) {
-    dispatch_(a.public_id);
+    dispatch_(ValidationInput{a, account.public_id, account.thumbprint});
   } else if (enqueue) {
     core::EnqueueOptions opts;
     opts.idempotency_key = a.public_id;
@@ -606,13 +609,19 @@ Result<Json> Ra::RunValidation(const Json& payload) {
     return std::make_pair(a, acct);
   });
   if (!loaded) return std::unexpected(loaded.error());
-  auto [a, acct] = *loaded;
+  return RunValidation(ValidationInput{std::move(loaded->first), loaded->second.public_id,
+                                       loaded->second.thumbprint});
+}
+
+Result<Json> Ra::RunValidation(const ValidationInput& in) {
+  const AuthzRow& a = in.authz;
+  const std::string& authz_id = a.public_id;
   if (a.status != "pending" || a.chall_status != "processing") return Json{{"skipped", true}};
-  const std::string key_auth = a.token + "." + acct.thumbprint;
+  const std::string key_auth = a.token + "." + in.thumbprint;
   const std::string name = a.wildcard ? "*." + a.identifier.value : a.identifier.value;
   auto record = va_.Validate(a.identifier, a.chall_type, a.token, key_auth);
   if (record && a.identifier.type == "dns") {
-    CaaQuery q{a.identifier.value, a.wildcard, AccountUrl(acct.public_id), a.chall_type,
+    CaaQuery q{a.identifier.value, a.wildcard, AccountUrl(in.account_public_id), a.chall_type,
                config_.caa_identities};
     auto caa = dns_.CheckCaa(q);
     if (!caa) {
@@ -636,7 +645,7 @@ Result<Json> Ra::RunValidation(const Json& payload) {
       cur.chall_status = "invalid";
       cur.error = ErrorToJson(record.error()).dump();
       const auto& fl = config_.limits.failed_validations_per_account_and_name;
-      HP_TRY(tx.RateLimit("fail:" + acct.public_id + ":" + a.identifier.value, fl.count,
+      HP_TRY(tx.RateLimit("fail:" + in.account_public_id + ":" + a.identifier.value, fl.count,
                           fl.period, true));
     }
     return tx.UpdateAuthz(cur);
@@ -679,46 +688,37 @@ Result<CertRow> Ra::IssueInTx(SaTx& tx, OrderRow& order, const AccountRow& accou
 
 Result<OrderRow> Ra::Finalize(const AccountRow& account, const std::string& order_id,
                               const std::string& csr_der) {
-  // A plain read: the nonce goes with the issuing write below.
-  HP_ASSIGN_OR_RETURN(auto order, LoadOrder(account, order_id, false));
-  if (order.status != "ready") {
-    return Fail(ErrorCode::kAcmeOrderNotReady,
-                "order is " + order.status + ", not ready: complete its authorizations first");
-  }
-  HP_ASSIGN_OR_RETURN(auto csr, CheckCsr(csr_der, order.identifiers));
   HP_ASSIGN_OR_RETURN(auto acct_key, keys_.GetCanonical(account.jwk));
-  if (EVP_PKEY_eq(acct_key->pkey(), csr.key.get()) == 1) {
-    return Fail(ErrorCode::kAcmeBadCsr, "the certificate key must differ from the account key");
-  }
+  std::optional<CheckedCsr> csr;
   bool deferred = false;
+  // One write: the order's state, the CSR against its names, issuance. (The CSR used to be
+  // checked between a read of the order and this write, which read it again.)
   auto result = sa_.Write([&](SaTx& tx) -> Result<OrderRow> {
     HP_ASSIGN_OR_RETURN(auto o, Need(tx.OrderByPublicId(order_id), ErrorCode::kNotFound,
                                      "no such order"));
-    HP_TRY(Derive(tx, o));
+    if (o.account_id != account.id) {
+      return Fail(ErrorCode::kAcmeUnauthorized, "this order belongs to another account");
+    }
+    core::TimePoint oldest_dns_validation = core::TimePoint::max();
+    HP_TRY(Derive(tx, o, &oldest_dns_validation));
     if (o.status != "ready") {
-      return Fail(ErrorCode::kAcmeOrderNotReady, "order is " + o.status + ", not ready");
+      return Fail(ErrorCode::kAcmeOrderNotReady,
+                  "order is " + o.status + ", not ready: complete its authorizations first");
     }
-    HP_ASSIGN_OR_RETURN(bool blocked, tx.IsKeyBlocked(csr.spki_sha256));
+    HP_ASSIGN_OR_RETURN(auto checked, CheckCsr(csr_der, o.identifiers));
+    csr = std::move(checked);
+    if (EVP_PKEY_eq(acct_key->pkey(), csr->key.get()) == 1) {
+      return Fail(ErrorCode::kAcmeBadCsr, "the certificate key must differ from the account key");
+    }
+    HP_ASSIGN_OR_RETURN(bool blocked, tx.IsKeyBlocked(csr->spki_sha256));
     if (blocked) return Fail(ErrorCode::kAcmeBadPublicKey, "the key is known to be compromised");
-    bool caa_stale = false;
-    for (const auto& id : o.authz) {
-      HP_ASSIGN_OR_RETURN(auto a, tx.AuthzByPublicId(id));
-      if (a && a->identifier.type == "dns" &&
-          a->validated_at < tx.now() - config_.caa_recheck_after) {
-        caa_stale = true;
-      }
-    }
-    if (caa_stale) {
+    if (oldest_dns_validation < tx.now() - config_.caa_recheck_after) {
       o.status = "processing";
       HP_TRY(tx.UpdateOrder(o));
       deferred = true;
       return o;
     }
-    auto cert = IssueInTx(tx, o, account, csr.der, &csr);
-    if (!cert) {
-      if (cert.error().code == ErrorCode::kAcmeRateLimited) return std::unexpected(cert.error());
-      return std::unexpected(cert.error());
-    }
+    HP_TRY(IssueInTx(tx, o, account, csr->der, &*csr));
     return o;
   });
   if (!result) return result;
@@ -727,7 +727,7 @@ Result<OrderRow> Ra::Finalize(const AccountRow& account, const std::string& orde
     opts.idempotency_key = order_id;
     opts.max_attempts = 3;
     HP_TRY(jobs_.Enqueue(kFinalizeJob,
-                         Json{{"order", order_id}, {"csr", core::Base64UrlEncode(csr.der)}}, opts));
+                         Json{{"order", order_id}, {"csr", core::Base64UrlEncode(csr->der)}}, opts));
     if (workers_) workers_->Notify();
   }
   return result;

@@ -46,12 +46,19 @@ class Ra {
       : config_(config), sa_(sa), ca_(ca), va_(va), dns_(dns), jobs_(jobs), workers_(workers),
         keys_(keys) {}
 
-  // With validation.in_process, RespondChallenge hands the authorization's public id to this
-  // (the WFE's validation threads) instead of enqueueing a durable job.
   void SetPublicSuffixList(std::shared_ptr<const PublicSuffixList> psl) { psl_ = std::move(psl); }
   std::string RegisteredDomain(const core::Identifier& id) const;
 
-  void SetValidationDispatcher(std::function<void(const std::string&)> dispatch) {
+  // What a validation needs: the authorization as RespondChallenge committed it (processing) and
+  // its account's public id and key thumbprint. With validation.in_process, RespondChallenge hands
+  // it to the dispatcher (the WFE's validation threads) instead of enqueueing a durable job, so
+  // the validation thread does not read it back.
+  struct ValidationInput {
+    AuthzRow authz;
+    std::string account_public_id;
+    std::string thumbprint;
+  };
+  void SetValidationDispatcher(std::function<void(ValidationInput)> dispatch) {
     dispatch_ = std::move(dispatch);
   }
 
@@ -108,7 +115,8 @@ class Ra {
                                                                 int64_t after, int limit);
 
   // Job handlers (worker threads).
-  core::Result<core::Json> RunValidation(const core::Json& payload);
+  core::Result<core::Json> RunValidation(const core::Json& payload);  // loads the input
+  core::Result<core::Json> RunValidation(const ValidationInput& in);
   core::Result<core::Json> RunFinalize(const core::Json& payload);
 
   // Effective status of an authorization now ("expired" once past expires).
@@ -117,7 +125,9 @@ class Ra {
  private:
   // Signs and stores the next CRL of `issuer_id` after `row` (the stored one, if any).
   core::Result<std::string> SignCrl(const std::string& issuer_id, const std::optional<CrlRow>& row);
-  core::Status Derive(SaTx& tx, OrderRow& order);
+  // The order's status from its authorizations; also the oldest validation time of its dns
+  // authorizations when asked (for the CAA recheck at finalize).
+  core::Status Derive(SaTx& tx, OrderRow& order, core::TimePoint* oldest_dns_validation = nullptr);
   // for_request: inside the request's nonce write (Sa::ReadForRequest) rather than a read.
   core::Result<OrderRow> LoadOrder(const AccountRow& account, const std::string& id,
                                    bool for_request);
@@ -130,7 +140,7 @@ class Ra {
   void ForgetAccount(const std::string& public_id);
 
   const AcmeConfig& config_;
-  std::function<void(const std::string&)> dispatch_;
+  std::function<void(ValidationInput)> dispatch_;
   std::mutex accounts_mu_;
   std::unordered_map<std::string, std::pair<AccountRow, std::chrono::steady_clock::time_point>>
       accounts_;  // public id -> row, cached until

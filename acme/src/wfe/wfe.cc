@@ -67,7 +67,7 @@ class AcmeServerImpl final : public AcmeServer {
     ra_.SetPublicSuffixList(std::move(psl));
     if (config_.validation.in_process) {
       validations_ = std::make_unique<TaskPool>(std::max(1, config_.validation.threads));
-      ra_.SetValidationDispatcher([this](const std::string& id) { DispatchValidation(id); });
+      ra_.SetValidationDispatcher([this](Ra::ValidationInput in) { DispatchValidation(std::move(in)); });
       sweeper_ = std::thread([this] { Sweep(); });
     }
   }
@@ -319,9 +319,10 @@ class AcmeServerImpl final : public AcmeServer {
     }
   }
 
-  void DispatchValidation(const std::string& authz_id) {
-    validations_->Submit([this, authz_id] {
-      auto r = ra_.RunValidation(Json{{"authz", authz_id}});
+  void DispatchValidation(Ra::ValidationInput in) {
+    validations_->Submit([this, in = std::move(in)] {
+      const std::string& authz_id = in.authz.public_id;
+      auto r = ra_.RunValidation(in);
       if (!r) {
         // Left processing: the sweeper runs it again once it is stale.
         core::log::Warn("validation failed to complete",
@@ -329,6 +330,17 @@ class AcmeServerImpl final : public AcmeServer {
       }
     });
   }
+  // The sweeper's re-runs: the validation loads its authorization itself.
+  void DispatchValidationById(const std::string& authz_id) {
+    validations_->Submit([this, authz_id] {
+      auto r = ra_.RunValidation(Json{{"authz", authz_id}});
+      if (!r) {
+        core::log::Warn("validation failed to complete",
+                        {{"authz", authz_id}, {"error", r.error().ToString()}});
+      }
+    });
+  }
+
 
   // Re-runs validations that a crash (or a store error) left processing: at start-up and then
   // every stale_after / 4.
@@ -350,7 +362,7 @@ class AcmeServerImpl final : public AcmeServer {
             a->processing_since = tx.now();
             return tx.UpdateAuthz(*a);
           });
-          if (st) DispatchValidation(id);
+          if (st) DispatchValidationById(id);
         }
       }
       lock.lock();

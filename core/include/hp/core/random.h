@@ -11,6 +11,7 @@ namespace hp::core {
 
 // Aborts the process if the CSPRNG fails: continuing without randomness is never safe.
 std::vector<uint8_t> RandomBytes(size_t n);
+void RandomFill(uint8_t* out, size_t n);
 uint64_t RandomU64();
 
 // 22 characters of base64url carrying 128 random bits.
