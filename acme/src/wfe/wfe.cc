@@ -84,6 +84,8 @@ class AcmeServerImpl final : public AcmeServer {
     requests_.reset();  // answers the requests still queued (they may dispatch validations)
     if (validations_) validations_->Clear();  // queued ones stay processing: the sweeper re-runs
     validations_.reset();
+    // Validation fibers whose result write is still committing.
+    for (int n = fibers_.load(); n > 0; n = fibers_.load()) fibers_.wait(n);
   }
 
   void RegisterRoutes(core::http::Router& r) override {
@@ -320,13 +322,26 @@ class AcmeServerImpl final : public AcmeServer {
   }
 
   void DispatchValidation(Ra::ValidationInput in) {
-    validations_->Submit([this, in = std::move(in)] {
-      const std::string& authz_id = in.authz.public_id;
-      auto r = ra_.RunValidation(in);
-      if (!r) {
-        // Left processing: the sweeper runs it again once it is stale.
-        core::log::Warn("validation failed to complete",
-                        {{"authz", authz_id}, {"error", r.error().ToString()}});
+    validations_->Submit([this, in = std::move(in)]() mutable {
+      auto run = [this, in = std::move(in)] {
+        auto r = ra_.RunValidation(in);
+        if (!r) {
+          // Left processing: the sweeper runs it again once it is stale.
+          core::log::Warn("validation failed to complete",
+                          {{"authz", in.authz.public_id}, {"error", r.error().ToString()}});
+        }
+      };
+      if (config_.request_threads < 0) {
+        // With request fibers, a validation is one too: its result write suspends it, and this
+        // thread goes on to the next validation instead of sleeping through the commit; the
+        // committing thread finishes it (nothing after the write uses this thread's state).
+        fibers_.fetch_add(1);
+        Fiber::Start([this, run = std::move(run)] {
+          run();
+          if (fibers_.fetch_sub(1) == 1) fibers_.notify_all();
+        });
+      } else {
+        run();
       }
     });
   }
@@ -611,7 +626,8 @@ class AcmeServerImpl final : public AcmeServer {
   Va va_;
   Ra ra_;
   std::unique_ptr<TaskPool> requests_;
-  std::atomic<int> fibers_{0};  // request fibers started and not finished (request_threads < 0)
+  // Request and validation fibers started and not finished (request_threads < 0).
+  std::atomic<int> fibers_{0};
   std::unique_ptr<TaskPool> validations_;
   std::mutex sweep_mu_;
   std::condition_variable sweep_cv_;
