@@ -93,6 +93,7 @@ int Serve(const CommonFlags& flags) {
 
   auto db_r = core::Database::Open({.path = DatabasePath(cfg),
                                     .readers = static_cast<int>(cfg.GetInt("store.readers")),
+                                    .cache_mib = static_cast<int>(cfg.GetInt("store.cache_mib")),
                                     .synchronous_full = cfg.GetString("store.synchronous") == "full"});
   if (!db_r) return Fatal(db_r.error());
   core::Database& db = **db_r;

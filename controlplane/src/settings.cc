@@ -25,6 +25,7 @@ core::ConfigSchema BuildSchema() {
   s.Add({.key = "store.path", .default_value = "", .doc = "SQLite database file; empty means var_dir/hostplane.db."});
   s.Add({.key = "store.synchronous", .default_value = "full", .doc = "SQLite synchronous mode: full survives power loss, normal only process crashes.", .allowed = {"full", "normal"}});
   s.Add({.key = "store.readers", .type = ConfigType::kInt, .default_value = "4", .doc = "Reader connections in the pool.", .min = 1, .max = 64});
+  s.Add({.key = "store.cache_mib", .type = ConfigType::kInt, .default_value = "64", .doc = "SQLite page cache of the writer connection in MiB (each reader gets a quarter): keeps the index pages that random keys touch in memory on a large database.", .min = 1, .max = 65536});
   s.Add({.key = "jobs.workers", .type = ConfigType::kInt, .default_value = "2", .doc = "Worker threads running durable jobs.", .min = 0, .max = 64});
   s.Add({.key = "jobs.lease_seconds", .type = ConfigType::kInt, .default_value = "60", .doc = "Job lease; a job whose worker died is taken again after this.", .min = 1, .max = 86400});
   s.Add({.key = "jobs.heartbeat_seconds", .type = ConfigType::kInt, .default_value = "20", .doc = "Lease renewal interval while a job runs.", .min = 1, .max = 3600});

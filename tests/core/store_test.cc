@@ -113,6 +113,34 @@ TEST(Store, WriteRollsBackOnErrorAndUsesWal) {
   EXPECT_EQ(bad.error().code, ErrorCode::kInternal);
 }
 
+TEST(Store, PageCacheSizeIsConfiguredAndPreparedTransactionStatementsAreReused) {
+  hp::testing::TempDir dir;
+  auto db = *Database::Open({.path = dir.path() + "/c.db", .readers = 2, .cache_mib = 8});
+  auto v1 = V1();
+  ASSERT_TRUE(db->Migrate({&v1}));
+  auto w = db->Write([](SQLite::Database& c) -> Result<int> {
+    return c.execAndGet("PRAGMA cache_size").getInt();
+  });
+  EXPECT_EQ(*w, -8 * 1024);  // KiB
+  auto r = db->Read([](SQLite::Database& c) -> Result<int> {
+    return c.execAndGet("PRAGMA cache_size").getInt();
+  });
+  EXPECT_EQ(*r, -2 * 1024);
+  // Many transactions on the same cached BEGIN/COMMIT/ROLLBACK statements, failures included.
+  for (int i = 0; i < 200; ++i) {
+    auto st = db->Write([&](SQLite::Database& c) -> Status {
+      c.exec("INSERT INTO items(name) VALUES ('n" + std::to_string(i) + "')");
+      if (i % 3 == 0) return Fail(ErrorCode::kConflict, "rolled back");
+      return Ok();
+    });
+    EXPECT_EQ(static_cast<bool>(st), i % 3 != 0);
+  }
+  auto n = db->Read([](SQLite::Database& c) -> Result<int> {
+    return c.execAndGet("SELECT COUNT(*) FROM items").getInt();
+  });
+  EXPECT_EQ(*n, 133);  // 200 minus the 67 multiples of 3
+}
+
 TEST(Store, ThrowingCallbackReportsTheSqliteErrorNotAPlaceholder) {
   hp::testing::TempDir dir;
   auto db = *Database::Open({.path = dir.path() + "/t.db"});
