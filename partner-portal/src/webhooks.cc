@@ -401,7 +401,14 @@ core::Result<std::string> WebhookService::Publish(const Event& ev) {
   if (!IsWebhookEventType(ev.type))
     return core::FailField(ErrorCode::kInvalidArgument, "type", "unknown event type " + ev.type);
   const core::TimePoint now = clock_.Now();
-  const std::string event_id = "evt_" + core::NewPublicId();
+  // With a source, the id is a function of it (128 bits of a hash, like a random public id), so a
+  // retried caller finds the event it already recorded instead of making a second one.
+  const std::string event_id =
+      "evt_" + (ev.source_id.empty()
+                    ? core::NewPublicId()
+                    : core::Base64UrlEncode(
+                          core::ossl::Sha256("hp.webhook.event.source\n" + ev.source_id)
+                              .substr(0, 16)));
   Json body = {{"id", event_id},
                {"type", ev.type},
                {"created", core::FormatRfc3339(now)},
@@ -411,6 +418,22 @@ core::Result<std::string> WebhookService::Publish(const Event& ev) {
   HP_ASSIGN_OR_RETURN(
       std::vector<std::string> deliveries,
       db_.Write([&](SQLite::Database& tx) -> core::Result<std::vector<std::string>> {
+        if (!ev.source_id.empty()) {
+          SQLite::Statement x(tx, "SELECT id FROM webhook_events WHERE public_id = ?");
+          x.bind(1, event_id);
+          if (x.executeStep()) {
+            // Already recorded: no new deliveries. Those never attempted get their first attempt
+            // enqueued again, in case the first Publish stopped between commit and enqueue (the
+            // job's idempotency key makes this a no-op otherwise).
+            SQLite::Statement q(tx,
+                                "SELECT public_id FROM webhook_deliveries WHERE event_id = ? AND "
+                                "attempts = 0 ORDER BY id");
+            q.bind(1, x.getColumn(0).getInt64());
+            std::vector<std::string> pending;
+            while (q.executeStep()) pending.push_back(q.getColumn(0).getString());
+            return pending;
+          }
+        }
         SQLite::Statement e(tx,
                             "INSERT INTO webhook_events(public_id, type, organization_id, "
                             "partner_id, body, created_at) "

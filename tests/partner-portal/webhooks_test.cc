@@ -231,6 +231,74 @@ TEST_F(WebhookTest, OnlyMatchingSubscriptionsOfTheCustomerAndItsPartnerReceive) 
       0u);
 }
 
+TEST_F(WebhookTest, PublishWithTheSameSourceIdIsOneEventDeliveredOnce) {
+  SetUpPool();
+  Receiver rx(0);
+  Owner partner{OwnerType::kPartner, "resellerA"};
+  auto sub = *hooks.Subscribe(partner, rx.Url(), {"invoice.issued"});
+  Event ev{"invoice.issued", "orgX", "resellerA", {{"invoice_id", "i1"}}, "job_1"};
+  auto first = hooks.Publish(ev);
+  ASSERT_TRUE(first) << first.error().ToString();
+  f.clock.Advance(1s);
+  auto again = hooks.Publish(ev);  // e.g. the publishing job retried after a crash
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_EQ(*again, *first);
+  EXPECT_EQ(first->rfind("evt_", 0), 0u);
+
+  EXPECT_EQ(RunDue(), 1);
+  EXPECT_EQ(hooks.Publish(ev).value_or(""), *first);  // after delivery too
+  f.clock.Advance(48h);
+  EXPECT_EQ(RunDue(), 0);
+  ASSERT_EQ(rx.seen().size(), 1u);
+  EXPECT_EQ(rx.seen()[0].id, *first);
+  EXPECT_EQ(core::Json::parse(rx.seen()[0].body)["id"], *first);
+  EXPECT_EQ(hooks.ListDeliveries(partner, sub.subscription.id)->size(), 1u);
+}
+
+TEST_F(WebhookTest, DifferentOrNoSourceIdsAreSeparateEvents) {
+  SetUpPool();
+  Receiver rx(0);
+  Owner partner{OwnerType::kPartner, "resellerA"};
+  auto sub = *hooks.Subscribe(partner, rx.Url(), {"invoice.paid"});
+  auto a = hooks.Publish({"invoice.paid", "orgX", "resellerA", {}, "job_a"});
+  auto b = hooks.Publish({"invoice.paid", "orgX", "resellerA", {}, "job_b"});
+  auto c = hooks.Publish({"invoice.paid", "orgX", "resellerA", {}});
+  auto d = hooks.Publish({"invoice.paid", "orgX", "resellerA", {}});
+  ASSERT_TRUE(a && b && c && d);
+  EXPECT_EQ((std::set<std::string>{*a, *b, *c, *d}).size(), 4u);
+  EXPECT_EQ(RunDue(), 4);
+  EXPECT_EQ(rx.accepted(), (std::set<std::string>{*a, *b, *c, *d}));
+  EXPECT_EQ(hooks.ListDeliveries(partner, sub.subscription.id)->size(), 4u);
+}
+
+TEST_F(WebhookTest, AnEventJobThatFailsAfterPublishingIsRetriedWithoutASecondEvent) {
+  // The shape of the controlplane's event job: publish with the job's own id as the source, then
+  // fail before the job is marked done (here: the first run returns a retryable error).
+  SetUpPool();
+  Receiver rx(0);
+  Owner org{OwnerType::kOrganization, "orgX"};
+  auto sub = *hooks.Subscribe(org, rx.Url(), {"invoice.paid"});
+  std::vector<std::string> published;
+  pool.Register("test.event", [&](core::JobContext& jc) -> core::Result<core::Json> {
+    HP_ASSIGN_OR_RETURN(std::string id,
+                        hooks.Publish({"invoice.paid", "orgX", "resellerA", {}, jc.job().id}));
+    published.push_back(id);
+    if (published.size() == 1) return core::Fail(core::ErrorCode::kUnavailable, "crash");
+    return core::Json{{"event_id", id}};
+  });
+  ASSERT_TRUE(jobs.Enqueue("test.event", core::Json::object(), {}));
+  for (int guard = 0; guard < 20 && published.size() < 2; ++guard) {
+    RunDue();
+    f.clock.Advance(1min);
+  }
+  RunDue();
+  ASSERT_EQ(published.size(), 2u);
+  EXPECT_EQ(published[0], published[1]);
+  ASSERT_EQ(rx.seen().size(), 1u);
+  EXPECT_EQ(rx.seen()[0].id, published[0]);
+  EXPECT_EQ(hooks.ListDeliveries(org, sub.subscription.id)->size(), 1u);
+}
+
 TEST_F(WebhookTest, SubscriptionsAreValidated) {
   Owner p{OwnerType::kPartner, "resellerA"};
   WebhookService strict{*f.db, *f.sealer, jobs, *http, f.clock};

@@ -70,6 +70,11 @@ struct Event {
   std::string organization_id;  // the customer concerned (its subscriptions receive it)
   std::string partner_id;       // the customer's partner (its subscriptions receive it too)
   core::Json data = core::Json::object();
+  // Optional dedupe key naming what the event comes from (e.g. the outbox job that publishes it),
+  // for callers that may publish again after a crash or a retry. The same source_id always yields
+  // the same event: a second Publish with it returns the first event's id and creates no
+  // deliveries. Empty: every Publish is a new event.
+  std::string source_id;
 };
 
 struct Delivery {
@@ -129,7 +134,8 @@ class WebhookService {
   core::Status Unsubscribe(const Owner& owner, const std::string& subscription_id);
 
   // Records the event and enqueues one delivery per matching live subscription; returns the
-  // event id. Cheap (store writes only); never calls out.
+  // event id. Cheap (store writes only); never calls out. With `event.source_id` set, the event id
+  // is derived from it and a repeat returns the existing event's id without recording anything.
   core::Result<std::string> Publish(const Event& event);
   // A "webhook.ping" event to one subscription of `owner` only (to test a receiver); returns the
   // delivery id. kNotFound unless `owner` owns the subscription.
