@@ -2705,7 +2705,10 @@ core::Result<std::unique_ptr<ServedModule>> Mount(ServeContext& ctx) {
       HP_ASSIGN_OR_RETURN(store::Organization o, db->Read([&](SQLite::Database& tx) { return store::GetOrganization(tx, org); }));
       Json data = p.contains("data") && p["data"].is_object() ? p["data"] : Json::object();
       data["organization_id"] = org;
-      HP_ASSIGN_OR_RETURN(std::string event_id, hooks->Publish({type, org, o.partner_id, data}));
+      // The job's id as the source: a retry after Publish (crash, lost lease) yields the same
+      // event id and no second deliveries.
+      HP_ASSIGN_OR_RETURN(std::string event_id,
+                          hooks->Publish({type, org, o.partner_id, data, jc.job().id}));
       return Json{{"event_id", event_id}};
     });
   }
