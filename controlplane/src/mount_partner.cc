@@ -334,7 +334,11 @@ class PartnerApi {
   }
 
   // Replays the stored answer to a retried write with the same Idempotency-Key (24 hours);
-  // the same key with another method, path or body is 409.
+  // the same key with another method, path or body is 409. The key is reserved (a pending row,
+  // status 0) in a write transaction before the write runs, so two simultaneous first requests
+  // run it once: the other gets 409 "still in progress". A reservation older than
+  // kIdemPendingTimeoutUs (its request crashed) is taken over.
+  static constexpr int64_t kIdemPendingTimeoutUs = 5LL * 60 * 1000000;
   core::Result<Response> Idempotent(PartnerCall& call, const std::string& key,
                                     const std::function<core::Result<Response>()>& run) {
     if (key.size() > 200)
@@ -345,57 +349,107 @@ class PartnerApi {
     const int64_t day = 24LL * 3600 * 1000000;
     HP_ASSIGN_OR_RETURN(
         std::optional<Response> stored,
-        d_.db->Read([&](SQLite::Database& tx) -> core::Result<std::optional<Response>> {
+        d_.db->Write([&](SQLite::Database& tx) -> core::Result<std::optional<Response>> {
           SQLite::Statement q(tx,
                               "SELECT method, path, body_sha256, status, content_type, location, "
-                              "body FROM partner_idempotency WHERE partner_id = ? AND idem_key = ? "
-                              "AND created_at > ?");
+                              "body, created_at FROM partner_idempotency WHERE partner_id = ? AND "
+                              "idem_key = ?");
           q.bind(1, call.partner.id);
           q.bind(2, key);
-          q.bind(3, now - day);
-          if (!q.executeStep()) return std::optional<Response>();
-          if (q.getColumn(0).getString() != call.http.method ||
-              q.getColumn(1).getString() != call.http.path ||
-              q.getColumn(2).getString() != body_hash)
-            return core::FailField(ErrorCode::kConflict, "Idempotency-Key",
-                                   "this key was used for another request");
-          Response r(q.getColumn(3).getInt(), q.getColumn(4).getString(),
-                     q.getColumn(6).getString());
-          if (std::string loc = q.getColumn(5).getString(); !loc.empty())
-            r.SetHeader("Location", loc);
-          r.SetHeader("Idempotent-Replayed", "true");
-          return std::optional<Response>(std::move(r));
+          bool found = q.executeStep();
+          if (found) {
+            const int64_t at = q.getColumn(7).getInt64();
+            const bool pending = q.getColumn(3).getInt() == 0;
+            const bool stale = at <= now - day || (pending && at <= now - kIdemPendingTimeoutUs);
+            if (!stale) {
+              if (q.getColumn(0).getString() != call.http.method ||
+                  q.getColumn(1).getString() != call.http.path ||
+                  q.getColumn(2).getString() != body_hash)
+                return core::FailField(ErrorCode::kConflict, "Idempotency-Key",
+                                       "this key was used for another request");
+              if (pending)
+                return core::Fail(core::Error(ErrorCode::kConflict,
+                                              "a request with this key is still in progress; "
+                                              "retry later")
+                                      .WithField("Idempotency-Key")
+                                      .WithRetryAfter(1));
+              Response r(q.getColumn(3).getInt(), q.getColumn(4).getString(),
+                         q.getColumn(6).getString());
+              if (std::string loc = q.getColumn(5).getString(); !loc.empty())
+                r.SetHeader("Location", loc);
+              r.SetHeader("Idempotent-Replayed", "true");
+              return std::optional<Response>(std::move(r));
+            }
+          }
+          q.reset();
+          // Reserve the key (or take over an expired row / abandoned reservation).
+          SQLite::Statement ins(tx,
+                                "INSERT OR REPLACE INTO partner_idempotency(partner_id, idem_key, "
+                                "method, path, body_sha256, status, content_type, location, body, "
+                                "created_at) VALUES (?, ?, ?, ?, ?, 0, '', '', '', ?)");
+          ins.bind(1, call.partner.id);
+          ins.bind(2, key);
+          ins.bind(3, call.http.method);
+          ins.bind(4, call.http.path);
+          ins.bind(5, body_hash);
+          ins.bind(6, now);
+          ins.exec();
+          return std::optional<Response>();
         }));
     if (stored) return std::move(*stored);
-    core::Result<Response> r = run();
+    // Our reservation is the pending row created at `now` (a takeover would have a later time).
+    auto release = [&] {
+      auto st = d_.db->Write([&](SQLite::Database& tx) -> core::Status {
+        SQLite::Statement q(tx,
+                            "DELETE FROM partner_idempotency WHERE partner_id = ? AND idem_key = ? "
+                            "AND status = 0 AND created_at = ?");
+        q.bind(1, call.partner.id);
+        q.bind(2, key);
+        q.bind(3, now);
+        q.exec();
+        return core::Ok();
+      });
+      if (!st) core::log::Warn("idempotency release failed", {{"error", st.error().ToString()}});
+    };
+    core::Result<Response> r = [&] {
+      try {
+        return run();
+      } catch (...) {
+        release();
+        throw;
+      }
+    }();
     const bool keep = r ? r->status < 500
                         : r.error().code != ErrorCode::kInternal &&
                               r.error().code != ErrorCode::kUnavailable &&
                               r.error().code != ErrorCode::kRateLimited;
-    if (!keep) return r;
+    if (!keep) {
+      release();  // a retry runs the write again
+      return r;
+    }
     Response out = r ? *r : Response::FromError(r.error());
     auto st = d_.db->Write([&](SQLite::Database& tx) -> core::Status {
       SQLite::Statement prune(tx, "DELETE FROM partner_idempotency WHERE created_at <= ?");
       prune.bind(1, now - day);
       prune.exec();
       SQLite::Statement q(tx,
-                          "INSERT OR IGNORE INTO partner_idempotency(partner_id, idem_key, method, "
-                          "path, body_sha256, status, content_type, location, body, created_at) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-      q.bind(1, call.partner.id);
-      q.bind(2, key);
-      q.bind(3, call.http.method);
-      q.bind(4, call.http.path);
-      q.bind(5, body_hash);
-      q.bind(6, out.status);
-      q.bind(7, out.GetHeader("Content-Type"));
-      q.bind(8, out.GetHeader("Location"));
-      q.bind(9, out.body);
-      q.bind(10, now);
+                          "UPDATE partner_idempotency SET status = ?, content_type = ?, "
+                          "location = ?, body = ? WHERE partner_id = ? AND idem_key = ? AND "
+                          "status = 0 AND created_at = ?");
+      q.bind(1, out.status);
+      q.bind(2, out.GetHeader("Content-Type"));
+      q.bind(3, out.GetHeader("Location"));
+      q.bind(4, out.body);
+      q.bind(5, call.partner.id);
+      q.bind(6, key);
+      q.bind(7, now);
       q.exec();
       return core::Ok();
     });
-    if (!st) core::log::Warn("idempotency record failed", {{"error", st.error().ToString()}});
+    if (!st) {
+      core::log::Warn("idempotency record failed", {{"error", st.error().ToString()}});
+      release();  // not left pending: a retry runs again rather than waiting for the timeout
+    }
     return r;
   }
 

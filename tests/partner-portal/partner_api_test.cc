@@ -6,14 +6,18 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "api_fixture.h"
+#include "hp/core/encoding.h"
 #include "hp/core/http_server.h"
 #include "hp/core/log.h"
+#include "hp/core/openssl.h"
 #include "hp/partner/signing.h"
 #include "hp/partner/webhooks.h"
 
@@ -841,6 +845,105 @@ TEST_F(PartnerApi, IdempotencyKeyReplaysAndRateLimitAnswers429) {
   EXPECT_GE(std::stoi(last.headers["retry-after"]), 1);
   // Another partner is not affected.
   EXPECT_EQ(P(*reseller_b_, "GET", "/partner/v1/partner").status, 200);
+}
+
+// Two simultaneous first requests with the same Idempotency-Key run the write once: the key is
+// reserved before the write, so the other request is answered with the original (replayed) or
+// with 409 "still in progress", never with a second customer.
+TEST_F(PartnerApi, ConcurrentFirstRequestsWithOneIdempotencyKeyCreateOneCustomer) {
+  Key k = NewPartner("Racing Reseller", "reseller");
+  constexpr int kRounds = 8;
+  int in_progress = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string key = "race-" + std::to_string(round);
+    const Json body = {{"name", "Race KK " + std::to_string(round)}};
+    std::atomic<int> ready{0};
+    Reply replies[2];
+    auto send = [&](int i) {
+      ready.fetch_add(1);
+      while (ready.load() < 2) {
+      }  // start both requests together
+      // Different timestamps: the same signature twice would be refused as a replay.
+      replies[i] = P(k, "POST", "/partner/v1/customers", body,
+                     {.skew = static_cast<double>(i), .headers = {"Idempotency-Key: " + key}});
+    };
+    std::thread a(send, 0), b(send, 1);
+    a.join();
+    b.join();
+    std::set<std::string> ids;
+    for (const Reply& r : replies) {
+      if (r.status == 201) {
+        ids.insert(r.json.value("id", ""));
+      } else {
+        EXPECT_EQ(r.status, 409) << r.body;
+        EXPECT_EQ(r.json.value("field", ""), "Idempotency-Key") << r.body;
+        EXPECT_NE(r.body.find("still in progress"), std::string::npos) << r.body;
+        ++in_progress;
+      }
+    }
+    EXPECT_EQ(ids.size(), 1u) << "round " << round << ": " << replies[0].body << " / "
+                              << replies[1].body;
+    // A retry after both answered replays the original.
+    auto again = P(k, "POST", "/partner/v1/customers", body,
+                   {.skew = 2, .headers = {"Idempotency-Key: " + key}});
+    EXPECT_EQ(again.status, 201) << again.body;
+    EXPECT_EQ(again.headers["idempotent-replayed"], "true");
+    if (!ids.empty()) {
+      EXPECT_EQ(again.json.value("id", ""), *ids.begin());
+    }
+  }
+  auto list = P(k, "GET", "/partner/v1/customers?limit=200");
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_EQ(list.json["items"].size(), static_cast<size_t>(kRounds)) << list.body;
+  std::fprintf(stderr, "idempotency race: %d of %d rounds answered 409 in progress\n",
+               in_progress, kRounds);
+}
+
+// A key reserved by a request still running is answered 409 "still in progress" (naming the
+// field); a reservation older than 5 minutes (its request crashed) is taken over.
+TEST_F(PartnerApi, PendingIdempotencyKeyIs409UntilItsReservationTimesOut) {
+  Key k = NewPartner("Pending Reseller", "reseller");
+  const Json body = {{"name", "Pending KK"}};
+  const auto server_now = std::chrono::system_clock::now() +
+                          std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                              std::chrono::duration<double>(s_->offset()));
+  {
+    SQLite::Database db(s_->var() + "/hostplane.db", SQLite::OPEN_READWRITE, 5000);
+    SQLite::Statement q(db,
+                        "INSERT INTO partner_idempotency(partner_id, idem_key, method, path, "
+                        "body_sha256, status, content_type, location, body, created_at) "
+                        "VALUES (?, 'held-1', 'POST', '/partner/v1/customers', ?, 0, '', '', '', "
+                        "?)");
+    q.bind(1, k.partner_id);
+    q.bind(2, core::HexEncode(core::AsBytes(core::ossl::Sha256(body.dump()))));
+    q.bind(3, static_cast<int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       server_now.time_since_epoch())
+                                       .count()));
+    q.exec();
+  }
+  auto busy = P(k, "POST", "/partner/v1/customers", body,
+                {.headers = {"Idempotency-Key: held-1"}});
+  EXPECT_EQ(busy.status, 409) << busy.body;
+  EXPECT_EQ(busy.json.value("field", ""), "Idempotency-Key") << busy.body;
+  EXPECT_NE(busy.body.find("still in progress"), std::string::npos) << busy.body;
+  // Another request under the reserved key is the usual conflict.
+  auto other = P(k, "POST", "/partner/v1/customers", {{"name", "Other KK"}},
+                 {.headers = {"Idempotency-Key: held-1"}});
+  EXPECT_EQ(other.status, 409) << other.body;
+  EXPECT_NE(other.body.find("another request"), std::string::npos) << other.body;
+  EXPECT_EQ(P(k, "GET", "/partner/v1/customers").json["items"].size(), 0u);
+
+  s_->Advance(6 * 60);  // past the 5-minute reservation timeout
+  auto taken = P(k, "POST", "/partner/v1/customers", body,
+                 {.headers = {"Idempotency-Key: held-1"}});
+  ASSERT_EQ(taken.status, 201) << taken.body;
+  EXPECT_EQ(taken.headers.count("idempotent-replayed"), 0u);
+  auto again = P(k, "POST", "/partner/v1/customers", body,
+                 {.skew = 1, .headers = {"Idempotency-Key: held-1"}});
+  EXPECT_EQ(again.status, 201) << again.body;
+  EXPECT_EQ(again.headers["idempotent-replayed"], "true");
+  EXPECT_EQ(again.json["id"], taken.json["id"]);
+  EXPECT_EQ(P(k, "GET", "/partner/v1/customers").json["items"].size(), 1u);
 }
 
 // Subscriptions, invoices and usage of a reseller's customer through the billing library, and an
