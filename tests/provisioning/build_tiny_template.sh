@@ -46,18 +46,22 @@ insmod /lib/modules/evdev.ko
 insmod /lib/modules/button.ko
 exec >/dev/ttyS0 2>&1
 echo "hostplane-tiny: booted kernel $(uname -r) on $(cat /proc/cpuinfo | grep -c ^processor) vCPU, $(awk '/MemTotal/ {print $2}' /proc/meminfo) kB"
-# The power button shows up as an input device once button.ko is loaded; wait for it.
+# The power button shows up as an input device once button.ko is loaded; wait for it. The waits
+# are long (60 s) because QEMU TCG on a loaded CI host can be slow; each says if it ran out.
 i=0
-while ! grep -q "Power Button" /proc/bus/input/devices 2>/dev/null && [ $i -lt 50 ]; do
+while ! grep -q "Power Button" /proc/bus/input/devices 2>/dev/null && [ $i -lt 600 ]; do
   sleep 0.1; i=$((i + 1))
 done
+[ $i -lt 600 ] || echo "hostplane-tiny: no power button input device after 60 s"
 acpid -f -d -c /etc/acpi >/dev/null 2>&1 &
 pid=$!
 # "ready" only once acpid listens: a power-button press before that would be lost.
 i=0
-while ! ls -l /proc/$pid/fd 2>/dev/null | grep /dev/input/event >/dev/null && [ $i -lt 50 ]; do
+while ! ls -l /proc/$pid/fd 2>/dev/null | grep /dev/input/event >/dev/null && [ $i -lt 600 ]; do
   sleep 0.1; i=$((i + 1))
 done
+if [ $i -lt 600 ]; then echo "hostplane-tiny: acpid listens"
+else echo "hostplane-tiny: acpid has no input event device open after 60 s"; fi
 echo "hostplane-tiny: ready"
 while true; do sleep 3600; done
 INIT

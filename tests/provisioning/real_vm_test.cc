@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <gtest/gtest.h>
+#include <sstream>
 
 #include "hp/provisioning/vps.h"
 #include "prov_test_util.h"
@@ -105,7 +106,10 @@ class RealVmTest : public ::testing::Test {
     auto [rc, out] = hp::testing::Run(
         {HP_SOURCE_DIR "/tests/provisioning/build_tiny_template.sh", tiny_}, std::chrono::seconds(60));
     ASSERT_EQ(rc, 0) << "template build failed (packages from scripts/bootstrap?): " << out;
-    kernel_version_ = out.substr(0, out.find('\n'));
+    // The version is the script's last line (out holds stderr too: a tool's warning may precede it).
+    std::string trimmed = out.substr(0, out.find_last_not_of("\n") + 1);
+    kernel_version_ = trimmed.substr(trimmed.find_last_of('\n') + 1);
+    ASSERT_FALSE(kernel_version_.empty()) << out;
 
     // A transient dir pool holding the template's base disk; gone when the daemon stops.
     fs::create_directories(pool_dir_);
@@ -168,6 +172,40 @@ class RealVmTest : public ::testing::Test {
     return hp::testing::ReadFile(path);
   }
 
+  // What tells why a boot or a stop went wrong, for every failure message: the guest's console,
+  // QEMU's and libvirtd's logs, the domain's state and the jobs so far. (CI prints only this.)
+  std::string Diagnostics() {
+    auto last = [](const std::string& s, size_t n) { return s.size() > n ? "..." + s.substr(s.size() - n) : s; };
+    auto tail = [&](const std::string& path) {
+      std::error_code ec;
+      if (!fs::exists(path, ec)) return std::string("(no ") + path + ")";
+      return last(hp::testing::ReadFile(path), 3000);
+    };
+    std::ostringstream o;
+    o << "\n--- serial console (end) ---\n" << last(Console(), 2500);
+    if (!domain_.empty()) {
+      o << "\n--- qemu log ---\n" << tail("/var/log/libvirt/qemu/" + domain_ + ".log");
+      if (hvs_) {
+        if (auto hv = hvs_->Get(daemon_->uri()); hv) {
+          auto info = (*hv)->LookupDomain(domain_);
+          o << "\n--- domain ---\n"
+            << (!info ? info.error().ToString()
+                      : !*info ? std::string("not defined")
+                               : "state " + std::to_string(static_cast<int>((*info)->state)));
+        }
+      }
+    }
+    o << "\n--- libvirtd log (warnings and errors) ---\n" << tail(dir_.path() + "/libvirtd.log");
+    o << "\n--- jobs ---\n";
+    for (const std::string& id : job_ids_) {
+      auto j = jobs_.Get(id);
+      if (!j) continue;
+      o << j->kind << " " << core::JobStateName(j->state) << " attempts " << j->attempts
+        << " progress " << j->progress.dump() << " last_error " << j->last_error << "\n";
+    }
+    return o.str();
+  }
+
   VpsState StateOf(const std::string& id) {
     auto v = vps_->Get("org-lab", id);
     return v ? v->state : VpsState::kFailed;
@@ -182,6 +220,7 @@ class RealVmTest : public ::testing::Test {
   std::string pool_;
   bool pool_made_ = false;
   std::string domain_;
+  std::vector<std::string> job_ids_;  // for Diagnostics
   std::unique_ptr<core::Database> db_ = testing::OpenDb(dir_.path());
   core::SystemClock& clock_ = core::SystemClock::Instance();
   core::RandomIdSource ids_;
@@ -202,6 +241,7 @@ TEST_F(RealVmTest, TinyVpsBootsPrintsBannerOnSerialConsoleAndShutsDownGracefully
                              .template_name = "tiny", .zone = "lab-1",
                              .plan = {.vcpus = 1, .ram_mib = 256, .disk_gib = 1}});
   ASSERT_TRUE(op) << op.error().ToString();
+  job_ids_.push_back(op->id);
   pool_workers_.Notify();
   domain_ = "hp-" + op->resource_id;
   ASSERT_TRUE(hp::testing::PollUntil(
@@ -209,57 +249,64 @@ TEST_F(RealVmTest, TinyVpsBootsPrintsBannerOnSerialConsoleAndShutsDownGracefully
         const VpsState s = StateOf(op->resource_id);
         return s == VpsState::kRunning || s == VpsState::kFailed;
       },
-      std::chrono::seconds(30)));
+      std::chrono::seconds(60)))
+      << Diagnostics();
   auto v = vps_->Get("org-lab", op->resource_id);
   ASSERT_TRUE(v);
-  ASSERT_EQ(v->state, VpsState::kRunning) << v->last_error << " / job: " << jobs_.Get(op->id)->last_error;
+  ASSERT_EQ(v->state, VpsState::kRunning) << v->last_error << Diagnostics();
   const auto t_running = Clock::now();
 
   auto hv = hvs_->Get(daemon_->uri());
   ASSERT_TRUE(hv);
   auto info = (*hv)->LookupDomain(domain_);
-  ASSERT_TRUE(info && *info);
+  ASSERT_TRUE(info && *info) << Diagnostics();
   EXPECT_EQ((*info)->state, DomainState::kRunning);
   EXPECT_EQ((*info)->memory_mib, 256);
 
   // The kernel's banner and our init's banner arrive on the serial console, logged by libvirt.
   ASSERT_TRUE(hp::testing::PollUntil([&] { return Console().find("hostplane-tiny: ready") != std::string::npos; },
-                                     std::chrono::seconds(40)))
-      << "console so far:\n" << Console();
+                                     std::chrono::seconds(90)))
+      << Diagnostics();
   const auto t_banner = Clock::now();
   const std::string console = Console();
-  EXPECT_NE(console.find("Linux version " + kernel_version_), std::string::npos) << console;
+  EXPECT_NE(console.find("Linux version " + kernel_version_), std::string::npos) << Diagnostics();
   EXPECT_NE(console.find("hostplane-tiny: booted kernel " + kernel_version_ + " on 1 vCPU"),
-            std::string::npos) << console;
+            std::string::npos) << Diagnostics();
+  // The guest's init says "ready" either way; "acpid listens" only when the button and acpid are.
+  EXPECT_NE(console.find("hostplane-tiny: acpid listens"), std::string::npos) << Diagnostics();
 
   // Graceful shutdown through the stop operation: an ACPI power-button press the guest acts on
   // (it says so, then powers off) well before the timeout would pull the plug.
   auto stop = vps_->StopVps("org-lab", op->resource_id, {.timeout = std::chrono::seconds(30)});
   ASSERT_TRUE(stop) << stop.error().ToString();
+  job_ids_.push_back(stop->id);
   pool_workers_.Notify();
   ASSERT_TRUE(hp::testing::PollUntil(
       [&] {
         auto j = jobs_.Get(stop->id);
         return j && j->state != core::JobState::kQueued && j->state != core::JobState::kRunning;
       },
-      std::chrono::seconds(30)))
-      << "console:\n" << Console();
+      std::chrono::seconds(60)))
+      << Diagnostics();
   const auto t_stopped = Clock::now();
   auto stop_job = jobs_.Get(stop->id);
   ASSERT_TRUE(stop_job);
-  ASSERT_EQ(stop_job->state, core::JobState::kSucceeded) << stop_job->last_error;
-  EXPECT_EQ(stop_job->result.value("graceful", false), true) << stop_job->result.dump();
+  ASSERT_EQ(stop_job->state, core::JobState::kSucceeded) << stop_job->last_error << Diagnostics();
+  EXPECT_EQ(stop_job->result.value("graceful", false), true) << stop_job->result.dump() << Diagnostics();
   EXPECT_EQ(StateOf(op->resource_id), VpsState::kStopped);
   EXPECT_NE(Console().find("hostplane-tiny: ACPI power button, powering off"), std::string::npos)
-      << "the guest powered itself off, it was not pulled";
+      << "the guest powered itself off, it was not pulled" << Diagnostics();
   info = (*hv)->LookupDomain(domain_);
   ASSERT_TRUE(info && *info);
   EXPECT_EQ((*info)->state, DomainState::kShutoff);
 
-  ASSERT_TRUE(vps_->DeleteVps("org-lab", op->resource_id));
+  auto del = vps_->DeleteVps("org-lab", op->resource_id);
+  ASSERT_TRUE(del);
+  job_ids_.push_back(del->id);
   pool_workers_.Notify();
   ASSERT_TRUE(hp::testing::PollUntil(
-      [&] { return !vps_->Get("org-lab", op->resource_id).has_value(); }, std::chrono::seconds(20)));
+      [&] { return !vps_->Get("org-lab", op->resource_id).has_value(); }, std::chrono::seconds(30)))
+      << Diagnostics();
   auto gone = (*hv)->LookupDomain(domain_);
   ASSERT_TRUE(gone);
   EXPECT_FALSE(gone->has_value());
