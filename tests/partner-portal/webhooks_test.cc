@@ -255,6 +255,21 @@ TEST_F(WebhookTest, PublishWithTheSameSourceIdIsOneEventDeliveredOnce) {
   EXPECT_EQ(hooks.ListDeliveries(partner, sub.subscription.id)->size(), 1u);
 }
 
+TEST_F(WebhookTest, ARepeatedPublishFindsItsDeliveriesThroughAnIndex) {
+  // The lookup a repeated Publish makes (webhooks.cc) must not scan every delivery ever made.
+  auto plan = f.db->Read([](SQLite::Database& db) -> core::Result<std::string> {
+    SQLite::Statement q(db,
+                        "EXPLAIN QUERY PLAN SELECT public_id FROM webhook_deliveries WHERE "
+                        "event_id = ? AND attempts = 0 ORDER BY id");
+    std::string out;
+    while (q.executeStep()) out += q.getColumn(3).getString() + "\n";
+    return out;
+  });
+  ASSERT_TRUE(plan) << plan.error().ToString();
+  EXPECT_NE(plan->find("USING INDEX webhook_deliveries_event"), std::string::npos) << *plan;
+  EXPECT_EQ(plan->find("SCAN webhook_deliveries"), std::string::npos) << *plan;
+}
+
 TEST_F(WebhookTest, DifferentOrNoSourceIdsAreSeparateEvents) {
   SetUpPool();
   Receiver rx(0);
