@@ -666,4 +666,38 @@ Result<RateDecision> SaTx::RateLimit(const std::string& key, int64_t count, core
   return d;
 }
 
+Result<std::string> SaTx::PruneRateLimits(const std::string& after, int limit, int64_t* deleted) {
+  const int64_t now = Us(now_);
+  SQLite::Statement& q =
+      Stmt("SELECT key, tat FROM acme_rate_limits WHERE key > ? ORDER BY key LIMIT ?");
+  q.bind(1, after);
+  q.bind(2, limit);
+  std::vector<std::string> gone;
+  std::string last;
+  int rows = 0;
+  while (q.executeStep()) {
+    ++rows;
+    last = q.getColumn(0).getString();
+    if (q.getColumn(1).getInt64() <= now) gone.push_back(last);
+  }
+  SQLite::Statement& del = Stmt("DELETE FROM acme_rate_limits WHERE key = ? AND tat <= ?");
+  for (const auto& key : gone) {
+    del.reset();
+    del.bind(1, key);
+    del.bind(2, now);
+    del.exec();
+    *deleted += db_.getChanges();
+  }
+  return rows < limit ? std::string() : last;
+}
+
+Result<int64_t> Sa::PruneRateLimits(int chunk, const std::function<bool()>& stop) {
+  int64_t deleted = 0;
+  std::string cursor;
+  do {
+    HP_ASSIGN_OR_RETURN(cursor, Write([&](SaTx& tx) { return tx.PruneRateLimits(cursor, chunk, &deleted); }));
+  } while (!cursor.empty() && !(stop && stop()));
+  return deleted;
+}
+
 }  // namespace hp::acme

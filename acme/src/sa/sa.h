@@ -4,6 +4,7 @@
 // of concurrent requests share one SQLite transaction and one commit (GroupCommitter), so an
 // issuance costs a fraction of an fsync.
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -197,6 +198,11 @@ class SaTx {
   // GCRA: `count` events per `period` with a burst of `count`. Spends one when `spend`.
   core::Result<RateDecision> RateLimit(const std::string& key, int64_t count,
                                        core::Duration period, bool spend);
+  // Deletes the rate-limit rows whose theoretical arrival time has passed (such a row means what
+  // no row means: the whole burst is available again) among the `limit` keys after `after`, in
+  // key order. Returns the last key looked at, or "" once the table's end was reached.
+  core::Result<std::string> PruneRateLimits(const std::string& after, int limit,
+                                            int64_t* deleted);
 
  private:
   SQLite::Database& db_;
@@ -276,6 +282,12 @@ class Sa {
     if (PendingNonce* p = CurrentPendingNonce(); p && !p->recorded) return Write(std::forward<F>(fn));
     return Read(std::forward<F>(fn));
   }
+
+  // One pass over the rate-limit table, `chunk` keys per write transaction (so no request waits
+  // behind a long delete), dropping rows that have run out; stops early when `stop` says so.
+  // Returns how many rows it deleted. The table would otherwise keep a row for every account, IP
+  // and registered domain that ever asked for anything.
+  core::Result<int64_t> PruneRateLimits(int chunk, const std::function<bool()>& stop = {});
 
   const core::Clock& clock() const { return clock_; }
   GroupCommitter& committer() { return *committer_; }

@@ -68,8 +68,8 @@ class AcmeServerImpl final : public AcmeServer {
     if (config_.validation.in_process) {
       validations_ = std::make_unique<TaskPool>(std::max(1, config_.validation.threads));
       ra_.SetValidationDispatcher([this](Ra::ValidationInput in) { DispatchValidation(std::move(in)); });
-      sweeper_ = std::thread([this] { Sweep(); });
     }
+    sweeper_ = std::thread([this] { Sweep(); });
   }
 
   ~AcmeServerImpl() override {
@@ -357,8 +357,8 @@ class AcmeServerImpl final : public AcmeServer {
   }
 
 
-  // Re-runs validations that a crash (or a store error) left processing: at start-up and then
-  // every stale_after / 4.
+  // Re-runs in-process validations that a crash (or a store error) left processing, and prunes
+  // rate-limit rows: at start-up and then every stale_after / 4.
   void Sweep() {
     const auto every = std::max<core::Duration>(config_.validation.stale_after / 4,
                                                 std::chrono::seconds(1));
@@ -366,7 +366,9 @@ class AcmeServerImpl final : public AcmeServer {
     while (!stopping_) {
       lock.unlock();
       const auto before = deps_.clock->Now() - config_.validation.stale_after;
-      auto stale = sa_.Read([&](SaTx& tx) { return tx.StaleProcessingAuthz(before, 1000); });
+      auto stale = config_.validation.in_process
+                       ? sa_.Read([&](SaTx& tx) { return tx.StaleProcessingAuthz(before, 1000); })
+                       : core::Result<std::vector<std::string>>(std::vector<std::string>{});
       if (stale) {
         for (const auto& id : *stale) {
           core::log::Info("re-running an interrupted validation", {{"authz", id}});
@@ -379,6 +381,19 @@ class AcmeServerImpl final : public AcmeServer {
           });
           if (st) DispatchValidationById(id);
         }
+      }
+      // Rate-limit rows that ran out, once an hour (a row lives at least its limit's period after
+      // its last use, hours to days, so an hourly pass finds them all soon enough).
+      if (const auto now = deps_.clock->Now(); now >= next_rate_prune_) {
+        next_rate_prune_ = now + std::chrono::hours(1);
+        auto pruned = sa_.PruneRateLimits(5000, [&] {
+          std::lock_guard g(sweep_mu_);
+          return stopping_;
+        });
+        if (!pruned)
+          core::log::Warn("rate-limit pruning failed", {{"error", pruned.error().ToString()}});
+        else if (*pruned > 0)
+          core::log::Info("rate-limit rows pruned", {{"rows", *pruned}});
       }
       lock.lock();
       sweep_cv_.wait_for(lock, every, [&] { return stopping_; });
@@ -632,6 +647,7 @@ class AcmeServerImpl final : public AcmeServer {
   std::mutex sweep_mu_;
   std::condition_variable sweep_cv_;
   bool stopping_ = false;
+  core::TimePoint next_rate_prune_{};  // Sweep's thread only
   std::thread sweeper_;
 };
 

@@ -103,6 +103,62 @@ TEST_F(GroupCommitTest, SaWriteReturnsValuesAndErrors) {
   EXPECT_EQ(Count(), 1);
 }
 
+// Rate-limit rows whose theoretical arrival time has passed mean the same as no row; a pass over
+// the table in small chunks removes them and keeps every row still limiting someone, and a limit
+// after the prune behaves as before it.
+TEST_F(GroupCommitTest, RateLimitRowsThatRanOutArePrunedInChunks) {
+  core::FakeClock clock(core::FromUnixSeconds(1'800'000'000));
+  Sa sa(*db_, clock);
+  // 25 keys spent once on a 1-hour limit, then 10 more on a 1-day limit.
+  ASSERT_TRUE(sa.Write([](SaTx& tx) -> core::Status {
+    for (int i = 0; i < 25; ++i)
+      HP_TRY(tx.RateLimit("hour:" + std::to_string(i), 10, std::chrono::hours(1), true));
+    for (int i = 0; i < 10; ++i)
+      HP_TRY(tx.RateLimit("day:" + std::to_string(i), 10, std::chrono::hours(24), true));
+    return core::Ok();
+  }));
+  ASSERT_EQ(Count(), 35);
+  auto none = sa.PruneRateLimits(4);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(*none, 0) << "nothing has run out yet";
+  EXPECT_EQ(Count(), 35);
+
+  // One spend of 10 per hour holds for 6 minutes; at 3 hours the hourly rows are spent out, the
+  // daily ones (2.4 hours each) too; a fresh spend at 3 h keeps its row.
+  clock.Advance(std::chrono::hours(3));
+  ASSERT_TRUE(sa.Write([](SaTx& tx) -> core::Status {
+    HP_TRY(tx.RateLimit("day:fresh", 1, std::chrono::hours(24), true));
+    return core::Ok();
+  }));
+  int passes = 0;
+  auto pruned = sa.PruneRateLimits(4, [&] { return ++passes > 100; });
+  ASSERT_TRUE(pruned) << pruned.error().ToString();
+  EXPECT_EQ(*pruned, 35);
+  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(passes, 9) << "36 keys in chunks of 4: 10 writes, `stop` asked after each full one";
+
+  // The surviving row still limits: count 1 per day is spent.
+  auto again = sa.Write([](SaTx& tx) { return tx.RateLimit("day:fresh", 1, std::chrono::hours(24), true); });
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->allowed);
+  // A pruned key starts over with its whole burst.
+  auto fresh = sa.Write([](SaTx& tx) { return tx.RateLimit("hour:3", 10, std::chrono::hours(1), false); });
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->used, 0);
+
+  // `stop` ends a pass early.
+  clock.Advance(std::chrono::hours(48));
+  ASSERT_TRUE(sa.Write([](SaTx& tx) -> core::Status {
+    for (int i = 0; i < 20; ++i)
+      HP_TRY(tx.RateLimit("ip:" + std::to_string(i), 1, std::chrono::seconds(1), true));
+    return core::Ok();
+  }));
+  clock.Advance(std::chrono::seconds(2));
+  auto partial = sa.PruneRateLimits(4, [] { return true; });
+  ASSERT_TRUE(partial);
+  EXPECT_EQ(*partial, 4) << "one chunk";
+}
+
 // Request fibers: a write suspends the fiber instead of blocking its thread; the fiber continues
 // (on the committing thread) only once its batch is durable, with its own result, and its
 // thread-local pending nonce follows it while the host thread keeps its own.
