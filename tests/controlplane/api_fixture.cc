@@ -13,7 +13,7 @@ ApiServer::ApiServer(std::map<std::string, std::string> env) {
   env["HOSTPLANE_DEV_CLOCK_FILE"] = clock_file_;
   if (!env.count("HOSTPLANE_JOBS_WORKERS")) env["HOSTPLANE_JOBS_WORKERS"] = "2";
   server_ = std::make_unique<DevServer>(env);
-  if (!server_->WaitReady(std::chrono::seconds(15))) {
+  if (!server_->WaitReady(std::chrono::seconds(30))) {
     std::fprintf(stderr, "server did not start:\n%s\n", server_->process().Stderr().c_str());
     std::abort();
   }

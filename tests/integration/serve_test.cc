@@ -88,7 +88,7 @@ class TlsConn {
 // Start-up time is measured by tests/bench/startup.sh (docs/benchmarks.md), not asserted here.
 TEST(Serve, StartsAndServesHealthzOverHttps) {
   DevServer s;
-  ASSERT_TRUE(s.WaitReady(std::chrono::seconds(20))) << s.process().Stderr();
+  ASSERT_TRUE(s.WaitReady(std::chrono::seconds(30))) << s.process().Stderr();
   auto r = s.Get("/healthz");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(nlohmann::json::parse(r.body)["status"], "ok");

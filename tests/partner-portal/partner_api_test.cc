@@ -859,13 +859,16 @@ TEST_F(PartnerApi, ConcurrentFirstRequestsWithOneIdempotencyKeyCreateOneCustomer
     const Json body = {{"name", "Race KK " + std::to_string(round)}};
     std::atomic<int> ready{0};
     Reply replies[2];
+    // Different timestamps from one reading of the clock: the same signature twice would be
+    // refused as a replay (two readings, one each side of a second's boundary, could coincide).
+    const int64_t base = std::stoll(Now());
     auto send = [&](int i) {
       ready.fetch_add(1);
       while (ready.load() < 2) {
       }  // start both requests together
-      // Different timestamps: the same signature twice would be refused as a replay.
       replies[i] = P(k, "POST", "/partner/v1/customers", body,
-                     {.skew = static_cast<double>(i), .headers = {"Idempotency-Key: " + key}});
+                     {.headers = {"Idempotency-Key: " + key},
+                      .replay_timestamp = std::to_string(base + i)});
     };
     std::thread a(send, 0), b(send, 1);
     a.join();

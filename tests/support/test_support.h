@@ -91,7 +91,8 @@ class DevServer {
  public:
   explicit DevServer(std::map<std::string, std::string> env = {}, std::vector<std::string> extra = {});
   ~DevServer();
-  bool WaitReady(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Generous: a first start makes an RSA 4096 root and starts nginx, slow on a loaded CI host.
+  bool WaitReady(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   std::string Url(const std::string& path = "") const;
   int port() const { return port_; }
   const std::string& var_dir() const { return var_dir_; }
