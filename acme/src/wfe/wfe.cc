@@ -382,8 +382,8 @@ class AcmeServerImpl final : public AcmeServer {
           if (st) DispatchValidationById(id);
         }
       }
-      // Rate-limit rows that ran out, once an hour (a row lives at least its limit's period after
-      // its last use, hours to days, so an hourly pass finds them all soon enough).
+      // Rate-limit rows that ran out, once an hour (a row runs out at most its limit's period,
+      // hours to a week, after its last use: an hourly pass is soon enough).
       if (const auto now = deps_.clock->Now(); now >= next_rate_prune_) {
         next_rate_prune_ = now + std::chrono::hours(1);
         auto pruned = sa_.PruneRateLimits(5000, [&] {
